@@ -1,0 +1,224 @@
+//! Whole-ruleset checks: what iptables-restore or the kernel would refuse even though every line
+//! reads well on its own — jumps to missing chains, jump loops, and targets used in a table or
+//! hook where the kernel does not allow them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::model::{Hook, Rule, Ruleset, Span, Table, TableName};
+use crate::syntax::error::{Diagnostic, ParseError, suggest};
+use crate::target::Target;
+
+/// Runs every check over the ruleset and returns what it found, in input order.
+pub fn check(ruleset: &Ruleset) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for t in &ruleset.tables {
+        missing_chains(t, &mut out);
+        loops(t, &mut out);
+        placement(t, &mut out);
+    }
+    out.sort_by_key(|d| (d.error.span.line, d.error.span.col));
+    out
+}
+
+fn jump_target(r: &Rule) -> Option<&str> {
+    match &r.target {
+        Some(Target::Jump(c) | Target::Goto(c)) => Some(c),
+        _ => None,
+    }
+}
+
+fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>) {
+    for c in &t.chains {
+        for r in &c.rules {
+            let Some(name) = jump_target(r) else { continue };
+            match t.chain(name) {
+                None => {
+                    let mut e = ParseError::new(
+                        r.target_span,
+                        format!(
+                            "jump to chain `{name}`, which does not exist in table `{}`",
+                            t.name
+                        ),
+                    );
+                    if let Some(s) = suggest(name, t.chains.iter().map(|c| c.name.as_str())) {
+                        e = e.with_help(format!("did you mean `{s}`?"));
+                    } else {
+                        e = e.with_help(format!("declare it with `:{name} - [0:0]`"));
+                    }
+                    out.push(Diagnostic::error(e));
+                }
+                Some(target) if target.is_builtin() => {
+                    out.push(Diagnostic::error(ParseError::new(
+                        r.target_span,
+                        format!(
+                            "jump to built-in chain `{name}`: only user chains can be jumped to"
+                        ),
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn loops(t: &Table, out: &mut Vec<Diagnostic>) {
+    // Iterative depth-first search over jump edges; a back edge closes a loop.
+    let index: HashMap<&str, usize> = t
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    let edges: Vec<Vec<(usize, Span)>> = t
+        .chains
+        .iter()
+        .map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| {
+                    jump_target(r)
+                        .and_then(|n| index.get(n))
+                        .map(|i| (*i, r.target_span))
+                })
+                .collect()
+        })
+        .collect();
+    let mut state = vec![0u8; t.chains.len()]; // 0 new, 1 on stack, 2 done
+    let mut reported = BTreeSet::new();
+    for start in 0..t.chains.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some((node, next)) = stack.last().copied() {
+            if let Some((to, span)) = edges[node].get(next).copied() {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                match state[to] {
+                    0 => {
+                        state[to] = 1;
+                        stack.push((to, 0));
+                    }
+                    1 if reported.insert((span.line, span.col)) => {
+                        let path: Vec<&str> = stack
+                            .iter()
+                            .skip_while(|(n, _)| *n != to)
+                            .map(|(n, _)| t.chains[*n].name.as_str())
+                            .chain(std::iter::once(t.chains[to].name.as_str()))
+                            .collect();
+                        out.push(Diagnostic::error(
+                            ParseError::new(span, format!("jump loop: {}", path.join(" -> ")))
+                                .with_help("the kernel refuses rulesets whose jumps form a cycle"),
+                        ));
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// Where the kernel allows a target: its table (if restricted) and hooks (if restricted).
+fn allowed(target: &Target) -> Option<(Option<TableName>, &'static [Hook])> {
+    use Hook::*;
+    match target {
+        Target::Reject(_) => Some((Some(TableName::Filter), &[Input, Forward, Output])),
+        Target::Dnat(_) => Some((Some(TableName::Nat), &[Prerouting, Output])),
+        Target::Snat(_) => Some((Some(TableName::Nat), &[Postrouting, Input])),
+        Target::Masquerade(_) => Some((Some(TableName::Nat), &[Postrouting])),
+        Target::Drop => Some((None, &[Prerouting, Input, Forward, Output, Postrouting])),
+        Target::Opaque(o) => match o.name.as_str() {
+            "REDIRECT" => Some((Some(TableName::Nat), &[Prerouting, Output])),
+            "CT" | "NOTRACK" => Some((Some(TableName::Raw), &[Prerouting, Output])),
+            "CHECKSUM" => Some((
+                Some(TableName::Mangle),
+                &[Prerouting, Input, Forward, Output, Postrouting],
+            )),
+            "TCPMSS" => Some((None, &[Forward, Output, Postrouting])),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
+    let hooks = hooks_reaching(t);
+    for (ci, c) in t.chains.iter().enumerate() {
+        for r in &c.rules {
+            let Some(target) = &r.target else { continue };
+            if matches!(target, Target::Drop) && t.name == TableName::Nat {
+                out.push(Diagnostic::error(ParseError::new(
+                    r.target_span,
+                    "DROP is not allowed in the nat table",
+                ).with_help("filter packets in the filter table; nat sees only a connection's first packet")));
+                continue;
+            }
+            let Some((table, allowed_hooks)) = allowed(target) else {
+                continue;
+            };
+            if let Some(want) = table
+                && want != t.name
+            {
+                out.push(Diagnostic::error(ParseError::new(
+                    r.target_span,
+                    format!(
+                        "target `{}` is only valid in the {want} table, not in {}",
+                        target.name(),
+                        t.name
+                    ),
+                )));
+                continue;
+            }
+            let bad: Vec<&str> = hooks[ci]
+                .iter()
+                .filter(|h| !allowed_hooks.contains(h))
+                .map(|h| h.chain_name())
+                .collect();
+            if !bad.is_empty() {
+                let ok: Vec<&str> = allowed_hooks.iter().map(|h| h.chain_name()).collect();
+                out.push(Diagnostic::error(ParseError::new(
+                    r.target_span,
+                    format!(
+                        "target `{}` cannot be used from {} (only from {})",
+                        target.name(),
+                        bad.join(", "),
+                        ok.join(", ")
+                    ),
+                )));
+            }
+        }
+    }
+}
+
+/// For each chain, the hooks from which it can be reached.
+fn hooks_reaching(t: &Table) -> Vec<BTreeSet<Hook>> {
+    let index: HashMap<&str, usize> = t
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    let mut reach = vec![BTreeSet::new(); t.chains.len()];
+    for (i, c) in t.chains.iter().enumerate() {
+        let Some(h) = c.hook else { continue };
+        let mut work = vec![i];
+        let mut seen = vec![false; t.chains.len()];
+        while let Some(n) = work.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            reach[n].insert(h);
+            for r in &t.chains[n].rules {
+                if let Some(j) = jump_target(r).and_then(|name| index.get(name)) {
+                    work.push(*j);
+                }
+            }
+        }
+    }
+    reach
+}

@@ -1,0 +1,164 @@
+//! `-m statistic`: matches a random share of packets, or every n-th packet.
+//!
+//! iptables stores `--probability p` as the 31-bit fraction `round(p * 2^31)`; the kernel matches
+//! when a random 31-bit number is below it. So the exact probability is that integer over 2^31,
+//! which is what [`Statistic::probability`] returns.
+
+use crate::ext::MatchExt;
+use crate::model::Span;
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+
+/// 2^31: the denominator of every stored probability.
+pub const PROBABILITY_ONE: u64 = 1 << 31;
+
+/// The mode of a `statistic` match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `--mode random --probability p`, stored as `round(p * 2^31)`.
+    Random {
+        /// The stored numerator over 2^31.
+        numerator: u32,
+    },
+    /// `--mode nth --every n --packet p`: counts packets, matching when the counter reaches `p`.
+    Nth {
+        /// `--every`.
+        every: u32,
+        /// `--packet` (0 when not given).
+        packet: u32,
+    },
+}
+
+/// The `statistic` match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statistic {
+    /// The mode and its parameters.
+    pub mode: Mode,
+    /// Whether the result is inverted (`! --probability` / `! --every`).
+    pub negated: bool,
+    mode_name: Option<String>,
+    probability: Option<f64>,
+    every: Option<u32>,
+    packet: Option<u32>,
+}
+
+impl Statistic {
+    /// The exact probability that the match holds, as a numerator over 2^31 (random mode only).
+    pub fn probability(&self) -> Option<u32> {
+        match self.mode {
+            Mode::Random { numerator } => Some(numerator),
+            Mode::Nth { .. } => None,
+        }
+    }
+}
+
+impl MatchExt for Statistic {
+    const OPTIONS: &'static [&'static str] = &["--mode", "--probability", "--every", "--packet"];
+
+    fn new() -> Self {
+        Statistic {
+            mode: Mode::Random { numerator: 0 },
+            negated: false,
+            mode_name: None,
+            probability: None,
+            every: None,
+            packet: None,
+        }
+    }
+
+    fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        match opt.name {
+            "--mode" => {
+                let v = args.value(&opt)?;
+                if v.text != "random" && v.text != "nth" {
+                    return Err(ParseError::new(
+                        v.span,
+                        format!("unknown statistic mode `{}`", v.text),
+                    )
+                    .with_help("the modes are `random` and `nth`"));
+                }
+                self.mode_name = Some(v.text.clone());
+            }
+            "--probability" => {
+                let v = args.value_negatable(&mut opt)?;
+                let p: f64 = v
+                    .text
+                    .parse()
+                    .ok()
+                    .filter(|p: &f64| (0.0..=1.0).contains(p))
+                    .ok_or_else(|| {
+                        ParseError::new(
+                            v.span,
+                            format!("probability `{}` is not a number from 0 to 1", v.text),
+                        )
+                    })?;
+                self.probability = Some(p);
+                self.negated |= opt.negated;
+            }
+            "--every" | "--packet" => {
+                let v = args.value_negatable(&mut opt)?;
+                let n: u32 = v.text.parse().map_err(|_| {
+                    ParseError::new(v.span, format!("`{}` needs a whole number", opt.name))
+                })?;
+                if opt.name == "--every" {
+                    if n == 0 {
+                        return Err(ParseError::new(v.span, "`--every` must be at least 1"));
+                    }
+                    self.every = Some(n);
+                } else {
+                    self.packet = Some(n);
+                }
+                self.negated |= opt.negated;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        match self.mode_name.as_deref() {
+            Some("random") => {
+                let p = self.probability.ok_or_else(|| {
+                    ParseError::new(at, "`--mode random` requires `--probability`")
+                })?;
+                if self.every.is_some() || self.packet.is_some() {
+                    return Err(ParseError::new(
+                        at,
+                        "`--every` and `--packet` belong to `--mode nth`",
+                    ));
+                }
+                // round(p * 2^31); p = 1 stores 2^31, which every 31-bit random number is below.
+                let n = (p * PROBABILITY_ONE as f64).round() as u64;
+                let numerator = u32::try_from(n.min(PROBABILITY_ONE)).unwrap_or(u32::MAX);
+                self.mode = Mode::Random { numerator };
+            }
+            Some(_) => {
+                let every = self
+                    .every
+                    .ok_or_else(|| ParseError::new(at, "`--mode nth` requires `--every`"))?;
+                let packet = self.packet.unwrap_or(0);
+                if packet >= every {
+                    return Err(ParseError::new(at, "`--packet` must be below `--every`"));
+                }
+                self.mode = Mode::Nth { every, packet };
+            }
+            None => return Err(ParseError::new(at, "match `statistic` requires `--mode`")),
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        let inv = if self.negated { " !" } else { "" };
+        match self.mode {
+            Mode::Random { numerator } => {
+                let p = f64::from(numerator) / PROBABILITY_ONE as f64;
+                out.push_str(&format!(" --mode random{inv} --probability {p:.11}"));
+            }
+            Mode::Nth { every, packet } => {
+                out.push_str(&format!(
+                    " --mode nth{inv} --every {every} --packet {packet}"
+                ));
+            }
+        }
+    }
+}
