@@ -24,6 +24,7 @@ const PACKET_DEADLINE: Duration = Duration::from_secs(3);
 const QUIET: Duration = Duration::from_millis(400);
 /// How long to wait for a forwarded packet to show up behind the output interface.
 const CAPTURE_WAIT: Duration = Duration::from_millis(1000);
+const BUILTIN_CHAINS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 const HOOKS: [&str; 5] = ["prerouting", "input", "forward", "output", "postrouting"];
 
 static MAC_COUNTER: AtomicU16 = AtomicU16::new(1);
@@ -44,11 +45,13 @@ fn mac_text(m: &[u8; 6]) -> String {
 /// What kind of event of the nf_tables trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceKind {
-    /// A rule matched (its verdict may be `continue` for non-terminal targets).
+    /// A rule matched (its verdict is `continue` for non-terminal targets such as MARK;
+    /// DNAT/SNAT/MASQUERADE show `accept`).
     Rule,
-    /// A built-in chain's policy decided.
+    /// A built-in chain's policy decided (`accept` or `drop`).
     Policy,
-    /// The end of a user chain was reached (verdict `continue`; back to the caller).
+    /// The end of a user chain was reached (verdict `continue`; back to the caller). The
+    /// kernel sends this as a rule event without a rule handle.
     Return,
 }
 
@@ -623,11 +626,24 @@ impl Lab {
                         continue;
                     }
                     last_event = Instant::now();
-                    let verdict = t.verdict_text();
-                    let ev_kind = match t.kind {
-                        TRACETYPE_POLICY => TraceKind::Policy,
-                        TRACETYPE_RETURN => TraceKind::Return,
+                    let ev_kind = match (t.kind, t.handle) {
+                        (TRACETYPE_POLICY, _) => TraceKind::Policy,
+                        (TRACETYPE_RETURN, _) | (_, None) => TraceKind::Return,
                         _ => TraceKind::Rule,
+                    };
+                    // The end of a built-in chain shows as a handle-less event right before
+                    // the policy event; only the policy is reported.
+                    if ev_kind == TraceKind::Return && BUILTIN_CHAINS.contains(&t.chain.as_str()) {
+                        continue;
+                    }
+                    let verdict = if ev_kind == TraceKind::Policy {
+                        match t.policy {
+                            Some(1) => "accept".to_string(),
+                            Some(0) => "drop".to_string(),
+                            other => format!("policy {other:?}"),
+                        }
+                    } else {
+                        t.verdict_text()
                     };
                     let rule_position = if ev_kind == TraceKind::Rule { self.position(&t) } else { None };
                     let terminal = match verdict.as_str() {

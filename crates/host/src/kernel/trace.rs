@@ -26,6 +26,7 @@ pub(crate) struct RawTrace {
     pub(crate) iif: Option<u32>,
     pub(crate) oif: Option<u32>,
     pub(crate) mark: Option<u32>,
+    pub(crate) policy: Option<u32>,
 }
 
 impl RawTrace {
@@ -112,6 +113,7 @@ pub(crate) fn parse_datagram(mut buf: &[u8]) -> Vec<RawTrace> {
                     10 => t.iif = be_u32(v),
                     12 => t.oif = be_u32(v),
                     14 => t.mark = be_u32(v),
+                    16 => t.policy = be_u32(v),
                     _ => {}
                 }
             }
