@@ -1,6 +1,8 @@
 //! `save_after_restore` against the real kernel. Needs root and the tools from
 //! `.ci/install-deps.sh`; without them these tests fail (they are never skipped).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use chainwalk_host::kernel::{Family, KernelError, check_environment, save_after_restore};
@@ -11,7 +13,9 @@ fn testdata() -> PathBuf {
 
 fn require_kernel() {
     if let Err(e) = check_environment() {
-        panic!("kernel tests need root and the kernel tools (run .ci/install-deps.sh as root): {e}");
+        panic!(
+            "kernel tests need root and the kernel tools (run .ci/install-deps.sh as root): {e}"
+        );
     }
 }
 
@@ -25,9 +29,10 @@ fn strip_comments(text: &str) -> String {
 fn family_of(rules: &str) -> Family {
     // An IPv6 ruleset has IPv6 addresses in -s/-d or ICMPv6 matches; IPv4 ones never do.
     let v6_addr = |w: &str| {
-        w.split('/')
-            .next()
-            .is_some_and(|a| a.split(',').all(|x| x.parse::<std::net::Ipv6Addr>().is_ok()))
+        w.split('/').next().is_some_and(|a| {
+            a.split(',')
+                .all(|x| x.parse::<std::net::Ipv6Addr>().is_ok())
+        })
     };
     for line in rules.lines().filter(|l| l.starts_with("-A ")) {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -65,7 +70,8 @@ fn example_node_round_trips() {
 #[test]
 fn restore_error_names_line() {
     require_kernel();
-    let rules = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --no-such-option 1 -j ACCEPT\nCOMMIT\n";
+    let rules =
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --no-such-option 1 -j ACCEPT\nCOMMIT\n";
     match save_after_restore(rules, Family::Ipv4) {
         Err(KernelError::Restore { line, message }) => {
             assert_eq!(line, Some(3), "message: {message}");
@@ -113,6 +119,11 @@ fn corpus_matches_kernel_save() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(compared + REJECTED.len(), names.len());
 }

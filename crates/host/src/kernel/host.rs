@@ -175,7 +175,10 @@ impl LabHost {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
-                return Err(KernelError::Host(format!("bad interface name {:?}", i.name)));
+                return Err(KernelError::Host(format!(
+                    "bad interface name {:?}",
+                    i.name
+                )));
             }
             if i.kind == InterfaceKind::Loopback && i.name != "lo" {
                 return Err(KernelError::Host(format!(
@@ -214,6 +217,7 @@ impl LabHost {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -226,7 +230,10 @@ mod tests {
         assert_eq!(names, ["lo", "eth0", "cni0"]);
         assert_eq!(host.interfaces[0].kind, InterfaceKind::Loopback);
         assert_eq!(host.interfaces[1].kind, InterfaceKind::Veth);
-        assert!(matches!(host.interfaces[2].kind, InterfaceKind::Bridge { .. }));
+        assert!(matches!(
+            host.interfaces[2].kind,
+            InterfaceKind::Bridge { .. }
+        ));
         assert_eq!(host.routes[0].via.as_deref(), Some("192.168.49.1"));
         host.validate().unwrap();
     }

@@ -32,7 +32,14 @@ static MAC_COUNTER: AtomicU16 = AtomicU16::new(1);
 fn new_mac() -> [u8; 6] {
     let n = MAC_COUNTER.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
-    [0x02, (pid >> 8) as u8, pid as u8, 0x77, (n >> 8) as u8, n as u8]
+    [
+        0x02,
+        (pid >> 8) as u8,
+        pid as u8,
+        0x77,
+        (n >> 8) as u8,
+        n as u8,
+    ]
 }
 
 fn mac_text(m: &[u8; 6]) -> String {
@@ -133,6 +140,10 @@ impl KernelObservation {
     }
 }
 
+/// A neighbour namespace while the lab is built: namespace, MAC of its interface, node
+/// interface it sits behind, node-side port, its addresses.
+type Built = (Netns, [u8; 6], String, String, Vec<IpAddr>);
+
 /// A neighbour namespace behind a node interface.
 struct NeighborNs {
     socket: OwnedFd,
@@ -161,7 +172,14 @@ impl std::fmt::Debug for Lab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lab")
             .field("node", &self.node.name())
-            .field("neighbors", &self.neighbors.iter().map(|n| n.ns.name()).collect::<Vec<_>>())
+            .field(
+                "neighbors",
+                &self
+                    .neighbors
+                    .iter()
+                    .map(|n| n.ns.name())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -200,10 +218,10 @@ impl Lab {
         host.validate()?;
         let mut neighbors = neighbors.to_vec();
         for r in &host.routes {
-            if let Some(via) = r.via.as_deref().and_then(|v| v.parse::<IpAddr>().ok()) {
-                if !neighbors.iter().any(|n| n.address == via) {
-                    neighbors.push(Neighbor::new(&r.dev, via));
-                }
+            if let Some(via) = r.via.as_deref().and_then(|v| v.parse::<IpAddr>().ok())
+                && !neighbors.iter().any(|n| n.address == via)
+            {
+                neighbors.push(Neighbor::new(&r.dev, via));
             }
         }
         for n in &neighbors {
@@ -235,7 +253,8 @@ impl Lab {
         match (host.bridge_nf_call_iptables, brnf) {
             (true, false) => {
                 return Err(KernelError::Host(
-                    "bridge_nf_call_iptables needs the br_netfilter module (modprobe br_netfilter)".into(),
+                    "bridge_nf_call_iptables needs the br_netfilter module (modprobe br_netfilter)"
+                        .into(),
                 ));
             }
             (on, true) => {
@@ -246,7 +265,7 @@ impl Lab {
             (false, false) => {}
         }
 
-        let mut built: Vec<(Netns, [u8; 6], String, String, Vec<IpAddr>)> = Vec::new();
+        let mut built: Vec<Built> = Vec::new();
         let mut iface_macs = HashMap::new();
         let mut port_counter = 0usize;
         for iface in &host.interfaces {
@@ -260,17 +279,43 @@ impl Lab {
                 InterfaceKind::Veth => {
                     let ns = Netns::new(&format!("nb-{}", iface.name))?;
                     let (m, p) = (new_mac(), new_mac());
-                    ip_n(&node, &[
-                        "link", "add", &iface.name, "address", &mac_text(&m), "type", "veth",
-                        "peer", "name", NEIGHBOR_IFACE, "address", &mac_text(&p), "netns", ns.name(),
-                    ])?;
+                    ip_n(
+                        &node,
+                        &[
+                            "link",
+                            "add",
+                            &iface.name,
+                            "address",
+                            &mac_text(&m),
+                            "type",
+                            "veth",
+                            "peer",
+                            "name",
+                            NEIGHBOR_IFACE,
+                            "address",
+                            &mac_text(&p),
+                            "netns",
+                            ns.name(),
+                        ],
+                    )?;
                     ip_n(&node, &["link", "set", &iface.name, "up"])?;
                     iface_macs.insert(iface.name.clone(), m);
                     built.push((ns, p, iface.name.clone(), iface.name.clone(), behind));
                 }
                 InterfaceKind::Bridge { ports } => {
                     let m = new_mac();
-                    ip_n(&node, &["link", "add", &iface.name, "address", &mac_text(&m), "type", "bridge"])?;
+                    ip_n(
+                        &node,
+                        &[
+                            "link",
+                            "add",
+                            &iface.name,
+                            "address",
+                            &mac_text(&m),
+                            "type",
+                            "bridge",
+                        ],
+                    )?;
                     ip_n(&node, &["link", "set", &iface.name, "up"])?;
                     iface_macs.insert(iface.name.clone(), m);
                     let mut port_list: Vec<(String, Vec<IpAddr>)> =
@@ -282,16 +327,40 @@ impl Lab {
                     for (port, addrs) in port_list {
                         let ns = Netns::new(&format!("pod-{port}"))?;
                         let p = new_mac();
-                        ip_n(&node, &[
-                            "link", "add", &port, "type", "veth", "peer", "name", NEIGHBOR_IFACE,
-                            "address", &mac_text(&p), "netns", ns.name(),
-                        ])?;
+                        ip_n(
+                            &node,
+                            &[
+                                "link",
+                                "add",
+                                &port,
+                                "type",
+                                "veth",
+                                "peer",
+                                "name",
+                                NEIGHBOR_IFACE,
+                                "address",
+                                &mac_text(&p),
+                                "netns",
+                                ns.name(),
+                            ],
+                        )?;
                         ip_n(&node, &["link", "set", &port, "master", &iface.name])?;
                         ip_n(&node, &["link", "set", &port, "up"])?;
-                        run_command(&[
-                            "bridge", "-n", node.name(), "fdb", "replace", &mac_text(&p), "dev", &port,
-                            "master", "static",
-                        ], None)?;
+                        run_command(
+                            &[
+                                "bridge",
+                                "-n",
+                                node.name(),
+                                "fdb",
+                                "replace",
+                                &mac_text(&p),
+                                "dev",
+                                &port,
+                                "master",
+                                "static",
+                            ],
+                            None,
+                        )?;
                         built.push((ns, p, iface.name.clone(), port, addrs));
                     }
                 }
@@ -329,10 +398,20 @@ impl Lab {
         }
         for (_, mac, node_iface, _, addrs) in &built {
             for a in addrs {
-                ip_n(&node, &[
-                    "neigh", "replace", &a.to_string(), "lladdr", &mac_text(mac), "dev", node_iface,
-                    "nud", "permanent",
-                ])?;
+                ip_n(
+                    &node,
+                    &[
+                        "neigh",
+                        "replace",
+                        &a.to_string(),
+                        "lladdr",
+                        &mac_text(mac),
+                        "dev",
+                        node_iface,
+                        "nud",
+                        "permanent",
+                    ],
+                )?;
             }
         }
 
@@ -354,21 +433,33 @@ impl Lab {
         let mut ifnames = HashMap::new();
         for line in ip_n(&node, &["-o", "link", "show"])?.lines() {
             let mut parts = line.splitn(3, ": ");
-            if let (Some(idx), Some(name)) = (parts.next(), parts.next()) {
-                if let Ok(i) = idx.trim().parse::<u32>() {
-                    let name = name.split('@').next().unwrap_or(name);
-                    ifnames.insert(i, name.to_string());
-                }
+            if let (Some(idx), Some(name)) = (parts.next(), parts.next())
+                && let Ok(i) = idx.trim().parse::<u32>()
+            {
+                let name = name.split('@').next().unwrap_or(name);
+                ifnames.insert(i, name.to_string());
             }
         }
 
         let (trace, raw_v4, raw_v6) = in_netns(node.name(), || {
-            Ok((sys::trace_socket()?, sys::raw_ip_socket(false)?, sys::raw_ip_socket(true)?))
+            Ok((
+                sys::trace_socket()?,
+                sys::raw_ip_socket(false)?,
+                sys::raw_ip_socket(true)?,
+            ))
         })?;
         let mut neighbor_list = Vec::new();
         for (ns, mac, node_iface, port, addresses) in built {
             let (socket, ifindex) = in_netns(ns.name(), || sys::packet_socket(NEIGHBOR_IFACE))?;
-            neighbor_list.push(NeighborNs { socket, ifindex, mac, node_iface, port, addresses, ns });
+            neighbor_list.push(NeighborNs {
+                socket,
+                ifindex,
+                mac,
+                node_iface,
+                port,
+                addresses,
+                ns,
+            });
         }
         Ok(Lab {
             trace,
@@ -415,12 +506,18 @@ impl Lab {
             if *name == TRACE_TABLE {
                 continue;
             }
-            let listing = self.node.exec(&["nft", "-a", "list", "table", fam, name], None)?;
+            let listing = self
+                .node
+                .exec(&["nft", "-a", "list", "table", fam, name], None)?;
             let mut chain: Option<String> = None;
             for l in listing.lines() {
                 let t = l.trim();
                 if let Some(rest) = t.strip_prefix("chain ") {
-                    let cname = rest.split_whitespace().next().unwrap_or("").trim_matches('"');
+                    let cname = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches('"');
                     chain = Some(cname.to_string());
                     continue;
                 }
@@ -449,7 +546,11 @@ impl Lab {
             args.push("-c");
         }
         let text = self.node.exec(&args, None)?;
-        Ok(text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect())
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect())
     }
 
     /// Empties the node's conntrack table (`conntrack -F`).
@@ -464,7 +565,11 @@ impl Lab {
             Family::Ipv6 => "ipv6",
         };
         let out = self.node.exec(&["conntrack", "-L", "-f", f], None)?;
-        Ok(out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
+        Ok(out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     /// Injects one packet with exactly the headers of `spec` and reports what the kernel
@@ -475,7 +580,9 @@ impl Lab {
         let local = match &spec.ingress {
             Ingress::Interface(name) => {
                 if spec.mark != 0 {
-                    return Err(KernelError::Packet("a mark can only be given to local packets".into()));
+                    return Err(KernelError::Packet(
+                        "a mark can only be given to local packets".into(),
+                    ));
                 }
                 let nb = self
                     .neighbors
@@ -483,7 +590,9 @@ impl Lab {
                     .filter(|n| &n.node_iface == name)
                     .find(|n| n.addresses.contains(&spec.src))
                     .or_else(|| self.neighbors.iter().find(|n| &n.node_iface == name))
-                    .ok_or_else(|| KernelError::Packet(format!("no neighbour behind interface {name}")))?;
+                    .ok_or_else(|| {
+                        KernelError::Packet(format!("no neighbour behind interface {name}"))
+                    })?;
                 let dst_mac = self
                     .iface_macs
                     .get(name)
@@ -498,7 +607,11 @@ impl Lab {
                 false
             }
             Ingress::Local => {
-                let fd = if spec.src.is_ipv4() { &self.raw_v4 } else { &self.raw_v6 };
+                let fd = if spec.src.is_ipv4() {
+                    &self.raw_v4
+                } else {
+                    &self.raw_v6
+                };
                 sys::set_mark(fd, spec.mark)?;
                 sys::send_ip(fd, spec.dst, &bytes)?;
                 true
@@ -509,7 +622,11 @@ impl Lab {
 
     /// A real `connect()` from a process in the node to `dst` (TCP, with `SO_MARK` if
     /// `mark` is not zero): the kernel picks the source. Reports the first SYN.
-    pub fn connect_local(&self, dst: SocketAddr, mark: u32) -> Result<KernelObservation, KernelError> {
+    pub fn connect_local(
+        &self,
+        dst: SocketAddr,
+        mark: u32,
+    ) -> Result<KernelObservation, KernelError> {
         self.drain_all();
         let socket = in_netns(self.node.name(), move || sys::start_connect(dst, mark))?;
         let pattern = Headers {
@@ -537,13 +654,21 @@ impl Lab {
 
     fn position(&self, t: &RawTrace) -> Option<u32> {
         let handle = t.handle?;
-        let list = self.handles.get(&(t.family, t.table.clone(), t.chain.clone()))?;
+        let list = self
+            .handles
+            .get(&(t.family, t.table.clone(), t.chain.clone()))?;
         list.iter().position(|h| *h == handle).map(|p| p as u32 + 1)
     }
 
     /// Follows the trace of the packet matching `pattern` (its source is ignored when
     /// `any_src`) and decides its fate.
-    fn observe(&self, pattern: &Headers, any_src: bool, local: bool, family: Family) -> Result<KernelObservation, KernelError> {
+    fn observe(
+        &self,
+        pattern: &Headers,
+        any_src: bool,
+        local: bool,
+        family: Family,
+    ) -> Result<KernelObservation, KernelError> {
         let matches = |h: &Headers| {
             let mut p = pattern.clone();
             if any_src {
@@ -575,10 +700,12 @@ impl Lab {
                         .as_deref()
                         .and_then(|nh| Headers::parse(nh, t.transport_header.as_deref()));
                     if t.table == TRACE_TABLE {
-                        let Some((h, is_start)) = hook_name(&t.chain) else { continue };
+                        let Some((h, is_start)) = hook_name(&t.chain) else {
+                            continue;
+                        };
                         if is_start {
                             let adopt = match id {
-                                None => header.as_ref().is_some_and(|h| matches(h)),
+                                None => header.as_ref().is_some_and(&matches),
                                 Some(cur) if cur != t.id && awaiting_reentry => {
                                     h == "PREROUTING"
                                         && header.is_some()
@@ -613,7 +740,11 @@ impl Lab {
                                         out_iface = oif;
                                     } else {
                                         out_iface = oif;
-                                        kind = Some(if local { FateKind::Sent } else { FateKind::Forwarded });
+                                        kind = Some(if local {
+                                            FateKind::Sent
+                                        } else {
+                                            FateKind::Forwarded
+                                        });
                                         break 'outer;
                                     }
                                 }
@@ -645,7 +776,11 @@ impl Lab {
                     } else {
                         t.verdict_text()
                     };
-                    let rule_position = if ev_kind == TraceKind::Rule { self.position(&t) } else { None };
+                    let rule_position = if ev_kind == TraceKind::Rule {
+                        self.position(&t)
+                    } else {
+                        None
+                    };
                     let terminal = match verdict.as_str() {
                         "drop" => Some(FateKind::Dropped),
                         "stolen" | "queue" => Some(FateKind::Unknown),
@@ -677,19 +812,36 @@ impl Lab {
         };
         let kind = kind.unwrap_or(FateKind::Unknown);
         let (packet_out, out_port) = match (&out_iface, kind) {
-            (Some(oif), FateKind::Forwarded | FateKind::Sent) => self.capture(oif, last_header.as_ref())?,
+            (Some(oif), FateKind::Forwarded | FateKind::Sent) => {
+                self.capture(oif, last_header.as_ref())?
+            }
             _ => (None, None),
         };
         Ok(KernelObservation {
             events,
-            fate: Fate { kind, out_iface, packet_out, out_port, last_header, note },
+            fate: Fate {
+                kind,
+                out_iface,
+                packet_out,
+                out_port,
+                last_header,
+                note,
+            },
             conntrack: self.conntrack(family)?,
         })
     }
 
     /// Waits for the packet to show up in a neighbour namespace behind `oif`.
-    fn capture(&self, oif: &str, expect: Option<&Headers>) -> Result<(Option<Headers>, Option<String>), KernelError> {
-        let behind: Vec<&NeighborNs> = self.neighbors.iter().filter(|n| n.node_iface == oif).collect();
+    fn capture(
+        &self,
+        oif: &str,
+        expect: Option<&Headers>,
+    ) -> Result<(Option<Headers>, Option<String>), KernelError> {
+        let behind: Vec<&NeighborNs> = self
+            .neighbors
+            .iter()
+            .filter(|n| n.node_iface == oif)
+            .collect();
         if behind.is_empty() {
             return Ok((None, None));
         }
@@ -706,7 +858,9 @@ impl Lab {
                     if ethertype != 0x0800 && ethertype != 0x86dd {
                         continue;
                     }
-                    let Some(h) = Headers::parse(&frame[14..], None) else { continue };
+                    let Some(h) = Headers::parse(&frame[14..], None) else {
+                        continue;
+                    };
                     let wanted = match expect {
                         Some(e) => h.same_tuple(e),
                         None => true,

@@ -390,6 +390,7 @@ pub(crate) fn build_ip(spec: &PacketSpec) -> Result<Vec<u8>, KernelError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -11,7 +11,10 @@ pub fn referenced_ipsets(rules: &str) -> BTreeMap<String, usize> {
     for line in rules.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         for (i, word) in words.iter().enumerate() {
-            if matches!(*word, "--match-set" | "--add-set" | "--del-set" | "--map-set") {
+            if matches!(
+                *word,
+                "--match-set" | "--add-set" | "--del-set" | "--map-set"
+            ) {
                 let (Some(name), Some(dirs)) = (words.get(i + 1), words.get(i + 2)) else {
                     continue;
                 };
@@ -97,6 +100,7 @@ pub fn save_after_restore(rules: &str, family: Family) -> Result<String, KernelE
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -114,8 +118,14 @@ mod tests {
 
     #[test]
     fn error_line() {
-        assert_eq!(restore_error_line("iptables-restore: line 12 failed"), Some(12));
-        assert_eq!(restore_error_line("Error occurred at line: 7\nTry"), Some(7));
+        assert_eq!(
+            restore_error_line("iptables-restore: line 12 failed"),
+            Some(12)
+        );
+        assert_eq!(
+            restore_error_line("Error occurred at line: 7\nTry"),
+            Some(7)
+        );
         assert_eq!(restore_error_line("no number here"), None);
     }
 }

@@ -19,7 +19,11 @@ fn check(rc: libc::c_int, what: &str) -> Result<libc::c_int, KernelError> {
     }
 }
 
-fn new_socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> Result<OwnedFd, KernelError> {
+fn new_socket(
+    domain: libc::c_int,
+    ty: libc::c_int,
+    proto: libc::c_int,
+) -> Result<OwnedFd, KernelError> {
     // SAFETY: plain socket(2) call; the fd is owned right away.
     let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
     check(fd, "socket")?;
@@ -27,7 +31,13 @@ fn new_socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> Resul
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn setsockopt_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int, what: &str) -> Result<(), KernelError> {
+fn setsockopt_int(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+    what: &str,
+) -> Result<(), KernelError> {
     // SAFETY: value lives for the call; size matches.
     let rc = unsafe {
         libc::setsockopt(
@@ -56,21 +66,38 @@ pub(crate) fn trace_socket() -> Result<OwnedFd, KernelError> {
         )
     };
     check(rc, "bind netlink")?;
-    setsockopt_int(&fd, libc::SOL_NETLINK, libc::NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTRACE, "join NFNLGRP_NFTRACE")?;
+    setsockopt_int(
+        &fd,
+        libc::SOL_NETLINK,
+        libc::NETLINK_ADD_MEMBERSHIP,
+        NFNLGRP_NFTRACE,
+        "join NFNLGRP_NFTRACE",
+    )?;
     // A larger buffer makes lost events (ENOBUFS) unlikely; failure to raise it is harmless.
-    let _ = setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 8 << 20, "SO_RCVBUFFORCE");
+    let _ = setsockopt_int(
+        &fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        8 << 20,
+        "SO_RCVBUFFORCE",
+    );
     Ok(fd)
 }
 
 /// A packet socket bound to interface `ifname` of the calling thread's namespace.
 pub(crate) fn packet_socket(ifname: &str) -> Result<(OwnedFd, i32), KernelError> {
-    let cname = std::ffi::CString::new(ifname).map_err(|_| KernelError::Host(format!("bad interface name {ifname:?}")))?;
+    let cname = std::ffi::CString::new(ifname)
+        .map_err(|_| KernelError::Host(format!("bad interface name {ifname:?}")))?;
     // SAFETY: cname is a valid NUL-terminated string.
     let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
     if index == 0 {
         return Err(KernelError::last_os(format!("if_nametoindex({ifname})")));
     }
-    let fd = new_socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_ALL.to_be()))?;
+    let fd = new_socket(
+        libc::AF_PACKET,
+        libc::SOCK_RAW,
+        i32::from(ETH_P_ALL.to_be()),
+    )?;
     // SAFETY: zeroed sockaddr_ll is valid; fields set below.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
@@ -96,7 +123,13 @@ pub(crate) fn raw_ip_socket(v6: bool) -> Result<OwnedFd, KernelError> {
 
 /// Sets `SO_MARK`.
 pub(crate) fn set_mark(fd: &OwnedFd, mark: u32) -> Result<(), KernelError> {
-    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, mark as libc::c_int, "SO_MARK")
+    setsockopt_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_MARK,
+        mark as libc::c_int,
+        "SO_MARK",
+    )
 }
 
 /// Sends an Ethernet frame out of the packet socket's interface.
@@ -127,7 +160,11 @@ pub(crate) fn send_frame(fd: &OwnedFd, ifindex: i32, frame: &[u8]) -> Result<(),
 }
 
 /// Sends an IP packet through a raw IP socket to `dst`.
-pub(crate) fn send_ip(fd: &OwnedFd, dst: std::net::IpAddr, packet: &[u8]) -> Result<(), KernelError> {
+pub(crate) fn send_ip(
+    fd: &OwnedFd,
+    dst: std::net::IpAddr,
+    packet: &[u8],
+) -> Result<(), KernelError> {
     let rc = match dst {
         std::net::IpAddr::V4(a) => {
             // SAFETY: zeroed sockaddr_in is valid.
@@ -136,8 +173,14 @@ pub(crate) fn send_ip(fd: &OwnedFd, dst: std::net::IpAddr, packet: &[u8]) -> Res
             sa.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
             // SAFETY: buffers valid for the call.
             unsafe {
-                libc::sendto(fd.as_raw_fd(), packet.as_ptr().cast(), packet.len(), 0,
-                    (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+                libc::sendto(
+                    fd.as_raw_fd(),
+                    packet.as_ptr().cast(),
+                    packet.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
             }
         }
         std::net::IpAddr::V6(a) => {
@@ -147,8 +190,14 @@ pub(crate) fn send_ip(fd: &OwnedFd, dst: std::net::IpAddr, packet: &[u8]) -> Res
             sa.sin6_addr.s6_addr = a.octets();
             // SAFETY: buffers valid for the call.
             unsafe {
-                libc::sendto(fd.as_raw_fd(), packet.as_ptr().cast(), packet.len(), 0,
-                    (&sa as *const libc::sockaddr_in6).cast(), std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+                libc::sendto(
+                    fd.as_raw_fd(),
+                    packet.as_ptr().cast(),
+                    packet.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
             }
         }
     };
@@ -162,7 +211,11 @@ pub(crate) fn send_ip(fd: &OwnedFd, dst: std::net::IpAddr, packet: &[u8]) -> Res
 /// namespace. The returned socket keeps the connection attempt alive until dropped.
 pub(crate) fn start_connect(dst: std::net::SocketAddr, mark: u32) -> Result<OwnedFd, KernelError> {
     let v6 = dst.is_ipv6();
-    let fd = new_socket(if v6 { libc::AF_INET6 } else { libc::AF_INET }, libc::SOCK_STREAM, 0)?;
+    let fd = new_socket(
+        if v6 { libc::AF_INET6 } else { libc::AF_INET },
+        libc::SOCK_STREAM,
+        0,
+    )?;
     if mark != 0 {
         set_mark(&fd, mark)?;
     }
@@ -174,7 +227,13 @@ pub(crate) fn start_connect(dst: std::net::SocketAddr, mark: u32) -> Result<Owne
             sa.sin_port = a.port().to_be();
             sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
             // SAFETY: sa valid for the call.
-            unsafe { libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t) }
+            unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
         }
         std::net::SocketAddr::V6(a) => {
             // SAFETY: zeroed sockaddr_in6 is valid.
@@ -183,7 +242,13 @@ pub(crate) fn start_connect(dst: std::net::SocketAddr, mark: u32) -> Result<Owne
             sa.sin6_port = a.port().to_be();
             sa.sin6_addr.s6_addr = a.ip().octets();
             // SAFETY: sa valid for the call.
-            unsafe { libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in6).cast(), std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t) }
+            unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
         }
     };
     if rc < 0 {
@@ -197,7 +262,11 @@ pub(crate) fn start_connect(dst: std::net::SocketAddr, mark: u32) -> Result<Owne
 
 /// Waits up to `timeout` for the socket to become readable.
 pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Duration) -> Result<bool, KernelError> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
     // SAFETY: pfd is valid for the call.
     let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -219,13 +288,22 @@ pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<(usize, bool)>
     let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     // SAFETY: buf and addr are valid for writing.
     let rc = unsafe {
-        libc::recvfrom(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0, (&mut addr as *mut libc::sockaddr_ll).cast(), &mut len)
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
+            (&mut addr as *mut libc::sockaddr_ll).cast(),
+            &mut len,
+        )
     };
     if rc < 0 {
         let err = std::io::Error::last_os_error();
         return match err.raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
-            Some(libc::ENOBUFS) => Err(KernelError::Netlink("receive buffer overrun: trace events were lost".into())),
+            Some(libc::ENOBUFS) => Err(KernelError::Netlink(
+                "receive buffer overrun: trace events were lost".into(),
+            )),
             _ => Err(KernelError::io("recv", err)),
         };
     }

@@ -96,7 +96,12 @@ pub(crate) fn parse_datagram(mut buf: &[u8]) -> Vec<RawTrace> {
                 match attr {
                     1 => t.table = string(v),
                     2 => t.chain = string(v),
-                    3 => t.handle = v.get(0..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes),
+                    3 => {
+                        t.handle = v
+                            .get(0..8)
+                            .and_then(|b| b.try_into().ok())
+                            .map(u64::from_be_bytes)
+                    }
                     4 => t.kind = be_u32(v).unwrap_or(0),
                     5 => {
                         for (va, vv) in attrs(v) {
@@ -126,6 +131,7 @@ pub(crate) fn parse_datagram(mut buf: &[u8]) -> Vec<RawTrace> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
