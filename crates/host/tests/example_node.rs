@@ -202,12 +202,11 @@ fn client_syn_is_dnated_forwarded_and_masqueraded() {
             "{d}"
         );
         // conntrack holds the translation both ways.
-        assert_eq!(obs.conntrack.len(), 1, "{d}");
-        let ct = &obs.conntrack[0];
-        assert!(
-            ct.contains("src=192.168.49.1 dst=10.100.29.239 sport=40000 dport=80"),
-            "{ct}"
-        );
+        let ct = obs
+            .conntrack
+            .iter()
+            .find(|l| l.contains("src=192.168.49.1 dst=10.100.29.239 sport=40000 dport=80"))
+            .unwrap_or_else(|| panic!("no conntrack entry for the flow: {d}"));
         let sport = out.sport.unwrap();
         assert!(
             ct.contains(&format!("src={pod} dst=10.244.0.1 sport=80 dport={sport}")),

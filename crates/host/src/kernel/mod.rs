@@ -13,6 +13,23 @@
 //! priority 1000 that mark the end of each hook. The trace events come from netlink
 //! (`NFNLGRP_NFTRACE`); nft rule handles are mapped to 1-based iptables rule positions
 //! with `nft -a list table`.
+//!
+//! What the kernel's trace shows (Linux 6.18, iptables 1.8.9 nf_tables), as reported in
+//! [`TraceEvent`]s:
+//! - Only matching rules produce events; a rule with a non-terminal target (MARK, a
+//!   match-only rule) shows verdict `continue` with its position.
+//! - DNAT, SNAT and MASQUERADE show as `accept` of their rule; the new header is visible
+//!   at the end of the hook ([`Fate::last_header`]).
+//! - Falling off the end of a user chain is a [`TraceKind::Return`] event (the kernel
+//!   sends a rule event without a handle, verdict `continue`); a `-j RETURN` rule is a
+//!   rule event with verdict `return`.
+//! - A built-in chain whose rules all fall through ends with a [`TraceKind::Policy`]
+//!   event (`accept`/`drop`); empty built-in chains (e.g. an empty mangle table) still
+//!   show their policy event.
+//! - The nat table is consulted only for a connection's first packet; later packets of
+//!   the flow show no nat events and get the same translation.
+//! - Conntrack hooks register in a namespace only when a ruleset needs them (NAT, ct
+//!   matches); with a ruleset that has neither, `conntrack -L` stays empty.
 
 mod error;
 mod host;
