@@ -127,3 +127,79 @@ fn corpus_matches_kernel_save() {
     );
     assert_eq!(compared + REJECTED.len(), names.len());
 }
+
+/// Drops `#` lines, per-rule counters, and zeroes chain counters.
+fn without_counters(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let line = match line.strip_prefix('[') {
+            Some(rest) => rest.split_once("] ").map(|(_, r)| r).unwrap_or(line),
+            None => line,
+        };
+        match (line.starts_with(':'), line.rfind(" [")) {
+            (true, Some(i)) => out.push_str(&format!("{} [0:0]\n", &line[..i])),
+            _ => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out
+}
+
+/// Issue 2's kernel round trip: for every corpus file the kernel accepts, chainwalk's canonical
+/// print is identical to what `iptables-save` prints after `iptables-restore` of the file, in a
+/// fresh namespace, now (`#` lines and counters ignored).
+#[test]
+fn canonical_print_matches_live_kernel() {
+    use chainwalk_netfilter::model::Family as F;
+    use chainwalk_netfilter::syntax::{parse_save, print_save};
+    require_kernel();
+    let dir = testdata().join("corpus/rulesets");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rules"))
+        .collect();
+    names.sort();
+    let mut identical = 0;
+    let mut failures = Vec::new();
+    for name in &names {
+        if REJECTED.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let rules = std::fs::read_to_string(dir.join(name)).unwrap();
+        let parsed = parse_save(&rules, None);
+        let family = match parsed.ruleset.family {
+            Some(F::Ipv6) => Family::Ipv6,
+            _ => Family::Ipv4,
+        };
+        let kernel = match save_after_restore(&rules, family) {
+            Ok(k) => k,
+            Err(e) => {
+                failures.push(format!("{name}: the kernel refused it: {e}"));
+                continue;
+            }
+        };
+        let ours = without_counters(&print_save(&parsed.ruleset));
+        if ours == without_counters(&kernel) {
+            identical += 1;
+        } else {
+            let first = ours
+                .lines()
+                .zip(without_counters(&kernel).lines())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("\n    ours:   {a}\n    kernel: {b}"))
+                .unwrap_or_default();
+            failures.push(format!("{name}: differs{first}"));
+        }
+    }
+    eprintln!(
+        "kernel round trip: {identical} of {} corpus files identical; {} refused by the kernel: {}",
+        names.len(),
+        REJECTED.len(),
+        REJECTED
+            .iter()
+            .map(|(n, r)| format!("{n} ({r})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(failures.is_empty(), "{} files differ:\n{}", failures.len(), failures.join("\n"));
+}
