@@ -58,7 +58,7 @@ pub mod synthetic;
 
 pub use case::Case;
 pub use config::{IpFamily, KubeProxyConfiguration, LocalDetector, ProxyConfig};
-pub use node::{NodeTables, iptables_save_form, node_ruleset};
+pub use node::{JumpRule, NodeTables, iptables_save_form, jump_rules, node_ruleset};
 pub use objects::{Cluster, ParseError, Warning};
 pub use proxier::{Proxier, SyncOutput};
 pub use restore::canonical_order;

@@ -98,8 +98,49 @@ const JUMPS: &[(&str, &str, &str, &str, &str)] = &[
     ("filter", "KUBE-FIREWALL", "OUTPUT", "", ""),
 ];
 
+/// One jump rule kube-proxy ensures in a built-in chain at full syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JumpRule {
+    /// Table (`filter` or `nat`).
+    pub table: &'static str,
+    /// Built-in chain the rule is prepended to.
+    pub chain: &'static str,
+    /// kube-proxy chain jumped to (created if missing).
+    pub target: &'static str,
+    /// Comment (empty for kubelet's `KUBE-FIREWALL` jumps).
+    pub comment: &'static str,
+    /// Match arguments before the comment, space separated (may be empty).
+    pub extra: &'static str,
+}
+
+impl JumpRule {
+    /// The rule's arguments, one per element (comment unquoted), as given to `iptables`.
+    pub fn args(&self) -> Vec<&'static str> {
+        let mut a: Vec<&'static str> = self.extra.split_whitespace().collect();
+        if !self.comment.is_empty() {
+            a.extend(["-m", "comment", "--comment", self.comment]);
+        }
+        a.extend(["-j", self.target]);
+        a
+    }
+}
+
+/// The jump rules kube-proxy ensures, in the order it ensures (prepends) them.
+pub fn jump_rules() -> Vec<JumpRule> {
+    JUMPS
+        .iter()
+        .map(|&(table, target, chain, comment, extra)| JumpRule {
+            table,
+            chain,
+            target,
+            comment,
+            extra,
+        })
+        .collect()
+}
+
 /// The canary chain kube-proxy creates in these tables to notice flushes.
-const CANARY: &str = "KUBE-PROXY-CANARY";
+pub const CANARY: &str = "KUBE-PROXY-CANARY";
 
 fn builtin_chains(table: &str) -> &'static [&'static str] {
     match table {
