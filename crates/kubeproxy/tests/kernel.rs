@@ -1,0 +1,157 @@
+//! Asks the kernel: every sync of every conformance case is loaded the way kube-proxy
+//! loads it (at full syncs the canary chains and jump rules are ensured with
+//! `iptables -N/-C/-I`, then the restore input goes through `iptables-restore
+//! --noflush`) into a fresh network namespace, and `iptables-save` must print exactly
+//! our node view. This checks both the replay semantics and the `iptables-save` form.
+//!
+//! nfacct counters are switched off for this test (the `nfacct` match needs counter
+//! objects that an `nfacct` tool would have to create). Skipped when not root or when
+//! `ip`/`iptables` are missing.
+
+use chainwalk_kubeproxy::node::CANARY;
+use chainwalk_kubeproxy::{Case, IpFamily, NodeTables, Proxier, jump_rules};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Option<Netns> {
+        let name = format!("cwkp-{}-{tag}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(Netns(name))
+    }
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0]).args(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        if let Some(mut si) = child.stdin.take() {
+            si.write_all(stdin.unwrap_or_default().as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        } else {
+            Err(format!(
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn usable() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let tools = ["ip", "iptables-restore", "iptables-save"]
+        .iter()
+        .all(|t| Command::new(t).arg("--version").output().is_ok());
+    root && tools
+}
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kube-proxy");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("cases")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            std::fs::read_to_string(p.join("input.yaml"))
+                .is_ok_and(|s| s.contains("kind: KubeProxyCase"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn strip(save: &str) -> String {
+    save.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn kernel_agrees_with_node_view() {
+    if !usable() {
+        eprintln!("skipped: needs root, ip and iptables");
+        return;
+    }
+    let mut checked = 0;
+    for (n, dir) in cases().iter().enumerate() {
+        let input = std::fs::read_to_string(dir.join("input.yaml")).expect("input");
+        let (case, mut cluster, mut warnings) = Case::load(&input).expect("case");
+        let mut cfg = case.proxy_config();
+        cfg.nfacct_invalid_dropped = false;
+        cfg.nfacct_localhost_nodeports = false;
+        let (restore_bin, save_bin, ipt) = match cfg.family {
+            IpFamily::V4 => ("iptables-restore", "iptables-save", "iptables"),
+            IpFamily::V6 => ("ip6tables-restore", "ip6tables-save", "ip6tables"),
+        };
+        let ns = Netns::new(&n.to_string()).expect("netns");
+        let mut proxier = Proxier::new(cfg.clone());
+        let mut node = NodeTables::new(cfg.family);
+        for step in 0..=case.steps.len() {
+            if step > 0 && case.apply_step(step - 1, &mut cluster, &mut warnings) {
+                proxier.request_full_sync();
+            }
+            let out = proxier.sync(&cluster);
+            if out.full_sync {
+                for t in ["mangle", "nat", "filter"] {
+                    let _ = ns.run(&[ipt, "-t", t, "-N", CANARY], None);
+                }
+                for j in jump_rules() {
+                    let _ = ns.run(&[ipt, "-t", j.table, "-N", j.target], None);
+                    let mut check = vec![ipt, "-t", j.table, "-C", j.chain];
+                    check.extend(j.args());
+                    if ns.run(&check, None).is_err() {
+                        let mut ins = vec![ipt, "-t", j.table, "-I", j.chain, "1"];
+                        ins.extend(j.args());
+                        ns.run(&ins, None).expect("insert jump rule");
+                    }
+                }
+            }
+            ns.run(&[restore_bin, "--noflush"], Some(&out.restore))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{}: step {step}: restore failed: {e}\n{}",
+                        dir.display(),
+                        out.restore
+                    )
+                });
+            node.apply(&out);
+            let kernel = strip(&ns.run(&[save_bin], None).expect("save"));
+            let ours = node.to_save();
+            let mut k_sorted: Vec<&str> = kernel.split_inclusive("COMMIT\n").collect();
+            let mut o_sorted: Vec<&str> = ours.split_inclusive("COMMIT\n").collect();
+            k_sorted.sort();
+            o_sorted.sort();
+            assert_eq!(
+                o_sorted,
+                k_sorted,
+                "{}: step {step}: node view differs from the kernel's iptables-save",
+                dir.display()
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("checked {checked} syncs against the kernel");
+    assert!(checked >= 20);
+}
