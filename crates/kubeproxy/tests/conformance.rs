@@ -2,6 +2,8 @@
 //! sync must render exactly the case's `expected.rules` (compared in the canonical
 //! order the case README defines).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chainwalk_kubeproxy::{Case, Proxier, canonical_order};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
