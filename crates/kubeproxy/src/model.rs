@@ -9,7 +9,8 @@ use crate::objects::{Cluster, SERVICE_NAME_LABEL};
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// `(namespace, name)` of a Service.
@@ -293,7 +294,7 @@ pub(crate) fn service_endpoints(
     slices: &BTreeMap<String, SliceInfo>,
     cfg: &ProxyConfig,
 ) -> HashMap<(String, String), Vec<Endpoint>> {
-    let mut by_port: HashMap<(String, String), BTreeMap<String, Endpoint>> = HashMap::new();
+    let mut by_port: HashMap<(String, String), BTreeMap<String, Endpoint>> = HashMap::default();
     for info in slices.values() {
         for (pname, pnum, proto) in &info.ports {
             let set = by_port.entry((pname.clone(), proto.clone())).or_default();

@@ -134,6 +134,7 @@ pub fn join_host_port(ip: &str, port: i32) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -706,6 +706,7 @@ pub fn iptables_save_form(restore: &str, family: IpFamily) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -77,13 +77,13 @@ pub struct Cluster {
 /// Splits JSON or (multi-document) YAML text into JSON values.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, ParseError> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Value>(text) {
-            return Ok(match v {
-                Value::Array(items) => items,
-                v => vec![v],
-            });
-        }
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(v) = serde_json::from_str::<Value>(text)
+    {
+        return Ok(match v {
+            Value::Array(items) => items,
+            v => vec![v],
+        });
     }
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(text).map_err(|e| ParseError::Syntax(e.to_string()))?;

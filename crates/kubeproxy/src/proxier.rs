@@ -6,7 +6,8 @@ use crate::model::{self, Endpoint, ServicePortInfo, SliceInfo, SvcKey};
 use crate::names::{self, EXT_PREFIX, FW_PREFIX, SVC_PREFIX, SVL_PREFIX};
 use crate::objects::Cluster;
 use ipnet::IpNet;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 const KUBE_SERVICES: &str = "KUBE-SERVICES";
@@ -87,7 +88,7 @@ pub struct Proxier {
     npa_match_all: bool,
     services: BTreeMap<SvcKey, Vec<ServicePortInfo>>,
     slices: BTreeMap<SvcKey, BTreeMap<String, SliceInfo>>,
-    nat_chains: BTreeSet<String>,
+    nat_chains: HashSet<String>,
     need_full_sync: bool,
     /// In large-cluster mode kube-proxy looks for stale chains only once per
     /// `syncPeriod`; when this is false such syncs skip the cleanup. Default true
@@ -136,7 +137,7 @@ impl Proxier {
             npa_match_all: match_all,
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
-            nat_chains: BTreeSet::new(),
+            nat_chains: HashSet::default(),
             need_full_sync: true,
             large_cluster_cleanup: true,
         }
@@ -164,8 +165,10 @@ impl Proxier {
     }
 
     /// The nat chains this proxier believes exist on the node.
-    pub fn nat_chains(&self) -> impl Iterator<Item = &str> {
-        self.nat_chains.iter().map(String::as_str)
+    pub fn nat_chains(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.nat_chains.iter().map(String::as_str).collect();
+        v.sort_unstable();
+        v
     }
 
     /// Syncs to `cluster`: a full sync the first time or after
@@ -252,12 +255,13 @@ impl Proxier {
             );
         }
 
-        let mut active: BTreeSet<String> = BTreeSet::new();
+        let mut active: HashSet<String> = HashSet::default();
+        active.reserve(self.nat_chains.len() + 1024);
 
         // Endpoints per service port.
         let empty = BTreeMap::new();
         let mut endpoints: HashMap<&SvcKey, HashMap<(String, String), Vec<Endpoint>>> =
-            HashMap::new();
+            HashMap::default();
         let mut total_endpoints = 0usize;
         for k in services.keys() {
             let eps = model::service_endpoints(slices.get(k).unwrap_or(&empty), cfg);
@@ -269,6 +273,9 @@ impl Proxier {
             endpoints.insert(k, eps);
         }
         let large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
+        nat_chains.reserve(total_endpoints * 32 + services.len() * 64);
+        nat_rules.reserve(total_endpoints * if large { 220 } else { 320 } + services.len() * 300);
+        filter_rules.reserve(services.len() * 64);
         let if_local = cfg.local_detector.if_local();
         let if_not_local = cfg.local_detector.if_not_local();
         let no_eps: Vec<Endpoint> = Vec::new();
@@ -611,7 +618,7 @@ impl Proxier {
                 }
 
                 let sep_name = |e: &Endpoint| names::endpoint_chain(name, proto, &e.endpoint);
-                let mut sep_names: HashMap<&str, String> = HashMap::new();
+                let mut sep_names: HashMap<&str, String> = HashMap::default();
                 if !skip_nat {
                     for e in cat
                         .all_reachable
@@ -624,11 +631,11 @@ impl Proxier {
                             .or_insert_with(|| sep_name(e));
                     }
                 }
-                let sep = |e: &Endpoint| -> String {
+                let sep = |e: &Endpoint| -> &str {
                     sep_names
                         .get(e.endpoint.as_str())
-                        .cloned()
-                        .unwrap_or_else(|| sep_name(e))
+                        .map(String::as_str)
+                        .unwrap_or_default()
                 };
 
                 if uses_cluster_chain {
@@ -660,13 +667,13 @@ impl Proxier {
                         continue;
                     }
                     let chain = sep(e);
-                    nc.chain(&chain);
+                    nc.chain(chain);
                     let comment = if large {
                         String::new()
                     } else {
                         format!("-m comment --comment {name}")
                     };
-                    nr.line(&["-A", &chain, &comment, "-s", &e.ip, "-j", KUBE_MARK_MASQ]);
+                    nr.line(&["-A", chain, &comment, "-s", &e.ip, "-j", KUBE_MARK_MASQ]);
                     let recent = if svc.client_ip_affinity {
                         format!("-m recent --name {chain} --set")
                     } else {
@@ -674,23 +681,29 @@ impl Proxier {
                     };
                     nr.line(&[
                         "-A",
-                        &chain,
+                        chain,
                         &comment,
                         &recent,
                         &m_proto,
                         "-j DNAT --to-destination",
                         &e.endpoint,
                     ]);
-                    active.insert(chain);
                 }
+                active.extend(sep_names.into_values());
             }
         }
 
         // Stale chains.
         let mut deleted = Vec::new();
         if !large || self.large_cluster_cleanup {
-            for c in self.nat_chains.difference(&active) {
-                if names::is_service_chain(c) {
+            let mut stale: Vec<&String> = self
+                .nat_chains
+                .iter()
+                .filter(|c| !active.contains(*c) && names::is_service_chain(c))
+                .collect();
+            stale.sort();
+            for c in stale {
+                {
                     chain_line(&mut nat_chains, c);
                     nat_rules.push_str("-X ");
                     nat_rules.push_str(c);
@@ -753,14 +766,18 @@ impl Proxier {
         restore.push_str("COMMIT\n");
 
         // Bookkeeping: the node now holds every chain declared, minus the deleted ones.
-        for line in nat_chains.lines() {
-            if let Some(c) = line.strip_prefix(':').and_then(|l| l.split(' ').next()) {
-                self.nat_chains.insert(c.to_string());
-            }
-        }
         for c in &deleted {
             self.nat_chains.remove(c);
         }
+        for c in [
+            KUBE_SERVICES,
+            KUBE_NODEPORTS,
+            KUBE_POSTROUTING,
+            KUBE_MARK_MASQ,
+        ] {
+            self.nat_chains.insert(c.to_string());
+        }
+        self.nat_chains.extend(active);
         self.services = services;
         self.slices = slices;
         self.need_full_sync = false;
@@ -780,14 +797,14 @@ impl Proxier {
     }
 }
 
-fn write_lb_rules(
+fn write_lb_rules<'s>(
     nr: &mut Lines<'_>,
     name: &str,
     svc: &ServicePortInfo,
     chain: &str,
     eps: &[&Endpoint],
     large: bool,
-    sep: &dyn Fn(&Endpoint) -> String,
+    sep: &dyn for<'e> Fn(&'e Endpoint) -> &'s str,
 ) {
     let comment = |e: &Endpoint| {
         if large {
@@ -805,11 +822,11 @@ fn write_lb_rules(
                 chain,
                 &comment(e),
                 "-m recent --name",
-                &c,
+                c,
                 "--rcheck --seconds",
                 &secs,
                 "--reap -j",
-                &c,
+                c,
             ]);
         }
     }
@@ -824,6 +841,6 @@ fn write_lb_rules(
         } else {
             String::new()
         };
-        nr.line(&["-A", chain, &comment(e), &prob, "-j", &c]);
+        nr.line(&["-A", chain, &comment(e), &prob, "-j", c]);
     }
 }

@@ -2,6 +2,8 @@
 //! sync must render exactly the case's `expected.rules` (compared in the canonical
 //! order the case README defines).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chainwalk_kubeproxy::{Case, Proxier, canonical_order};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
@@ -80,8 +82,11 @@ fn main() {
             .to_string_lossy()
             .to_string();
         let input = std::fs::read_to_string(dir.join("input.yaml")).unwrap_or_default();
-        let trace_only = input.contains("kind: KubeProxyTraceCase");
-        trials.push(Trial::test(name, move || run_case(&dir)).with_ignored_flag(trace_only));
+        // Tracer-only cases (`KubeProxyTraceCase`) render nothing; the packet engine checks them.
+        if input.contains("kind: KubeProxyTraceCase") {
+            continue;
+        }
+        trials.push(Trial::test(name, move || run_case(&dir)));
     }
     libtest_mimic::run(&args, trials).exit();
 }

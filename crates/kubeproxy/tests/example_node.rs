@@ -10,6 +10,8 @@
 //! and its iptables supports `--random-fully`; kubelet's own canary chain
 //! (`KUBE-KUBELET-CANARY`) is not kube-proxy's and is left out of the comparison.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chainwalk_kubeproxy::{
     Cluster, IpFamily, KubeProxyConfiguration, NodeTables, Proxier, ProxyConfig,
 };
