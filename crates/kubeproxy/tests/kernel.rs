@@ -5,8 +5,8 @@
 //! our node view. This checks both the replay semantics and the `iptables-save` form.
 //!
 //! nfacct counters are switched off for this test (the `nfacct` match needs counter
-//! objects that an `nfacct` tool would have to create). Skipped when not root or when
-//! `ip`/`iptables` are missing.
+//! objects that an `nfacct` tool would have to create). Fails, never skips, when not root
+//! or when `ip`/`iptables` are missing (`scripts/test-all.sh` installs them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -92,10 +92,10 @@ fn strip(save: &str) -> String {
 
 #[test]
 fn kernel_agrees_with_node_view() {
-    if !usable() {
-        eprintln!("skipped: needs root, ip and iptables");
-        return;
-    }
+    assert!(
+        usable(),
+        "this test needs root, ip and iptables (run .ci/install-deps.sh as root)"
+    );
     let mut checked = 0;
     for (n, dir) in cases().iter().enumerate() {
         let input = std::fs::read_to_string(dir.join("input.yaml")).expect("input");
