@@ -125,6 +125,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                 if !p.is_any() || negated {
                     ip.proto = Some(Neg { negated, value: p });
                     args.proto = (!negated).then_some(p);
+                    args.proto_inverted = negated;
                 }
             }
             "-f" | "--fragment" => {
