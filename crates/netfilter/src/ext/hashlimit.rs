@@ -235,11 +235,6 @@ impl MatchExt for Hashlimit {
         if self.name.is_empty() {
             return Err(ParseError::new(at, "match `hashlimit` requires `--hashlimit-name`"));
         }
-        if let (Some(HashRate::Packets(_)), Some(b)) = (self.rate, self.burst)
-            && b > 10_000
-        {
-            return Err(ParseError::new(at, "`--hashlimit-burst` is at most 10000 packets"));
-        }
         Ok(())
     }
 

@@ -6,6 +6,12 @@ use crate::model::{Neg, Span};
 use crate::syntax::args::{Args, Opt};
 use crate::syntax::error::ParseError;
 
+/// Whether `text` is a redacted MAC address (`XX:XX:XX:XX:XX:XX`), as published rulesets
+/// often carry: the kernel refuses it, but it is not a typo worth stopping for.
+pub fn is_placeholder(text: &str) -> bool {
+    text.contains(['X', 'x']) && text.chars().all(|c| matches!(c, 'X' | 'x' | ':'))
+}
+
 /// The `mac` match.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Mac {

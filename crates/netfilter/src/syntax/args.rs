@@ -69,6 +69,16 @@ impl<'t> Args<'t> {
         t
     }
 
+    /// The cursor position, for [`Args::rewind`].
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves the cursor back to a position taken with [`Args::position`].
+    pub fn rewind(&mut self, pos: usize) {
+        self.pos = pos.min(self.toks.len());
+    }
+
     /// Whether every argument has been consumed.
     pub fn at_end(&self) -> bool {
         self.pos >= self.toks.len()

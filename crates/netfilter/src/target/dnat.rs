@@ -151,7 +151,9 @@ impl TargetExt for Nat {
         Ok(())
     }
 
-    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+    fn finish(&mut self, args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        let ports = self.range.is_some_and(|r| r.ports.is_some());
+        crate::target::require_proto_for_ports(args, at, ports)?;
         if self.range.is_none() {
             return Err(ParseError::new(
                 at,

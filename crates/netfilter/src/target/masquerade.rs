@@ -34,6 +34,10 @@ impl TargetExt for Masquerade {
         Ok(())
     }
 
+    fn finish(&mut self, args: &Args<'_>, at: crate::model::Span) -> Result<(), ParseError> {
+        crate::target::require_proto_for_ports(args, at, self.ports.is_some())
+    }
+
     fn print(&self, out: &mut String) {
         if let Some((lo, hi)) = self.ports {
             if lo == hi {

@@ -3,10 +3,25 @@
 //! Adding a target extension: write `target/NAME.rs` with a type implementing [`TargetExt`],
 //! and add one line to the registry below.
 
+pub mod checksum;
+pub mod classify;
+pub mod connmark;
+pub mod ct;
 pub mod dnat;
+pub mod dscp;
+pub mod log;
 pub mod mark;
 pub mod masquerade;
+pub mod nflog;
+pub mod nfqueue;
+pub mod redirect;
 pub mod reject;
+pub mod set;
+pub mod tcpmss;
+pub mod tos;
+pub mod tproxy;
+pub mod trace;
+pub mod ttl;
 
 use crate::ext::Opaque;
 use crate::model::Span;
@@ -120,51 +135,82 @@ macro_rules! target_registry {
 }
 
 target_registry! {
+    /// `-j CHECKSUM`: fill in a missing checksum (mangle).
+    Checksum(checksum::Checksum) = "CHECKSUM",
+    /// `-j CLASSIFY`: set the traffic-control class.
+    Classify(classify::Classify) = "CLASSIFY",
+    /// `-j CONNMARK`: set or copy the connection mark.
+    Connmark(connmark::ConnmarkTarget) = "CONNMARK",
+    /// `-j CT`: conntrack setup (raw).
+    Ct(ct::Ct) = "CT",
     /// `-j DNAT`: rewrite the destination (nat PREROUTING/OUTPUT).
     Dnat(dnat::Nat) = "DNAT",
+    /// `-j DSCP`: set the DSCP field (mangle).
+    Dscp(dscp::DscpTarget) = "DSCP",
+    /// `-j HL`: set or change the IPv6 hop limit (mangle).
+    Hl(ttl::HlTarget) = "HL",
+    /// `-j LOG`: kernel log line; non-terminating.
+    Log(log::Log) = "LOG",
     /// `-j MARK`: set, and, or, xor the packet mark.
     Mark(mark::MarkTarget) = "MARK",
     /// `-j MASQUERADE`: rewrite the source to the output interface's address.
     Masquerade(masquerade::Masquerade) = "MASQUERADE",
+    /// `-j NFLOG`: netlink log; non-terminating.
+    Nflog(nflog::Nflog) = "NFLOG",
+    /// `-j NFQUEUE`: hand to a userspace queue.
+    Nfqueue(nfqueue::Nfqueue) = "NFQUEUE",
+    /// `-j NOTRACK`: do not track (raw); old spelling of `CT --notrack`.
+    Notrack(ct::Notrack) = "NOTRACK",
+    /// `-j REDIRECT`: NAT to the local host (nat PREROUTING/OUTPUT).
+    Redirect(redirect::Redirect) = "REDIRECT",
     /// `-j REJECT`: drop and answer with an ICMP error or TCP reset.
     Reject(reject::Reject) = "REJECT",
+    /// `-j SET`: add to or delete from an ipset.
+    Set(set::SetTarget) = "SET",
     /// `-j SNAT`: rewrite the source (nat POSTROUTING/INPUT).
     Snat(dnat::Nat) = "SNAT",
+    /// `-j TCPMSS`: rewrite the MSS of TCP SYNs.
+    Tcpmss(tcpmss::TcpmssTarget) = "TCPMSS",
+    /// `-j TOS`: rewrite the TOS byte (mangle).
+    Tos(tos::TosTarget) = "TOS",
+    /// `-j TPROXY`: transparent proxying (mangle PREROUTING).
+    Tproxy(tproxy::Tproxy) = "TPROXY",
+    /// `-j TRACE`: mark for rule tracing; non-terminating.
+    Trace(trace::Trace) = "TRACE",
+    /// `-j TTL`: set or change the IPv4 TTL (mangle).
+    Ttl(ttl::TtlTarget) = "TTL",
 }
 
 /// Target extensions iptables knows but chainwalk does not model yet: kept verbatim.
 pub const KNOWN_UNMODELLED: &[&str] = &[
     "AUDIT",
-    "CHECKSUM",
-    "CLASSIFY",
     "CLUSTERIP",
-    "CONNMARK",
     "CONNSECMARK",
-    "CT",
     "DNPT",
-    "DSCP",
     "ECN",
-    "HL",
     "HMARK",
     "IDLETIMER",
     "LED",
-    "LOG",
     "NETMAP",
-    "NFLOG",
-    "NFQUEUE",
-    "NOTRACK",
     "RATEEST",
-    "REDIRECT",
     "SECMARK",
-    "SET",
     "SNPT",
     "SYNPROXY",
-    "TCPMSS",
     "TCPOPTSTRIP",
     "TEE",
-    "TOS",
-    "TPROXY",
-    "TRACE",
-    "TTL",
     "ULOG",
 ];
+
+/// The check iptables makes for NAT targets given ports (`--to-ports`, `ADDR:PORT`): the rule
+/// must name a protocol (any, as the kernel then checks the rest).
+pub(crate) fn require_proto_for_ports(
+    args: &Args<'_>,
+    at: Span,
+    has_ports: bool,
+) -> Result<(), ParseError> {
+    if has_ports && args.proto.is_none() && !args.proto_inverted {
+        return Err(ParseError::new(at, "a port mapping needs `-p tcp`, `-p udp`, `-p sctp` or `-p dccp`")
+            .with_help("iptables refuses ports in a rule that does not name a protocol"));
+    }
+    Ok(())
+}

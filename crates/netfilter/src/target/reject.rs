@@ -78,6 +78,14 @@ impl TargetExt for Reject {
         }
     }
 
+    fn finish(&mut self, args: &Args<'_>, at: crate::model::Span) -> Result<(), ParseError> {
+        if self.with == Some("tcp-reset") && args.proto != Some(crate::model::Protocol::TCP) {
+            return Err(ParseError::new(at, "`--reject-with tcp-reset` requires `-p tcp`")
+                .with_help("the kernel refuses a TCP reset for packets that may not be TCP"));
+        }
+        Ok(())
+    }
+
     fn print(&self, out: &mut String) {
         if let Some(w) = self.with {
             out.push_str(" --reject-with ");
