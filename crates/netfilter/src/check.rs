@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{Hook, Rule, Ruleset, Span, Table, TableName};
-use crate::syntax::error::{Diagnostic, ParseError, suggest};
 use crate::ext::Match;
 use crate::ext::policy::PolicyDir;
+use crate::model::{Hook, Rule, Ruleset, Span, Table, TableName};
+use crate::syntax::error::{Diagnostic, ParseError, suggest};
 use crate::target::Target;
 
 /// Runs every check over the ruleset and returns what it found, in input order.
@@ -138,11 +138,9 @@ fn allowed(target: &Target) -> Option<(Option<TableName>, &'static [Hook])> {
         Target::Redirect(_) => Some((Some(TableName::Nat), &[Prerouting, Output])),
         Target::Drop => Some((None, ALL)),
         Target::Ct(_) | Target::Notrack(_) => Some((Some(TableName::Raw), &[Prerouting, Output])),
-        Target::Checksum(_)
-        | Target::Tos(_)
-        | Target::Ttl(_)
-        | Target::Hl(_)
-        | Target::Dscp(_) => Some((Some(TableName::Mangle), ALL)),
+        Target::Checksum(_) | Target::Tos(_) | Target::Ttl(_) | Target::Hl(_) | Target::Dscp(_) => {
+            Some((Some(TableName::Mangle), ALL))
+        }
         Target::Tproxy(_) => Some((Some(TableName::Mangle), &[Prerouting])),
         Target::Tcpmss(_) | Target::Classify(_) => Some((None, &[Forward, Output, Postrouting])),
         Target::Opaque(o) => match o.name.as_str() {
@@ -169,15 +167,13 @@ fn match_hooks(m: &Match) -> Option<(&'static str, &'static [Hook])> {
     }
 }
 
-fn match_placement(
-    t: &Table,
-    hooks: &[BTreeSet<Hook>],
-    out: &mut Vec<Diagnostic>,
-) {
+fn match_placement(t: &Table, hooks: &[BTreeSet<Hook>], out: &mut Vec<Diagnostic>) {
     for (ci, c) in t.chains.iter().enumerate() {
         for r in &c.rules {
             for m in &r.matches {
-                let Some((name, ok)) = match_hooks(m) else { continue };
+                let Some((name, ok)) = match_hooks(m) else {
+                    continue;
+                };
                 let bad: Vec<&str> = hooks[ci]
                     .iter()
                     .filter(|h| !ok.contains(h))

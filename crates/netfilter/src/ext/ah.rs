@@ -27,7 +27,8 @@ impl MatchExt for Ah {
 
     fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
         if opt.name != "--ahspi" && args.family == Family::Ipv4 {
-            return Err(opt.error(format!("`{}` exists for IPv6 only", opt.name))
+            return Err(opt
+                .error(format!("`{}` exists for IPv6 only", opt.name))
                 .with_help("the IPv4 `ah` match takes only `--ahspi`"));
         }
         match opt.name {

@@ -21,7 +21,10 @@ pub(crate) fn number(tok: &Token, opt: &str, lo: u32, hi: u32) -> Result<u32, Pa
         .ok_or_else(|| {
             ParseError::new(
                 tok.span,
-                format!("`{opt}` takes a number from {lo} to {hi}, not `{}`", tok.text),
+                format!(
+                    "`{opt}` takes a number from {lo} to {hi}, not `{}`",
+                    tok.text
+                ),
             )
         })
 }
@@ -32,7 +35,10 @@ pub(crate) fn range(tok: &Token, opt: &str, max: u32) -> Result<(u32, u32), Pars
     let bad = || {
         ParseError::new(
             tok.span,
-            format!("`{opt}` takes N or N:M with numbers up to {max}, not `{}`", tok.text),
+            format!(
+                "`{opt}` takes N or N:M with numbers up to {max}, not `{}`",
+                tok.text
+            ),
         )
     };
     let num = |s: &str, default: u32| -> Result<u32, ParseError> {
@@ -129,7 +135,10 @@ pub(crate) fn require_proto(
     }
     match args.proto {
         Some(p) if protos.contains(&p) => Ok(()),
-        _ => Err(ParseError::new(at, format!("match `{what}` requires `-p {names}` before it"))
-            .with_help("iptables refuses a protocol match without the protocol")),
+        _ => Err(ParseError::new(
+            at,
+            format!("match `{what}` requires `-p {names}` before it"),
+        )
+        .with_help("iptables refuses a protocol match without the protocol")),
     }
 }

@@ -72,6 +72,10 @@ impl MatchExt for Connlimit {
         if let Some(m) = self.mask {
             out.push_str(&format!(" --connlimit-mask {m}"));
         }
-        out.push_str(if self.daddr { " --connlimit-daddr" } else { " --connlimit-saddr" });
+        out.push_str(if self.daddr {
+            " --connlimit-daddr"
+        } else {
+            " --connlimit-saddr"
+        });
     }
 }

@@ -56,7 +56,10 @@ impl MatchExt for Dscp {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.dscp.is_none() {
-            return Err(ParseError::new(at, "match `dscp` requires `--dscp` or `--dscp-class`"));
+            return Err(ParseError::new(
+                at,
+                "match `dscp` requires `--dscp` or `--dscp-class`",
+            ));
         }
         Ok(())
     }

@@ -28,8 +28,12 @@ pub enum HashRate {
 }
 
 /// `--hashlimit-mode` flags, in the order iptables prints them.
-pub const MODE_NAMES: [(&str, u8); 4] =
-    [("srcip", 1 << 2), ("srcport", 1 << 3), ("dstip", 1 << 0), ("dstport", 1 << 1)];
+pub const MODE_NAMES: [(&str, u8); 4] = [
+    ("srcip", 1 << 2),
+    ("srcport", 1 << 3),
+    ("dstip", 1 << 0),
+    ("dstport", 1 << 1),
+];
 
 /// The `hashlimit` match.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,11 +73,9 @@ fn bytes_to_cost(bytes: u64) -> u64 {
 }
 
 fn cost_to_bytes(cost: u64) -> u64 {
-    let r = if cost == 0 {
-        u64::from(u32::MAX)
-    } else {
-        u64::from(u32::MAX) / cost
-    };
+    let r = u64::from(u32::MAX)
+        .checked_div(cost)
+        .unwrap_or(u64::from(u32::MAX));
     r.saturating_sub(1) << BYTE_SHIFT
 }
 
@@ -108,7 +110,7 @@ fn push_byte_rate(out: &mut String, cost: u64) {
 /// Writes a byte count in the largest unit that divides it.
 fn push_byte_count(out: &mut String, bytes: u64) {
     for (name, unit) in BYTE_UNITS {
-        if unit == 1 || bytes % unit == 0 {
+        if unit == 1 || bytes.is_multiple_of(unit) {
             out.push_str(&format!(" {}{name}b", bytes / unit));
             return;
         }
@@ -207,18 +209,23 @@ impl MatchExt for Hashlimit {
             }
             "--hashlimit-name" => {
                 if v.text.is_empty() || v.text.len() > 254 {
-                    return Err(ParseError::new(v.span, "a hashlimit name is 1 to 254 characters"));
+                    return Err(ParseError::new(
+                        v.span,
+                        "a hashlimit name is 1 to 254 characters",
+                    ));
                 }
                 self.name = v.text.clone();
             }
             "--hashlimit-htable-size" => self.size = number(v, opt.name, 0, u32::MAX)?,
             "--hashlimit-htable-max" => self.max = number(v, opt.name, 0, u32::MAX)?,
-            "--hashlimit-htable-gcinterval" => {
-                self.gc_interval = number(v, opt.name, 0, u32::MAX)?
-            }
+            "--hashlimit-htable-gcinterval" => self.gc_interval = number(v, opt.name, 0, u32::MAX)?,
             "--hashlimit-htable-expire" => self.expire = Some(number(v, opt.name, 0, u32::MAX)?),
-            "--hashlimit-srcmask" => self.srcmask = Some(number(v, opt.name, 0, u32::from(full))? as u8),
-            "--hashlimit-dstmask" => self.dstmask = Some(number(v, opt.name, 0, u32::from(full))? as u8),
+            "--hashlimit-srcmask" => {
+                self.srcmask = Some(number(v, opt.name, 0, u32::from(full))? as u8)
+            }
+            "--hashlimit-dstmask" => {
+                self.dstmask = Some(number(v, opt.name, 0, u32::from(full))? as u8)
+            }
             _ => self.rate_interval = number(v, opt.name, 1, u32::MAX)?,
         }
         Ok(())
@@ -233,13 +240,20 @@ impl MatchExt for Hashlimit {
             ));
         }
         if self.name.is_empty() {
-            return Err(ParseError::new(at, "match `hashlimit` requires `--hashlimit-name`"));
+            return Err(ParseError::new(
+                at,
+                "match `hashlimit` requires `--hashlimit-name`",
+            ));
         }
         Ok(())
     }
 
     fn print(&self, out: &mut String) {
-        out.push_str(if self.above { " --hashlimit-above" } else { " --hashlimit-upto" });
+        out.push_str(if self.above {
+            " --hashlimit-above"
+        } else {
+            " --hashlimit-upto"
+        });
         let mut printed_unit = 0;
         match self.rate {
             Some(HashRate::Packets(p)) => {
@@ -274,7 +288,10 @@ impl MatchExt for Hashlimit {
             out.push_str(&format!(" --hashlimit-htable-max {}", self.max));
         }
         if self.gc_interval != DEFAULT_GCINTERVAL {
-            out.push_str(&format!(" --hashlimit-htable-gcinterval {}", self.gc_interval));
+            out.push_str(&format!(
+                " --hashlimit-htable-gcinterval {}",
+                self.gc_interval
+            ));
         }
         // Without `--hashlimit-htable-expire`, iptables stores the rate unit's length; it
         // prints the value unless it equals the length of the unit it prints the rate in.
@@ -303,7 +320,10 @@ impl MatchExt for Hashlimit {
         if self.rate_match {
             out.push_str(" --hashlimit-rate-match");
             if self.rate_interval != 1 {
-                out.push_str(&format!(" --hashlimit-rate-interval {}", self.rate_interval));
+                out.push_str(&format!(
+                    " --hashlimit-rate-interval {}",
+                    self.rate_interval
+                ));
             }
         }
     }

@@ -24,7 +24,10 @@ impl MatchExt for Helper {
     fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
         let v = args.value_negatable(&mut opt)?;
         if v.text.len() > 29 {
-            return Err(ParseError::new(v.span, "a helper name is at most 29 characters"));
+            return Err(ParseError::new(
+                v.span,
+                "a helper name is at most 29 characters",
+            ));
         }
         self.name = Some(Neg {
             negated: opt.negated,

@@ -67,21 +67,20 @@ impl IcmpType {
             [(_, t)] => Ok(*t),
             [] => {
                 let mut e = unknown();
-                if let Some(s) =
-                    crate::syntax::error::suggest(text, names.iter().map(|(n, _)| *n))
+                if let Some(s) = crate::syntax::error::suggest(text, names.iter().map(|(n, _)| *n))
                 {
                     e = e.with_help(format!("did you mean `{s}`?"));
                 }
                 Err(e)
             }
-            many => Err(ParseError::new(
-                tok.span,
-                format!("ambiguous {what} type `{text}`"),
-            )
-            .with_help(format!(
-                "it could be {}",
-                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            ))),
+            many => Err(
+                ParseError::new(tok.span, format!("ambiguous {what} type `{text}`")).with_help(
+                    format!(
+                        "it could be {}",
+                        many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            ),
         }
     }
 

@@ -88,7 +88,10 @@ impl MatchExt for Icmp6 {
                 .with_help("use `-p icmp -m icmp --icmp-type …`"));
         }
         if self.icmp_type.is_none() {
-            return Err(ParseError::new(at, "match `icmp6` requires `--icmpv6-type`"));
+            return Err(ParseError::new(
+                at,
+                "match `icmp6` requires `--icmpv6-type`",
+            ));
         }
         crate::ext::common::require_proto(args, at, "icmp6", &[Protocol::ICMPV6], "ipv6-icmp")
     }

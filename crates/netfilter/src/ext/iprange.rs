@@ -27,7 +27,10 @@ impl MatchExt for Iprange {
     fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
         let v = args.value_negatable(&mut opt)?;
         let (a, b) = v.text.split_once('-').unwrap_or((&v.text, &v.text));
-        let range = (ip_of_family(v, a, args.family)?, ip_of_family(v, b, args.family)?);
+        let range = (
+            ip_of_family(v, a, args.family)?,
+            ip_of_family(v, b, args.family)?,
+        );
         let val = Some(Neg {
             negated: opt.negated,
             value: range,
@@ -42,7 +45,10 @@ impl MatchExt for Iprange {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.src.is_none() && self.dst.is_none() {
-            return Err(ParseError::new(at, "match `iprange` needs `--src-range` or `--dst-range`"));
+            return Err(ParseError::new(
+                at,
+                "match `iprange` needs `--src-range` or `--dst-range`",
+            ));
         }
         Ok(())
     }

@@ -32,11 +32,16 @@ pub(crate) fn parse_rate(tok: &Token, scale: u64) -> Result<(u64, u64), ParseErr
             if u.is_empty() {
                 return Err(bad("missing unit after `/`"));
             }
-            [("second", 1), ("minute", 60), ("hour", 3_600), ("day", 86_400)]
-                .iter()
-                .find(|(name, _)| name.starts_with(&u))
-                .map(|(_, s)| *s)
-                .ok_or_else(|| bad("the unit is second, minute, hour or day"))?
+            [
+                ("second", 1),
+                ("minute", 60),
+                ("hour", 3_600),
+                ("day", 86_400),
+            ]
+            .iter()
+            .find(|(name, _)| name.starts_with(&u))
+            .map(|(_, s)| *s)
+            .ok_or_else(|| bad("the unit is second, minute, hour or day"))?
         }
     };
     let digits: String = num.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -46,8 +51,10 @@ pub(crate) fn parse_rate(tok: &Token, scale: u64) -> Result<(u64, u64), ParseErr
     }
     let mult = secs * scale;
     if n > mult {
-        return Err(ParseError::new(tok.span, format!("rate `{text}` is too fast"))
-            .with_help(format!("at most {scale} per second can be expressed")));
+        return Err(
+            ParseError::new(tok.span, format!("rate `{text}` is too fast"))
+                .with_help(format!("at most {scale} per second can be expressed")),
+        );
     }
     Ok((mult / n, secs))
 }

@@ -24,6 +24,7 @@ pub mod length;
 pub mod limit;
 pub mod mac;
 pub mod mark;
+pub(crate) mod merge;
 pub mod multiport;
 pub mod nfacct;
 pub mod opaque;

@@ -25,7 +25,10 @@ impl MatchExt for Nfacct {
         crate::ext::common::no_negation(&opt)?;
         let v = args.value(&opt)?;
         if v.text.is_empty() || v.text.len() > 31 {
-            return Err(ParseError::new(v.span, "an nfacct name is 1 to 31 characters"));
+            return Err(ParseError::new(
+                v.span,
+                "an nfacct name is 1 to 31 characters",
+            ));
         }
         self.name = v.text.clone();
         Ok(())
@@ -33,13 +36,17 @@ impl MatchExt for Nfacct {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.name.is_empty() {
-            return Err(ParseError::new(at, "match `nfacct` requires `--nfacct-name`"));
+            return Err(ParseError::new(
+                at,
+                "match `nfacct` requires `--nfacct-name`",
+            ));
         }
         Ok(())
     }
 
     fn print(&self, out: &mut String) {
-        out.push_str(" --nfacct-name ");
+        // iptables 1.8.9 prints two blanks here.
+        out.push_str(" --nfacct-name  ");
         push_save_string(out, &self.name);
     }
 }

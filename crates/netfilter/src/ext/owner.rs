@@ -30,14 +30,21 @@ fn id_range(tok: &Token, what: &str) -> Result<(u32, u32), ParseError> {
     let (a, b) = tok.text.split_once('-').unwrap_or((&tok.text, &tok.text));
     match (num(a), num(b)) {
         (Some(a), Some(b)) if a <= b => Ok((a, b)),
-        _ => Err(ParseError::new(tok.span, format!("invalid {what} `{}`", tok.text))
-            .with_help(format!("give a numeric {what} or range; names are resolved on the host"))),
+        _ => Err(
+            ParseError::new(tok.span, format!("invalid {what} `{}`", tok.text)).with_help(format!(
+                "give a numeric {what} or range; names are resolved on the host"
+            )),
+        ),
     }
 }
 
 impl MatchExt for Owner {
-    const OPTIONS: &'static [&'static str] =
-        &["--uid-owner", "--gid-owner", "--socket-exists", "--suppl-groups"];
+    const OPTIONS: &'static [&'static str] = &[
+        "--uid-owner",
+        "--gid-owner",
+        "--socket-exists",
+        "--suppl-groups",
+    ];
 
     fn new() -> Self {
         Owner::default()
@@ -75,10 +82,16 @@ impl MatchExt for Owner {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.suppl_groups && self.gid.is_none() {
-            return Err(ParseError::new(at, "`--suppl-groups` requires `--gid-owner`"));
+            return Err(ParseError::new(
+                at,
+                "`--suppl-groups` requires `--gid-owner`",
+            ));
         }
         if *self == Owner::default() {
-            return Err(ParseError::new(at, "match `owner` needs at least one option"));
+            return Err(ParseError::new(
+                at,
+                "match `owner` needs at least one option",
+            ));
         }
         Ok(())
     }

@@ -64,7 +64,10 @@ impl MatchExt for Physdev {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if *self == Physdev::default() {
-            return Err(ParseError::new(at, "match `physdev` needs at least one option"));
+            return Err(ParseError::new(
+                at,
+                "match `physdev` needs at least one option",
+            ));
         }
         Ok(())
     }

@@ -59,7 +59,10 @@ impl MatchExt for Pkttype {
     fn print(&self, out: &mut String) {
         if let Some(t) = &self.pkt_type {
             push_neg(out, t.negated);
-            let name = PKT_TYPES.get(usize::from(t.value)).copied().unwrap_or("unicast");
+            let name = PKT_TYPES
+                .get(usize::from(t.value))
+                .copied()
+                .unwrap_or("unicast");
             out.push_str(&format!(" --pkt-type {name}"));
         }
     }

@@ -120,10 +120,7 @@ impl MatchExt for Policy {
                     t => match parse_u32(t) {
                         Some(n @ (50 | 51 | 108)) => n as u8,
                         _ => {
-                            return Err(ParseError::new(
-                                v.span,
-                                "`--proto` is esp, ah or ipcomp",
-                            ));
+                            return Err(ParseError::new(v.span, "`--proto` is esp, ah or ipcomp"));
                         }
                     },
                 };
@@ -164,10 +161,16 @@ impl MatchExt for Policy {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.dir.is_none() {
-            return Err(ParseError::new(at, "match `policy` requires `--dir in` or `--dir out`"));
+            return Err(ParseError::new(
+                at,
+                "match `policy` requires `--dir in` or `--dir out`",
+            ));
         }
         if self.ipsec.is_none() {
-            return Err(ParseError::new(at, "match `policy` requires `--pol ipsec` or `--pol none`"));
+            return Err(ParseError::new(
+                at,
+                "match `policy` requires `--pol ipsec` or `--pol none`",
+            ));
         }
         for e in &self.elems {
             let tunnel = matches!(e.tunnel, Some(Neg { value: true, .. }));
@@ -217,9 +220,16 @@ impl MatchExt for Policy {
             }
             if let Some(m) = &e.tunnel {
                 push_neg(out, m.negated);
-                out.push_str(if m.value { " --mode tunnel" } else { " --mode transport" });
+                out.push_str(if m.value {
+                    " --mode tunnel"
+                } else {
+                    " --mode transport"
+                });
             }
-            for (name, a) in [("--tunnel-dst", &e.tunnel_dst), ("--tunnel-src", &e.tunnel_src)] {
+            for (name, a) in [
+                ("--tunnel-dst", &e.tunnel_dst),
+                ("--tunnel-src", &e.tunnel_src),
+            ] {
                 if let Some(a) = a {
                     push_neg(out, a.negated);
                     out.push_str(&format!(" {name} "));

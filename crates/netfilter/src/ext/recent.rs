@@ -110,7 +110,10 @@ impl MatchExt for Recent {
             "--name" => {
                 let v = args.value(&opt)?;
                 if v.text.is_empty() || v.text.len() > 199 {
-                    return Err(ParseError::new(v.span, "a recent list name is 1 to 199 characters"));
+                    return Err(ParseError::new(
+                        v.span,
+                        "a recent list name is 1 to 199 characters",
+                    ));
                 }
                 self.name = v.text.clone();
             }

@@ -51,7 +51,13 @@ impl MatchExt for Rt {
                 });
             }
             _ => {
-                if !matches!(self.rt_type, Some(Neg { value: 0, negated: false })) {
+                if !matches!(
+                    self.rt_type,
+                    Some(Neg {
+                        value: 0,
+                        negated: false
+                    })
+                ) {
                     return Err(opt.error("`--rt-type 0` is required before `--rt-0-res`"));
                 }
                 self.res0 = true;

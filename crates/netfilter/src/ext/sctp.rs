@@ -105,7 +105,10 @@ impl MatchExt for Sctp {
                 chunks.push((n, flags.to_string()));
             }
             chunks.sort_by_key(|(n, _)| {
-                CHUNK_TYPES.iter().position(|(_, m)| m == n).unwrap_or(usize::MAX)
+                CHUNK_TYPES
+                    .iter()
+                    .position(|(_, m)| m == n)
+                    .unwrap_or(usize::MAX)
             });
             chunks.dedup_by_key(|(n, _)| *n);
             self.chunks = Some(Neg {

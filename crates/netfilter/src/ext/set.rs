@@ -30,7 +30,10 @@ impl SetRef {
     /// Parses the name token and the direction-list token.
     pub fn parse(name: &Token, dirs: &Token) -> Result<SetRef, ParseError> {
         if name.text.is_empty() || name.text.len() > 31 {
-            return Err(ParseError::new(name.span, "a set name is 1 to 31 characters"));
+            return Err(ParseError::new(
+                name.span,
+                "a set name is 1 to 31 characters",
+            ));
         }
         let mut out = Vec::new();
         for part in dirs.text.split(',') {
@@ -149,6 +152,11 @@ impl MatchExt for SetMatch {
                 }
             }
             _ => {
+                if opt.negated && !opt.name.ends_with("-eq") {
+                    return Err(opt
+                        .error(format!("`{}` cannot be negated", opt.name))
+                        .with_help("only the -eq comparisons can be negated"));
+                }
                 let v = args.value(&opt)?;
                 let n: u64 = v.text.parse().map_err(|_| {
                     ParseError::new(v.span, format!("`{}` takes a whole number", opt.name))
@@ -176,7 +184,10 @@ impl MatchExt for SetMatch {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.set.is_none() {
-            return Err(ParseError::new(at, "match `set` requires `--match-set NAME DIRS`"));
+            return Err(ParseError::new(
+                at,
+                "match `set` requires `--match-set NAME DIRS`",
+            ));
         }
         Ok(())
     }

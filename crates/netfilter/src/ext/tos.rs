@@ -18,7 +18,10 @@ pub const TOS_NAMES: [(&str, u8); 5] = [
 
 /// Parses `VALUE[/MASK]` or a symbolic name into (value, mask); a bare number has mask 0xff.
 pub(crate) fn parse_tos(tok: &Token) -> Result<(u8, u8), ParseError> {
-    if let Some((_, v)) = TOS_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(&tok.text)) {
+    if let Some((_, v)) = TOS_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&tok.text))
+    {
         return Ok((*v, 0x3f));
     }
     let bad = || {
@@ -27,7 +30,12 @@ pub(crate) fn parse_tos(tok: &Token) -> Result<(u8, u8), ParseError> {
              Maximize-Reliability, Minimize-Cost, Normal-Service",
         )
     };
-    let byte = |s: &str| parse_u32(s).filter(|n| *n <= 255).map(|n| n as u8).ok_or_else(bad);
+    let byte = |s: &str| {
+        parse_u32(s)
+            .filter(|n| *n <= 255)
+            .map(|n| n as u8)
+            .ok_or_else(bad)
+    };
     match tok.text.split_once('/') {
         Some((v, m)) => Ok((byte(v)?, byte(m)?)),
         None => Ok((byte(&tok.text)?, 0xff)),

@@ -33,12 +33,20 @@ impl HopTest {
             return Err(opt.error("only one comparison per match"));
         }
         *slot = Some(if opt.name.ends_with("-eq") {
-            if opt.negated { HopTest::Ne(n) } else { HopTest::Eq(n) }
+            if opt.negated {
+                HopTest::Ne(n)
+            } else {
+                HopTest::Eq(n)
+            }
         } else {
             if opt.negated {
                 return Err(opt.error(format!("`{}` cannot be negated", opt.name)));
             }
-            if opt.name.ends_with("-lt") { HopTest::Lt(n) } else { HopTest::Gt(n) }
+            if opt.name.ends_with("-lt") {
+                HopTest::Lt(n)
+            } else {
+                HopTest::Gt(n)
+            }
         });
         Ok(())
     }

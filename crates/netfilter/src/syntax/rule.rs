@@ -214,6 +214,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
     for (m, at) in &mut matches {
         m.finish(&args, *at)?;
     }
+    ext::merge::merge_transport(&mut matches);
     if let Some((t, at)) = target.as_mut() {
         t.finish(&args, *at)?;
     }

@@ -26,7 +26,10 @@ impl TargetExt for Checksum {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if !self.fill {
-            return Err(ParseError::new(at, "target `CHECKSUM` requires `--checksum-fill`"));
+            return Err(ParseError::new(
+                at,
+                "target `CHECKSUM` requires `--checksum-fill`",
+            ));
         }
         Ok(())
     }

@@ -27,14 +27,21 @@ impl TargetExt for Classify {
         };
         let (a, b) = v.text.split_once(':').ok_or_else(bad)?;
         // iptables reads each half as a 32-bit hex number and keeps its low 16 bits.
-        let hex = |s: &str| u32::from_str_radix(s, 16).map(|n| n as u16).map_err(|_| bad());
+        let hex = |s: &str| {
+            u32::from_str_radix(s, 16)
+                .map(|n| n as u16)
+                .map_err(|_| bad())
+        };
         self.class = Some((hex(a)?, hex(b)?));
         Ok(())
     }
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.class.is_none() {
-            return Err(ParseError::new(at, "target `CLASSIFY` requires `--set-class`"));
+            return Err(ParseError::new(
+                at,
+                "target `CLASSIFY` requires `--set-class`",
+            ));
         }
         Ok(())
     }

@@ -89,15 +89,32 @@ impl TargetExt for ConnmarkTarget {
             "--set-xmark" | "--set-mark" => {
                 let v = args.value(&opt)?;
                 let mm = MarkMask::parse(v)?;
-                let mask = if opt.name == "--set-mark" { mm.mask | mm.value } else { mm.mask };
-                self.op = Some(ConnmarkOp::SetXmark { value: mm.value, mask });
+                let mask = if opt.name == "--set-mark" {
+                    mm.mask | mm.value
+                } else {
+                    mm.mask
+                };
+                self.op = Some(ConnmarkOp::SetXmark {
+                    value: mm.value,
+                    mask,
+                });
             }
-            "--and-mark" => self.op = Some(ConnmarkOp::SetXmark { value: 0, mask: !num(args)? }),
+            "--and-mark" => {
+                self.op = Some(ConnmarkOp::SetXmark {
+                    value: 0,
+                    mask: !num(args)?,
+                })
+            }
             "--or-mark" => {
                 let n = num(args)?;
                 self.op = Some(ConnmarkOp::SetXmark { value: n, mask: n });
             }
-            _ => self.op = Some(ConnmarkOp::SetXmark { value: num(args)?, mask: 0 }),
+            _ => {
+                self.op = Some(ConnmarkOp::SetXmark {
+                    value: num(args)?,
+                    mask: 0,
+                })
+            }
         }
         if is_op {
             self.op_name = opt.name;
@@ -132,7 +149,9 @@ impl TargetExt for ConnmarkTarget {
                 out.push_str(&format!(" --set-xmark {value:#x}/{mask:#x}"));
             }
             Some(ConnmarkOp::Save { nfmask, ctmask }) => {
-                out.push_str(&format!(" --save-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"));
+                out.push_str(&format!(
+                    " --save-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"
+                ));
             }
             Some(ConnmarkOp::Restore { nfmask, ctmask }) => out.push_str(&format!(
                 " --restore-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"

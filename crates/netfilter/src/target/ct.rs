@@ -85,7 +85,10 @@ impl TargetExt for Ct {
             }
             "--expevents" => {
                 if v.text != "new" {
-                    return Err(ParseError::new(v.span, "the only expectation event is `new`"));
+                    return Err(ParseError::new(
+                        v.span,
+                        "the only expectation event is `new`",
+                    ));
                 }
                 self.expevents_new = true;
             }

@@ -33,7 +33,10 @@ impl TargetExt for DscpTarget {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.dscp.is_none() {
-            return Err(ParseError::new(at, "target `DSCP` requires `--set-dscp` or `--set-dscp-class`"));
+            return Err(ParseError::new(
+                at,
+                "target `DSCP` requires `--set-dscp` or `--set-dscp-class`",
+            ));
         }
         Ok(())
     }

@@ -209,8 +209,11 @@ pub(crate) fn require_proto_for_ports(
     has_ports: bool,
 ) -> Result<(), ParseError> {
     if has_ports && args.proto.is_none() && !args.proto_inverted {
-        return Err(ParseError::new(at, "a port mapping needs `-p tcp`, `-p udp`, `-p sctp` or `-p dccp`")
-            .with_help("iptables refuses ports in a rule that does not name a protocol"));
+        return Err(ParseError::new(
+            at,
+            "a port mapping needs `-p tcp`, `-p udp`, `-p sctp` or `-p dccp`",
+        )
+        .with_help("iptables refuses ports in a rule that does not name a protocol"));
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! `-j NFLOG`: sends the packet to a netlink log group (ulogd, tcpdump `nflog:N`); the packet
 //! goes on.
 
+use crate::ext::common::number;
 use crate::syntax::args::{Args, Opt};
 use crate::syntax::error::ParseError;
 use crate::syntax::token::push_save_string;
 use crate::target::TargetExt;
-use crate::ext::common::number;
 
 /// The `NFLOG` target.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,7 +39,10 @@ impl TargetExt for Nflog {
             "--nflog-group" => self.group = number(v, opt.name, 0, 65535)? as u16,
             "--nflog-prefix" => {
                 if v.text.len() > 63 {
-                    return Err(ParseError::new(v.span, "the NFLOG prefix is at most 63 bytes"));
+                    return Err(ParseError::new(
+                        v.span,
+                        "the NFLOG prefix is at most 63 bytes",
+                    ));
                 }
                 self.prefix = Some(v.text.clone());
             }

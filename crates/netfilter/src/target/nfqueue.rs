@@ -40,13 +40,13 @@ impl TargetExt for Nfqueue {
             }
             "--queue-balance" => {
                 let v = args.value(&opt)?;
-                let (a, b) = v.text.split_once(':').ok_or_else(|| {
-                    ParseError::new(v.span, "`--queue-balance` takes FIRST:LAST")
-                })?;
+                let (a, b) = v
+                    .text
+                    .split_once(':')
+                    .ok_or_else(|| ParseError::new(v.span, "`--queue-balance` takes FIRST:LAST"))?;
                 let n = |s: &str| {
-                    s.parse::<u16>().map_err(|_| {
-                        ParseError::new(v.span, format!("invalid queue number `{s}`"))
-                    })
+                    s.parse::<u16>()
+                        .map_err(|_| ParseError::new(v.span, format!("invalid queue number `{s}`")))
                 };
                 let (a, b) = (n(a)?, n(b)?);
                 if a >= b {
@@ -71,7 +71,10 @@ impl TargetExt for Nfqueue {
             ));
         }
         if self.cpu_fanout && self.balance.is_none() {
-            return Err(ParseError::new(at, "`--queue-cpu-fanout` requires `--queue-balance`"));
+            return Err(ParseError::new(
+                at,
+                "`--queue-cpu-fanout` requires `--queue-balance`",
+            ));
         }
         Ok(())
     }

@@ -29,7 +29,10 @@ impl TargetExt for Redirect {
         }
         let v = args.value(&opt)?;
         if v.text.contains(':') {
-            return Err(ParseError::new(v.span, "a port range here is written LO-HI, not LO:HI"));
+            return Err(ParseError::new(
+                v.span,
+                "a port range here is written LO-HI, not LO:HI",
+            ));
         }
         self.ports = Some(parse_port_range(v)?);
         Ok(())

@@ -80,9 +80,13 @@ impl TargetExt for Reject {
 
     fn finish(&mut self, args: &Args<'_>, at: crate::model::Span) -> Result<(), ParseError> {
         if self.with == Some("tcp-reset") && args.proto != Some(crate::model::Protocol::TCP) {
-            return Err(ParseError::new(at, "`--reject-with tcp-reset` requires `-p tcp`")
-                .with_help("the kernel refuses a TCP reset for packets that may not be TCP"));
+            return Err(
+                ParseError::new(at, "`--reject-with tcp-reset` requires `-p tcp`")
+                    .with_help("the kernel refuses a TCP reset for packets that may not be TCP"),
+            );
         }
+        // iptables-save prints the default answer too.
+        self.with = Some(self.answer(args.family));
         Ok(())
     }
 

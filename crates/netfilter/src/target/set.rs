@@ -47,7 +47,10 @@ impl TargetExt for SetTarget {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if self.add.is_none() && self.del.is_none() {
-            return Err(ParseError::new(at, "target `SET` needs `--add-set` or `--del-set`"));
+            return Err(ParseError::new(
+                at,
+                "target `SET` needs `--add-set` or `--del-set`",
+            ));
         }
         Ok(())
     }

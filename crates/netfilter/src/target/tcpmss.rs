@@ -28,7 +28,11 @@ impl TargetExt for TcpmssTarget {
             return Ok(());
         }
         let v = args.value(&opt)?;
-        let max = if args.family == Family::Ipv4 { 65515 } else { 65495 };
+        let max = if args.family == Family::Ipv4 {
+            65515
+        } else {
+            65495
+        };
         self.set_mss = Some(number(v, opt.name, 0, max)? as u16);
         Ok(())
     }

@@ -48,12 +48,18 @@ impl TargetExt for TosTarget {
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
         if !self.given {
-            return Err(ParseError::new(at, "target `TOS` needs `--set-tos` or a bit operation"));
+            return Err(ParseError::new(
+                at,
+                "target `TOS` needs `--set-tos` or a bit operation",
+            ));
         }
         Ok(())
     }
 
     fn print(&self, out: &mut String) {
-        out.push_str(&format!(" --set-tos 0x{:02x}/0x{:02x}", self.value, self.mask));
+        out.push_str(&format!(
+            " --set-tos 0x{:02x}/0x{:02x}",
+            self.value, self.mask
+        ));
     }
 }

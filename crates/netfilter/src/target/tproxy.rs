@@ -43,7 +43,10 @@ impl TargetExt for Tproxy {
             return Err(ParseError::new(at, "target `TPROXY` requires `--on-port`"));
         }
         if !matches!(args.proto, Some(Protocol::TCP | Protocol::UDP)) {
-            return Err(ParseError::new(at, "target `TPROXY` requires `-p tcp` or `-p udp`"));
+            return Err(ParseError::new(
+                at,
+                "target `TPROXY` requires `-p tcp` or `-p udp`",
+            ));
         }
         if self.ip.is_none() {
             self.ip = Some(match args.family {

@@ -48,7 +48,10 @@ fn finish_op(
         ));
     }
     if slot.is_none() {
-        return Err(ParseError::new(at, format!("target `{name}` needs an action")));
+        return Err(ParseError::new(
+            at,
+            format!("target `{name}` needs an action"),
+        ));
     }
     Ok(())
 }
