@@ -1,7 +1,7 @@
 #!/bin/sh
 # Asks the running kernel how iptables-save prints rules: reads cases from testdata/print-cases.in
 # (`FAMILY TABLE -A CHAIN OPTIONS…` per line, `#` comments), restores each alone into a private
-# network namespace and writes `FAMILY TABLE INPUT => PRINTED` (or `=> ERROR: message` when
+# network namespace (` ;; ` separates several lines of one case) and writes `FAMILY TABLE INPUT => PRINTED` (or `=> ERROR: message` when
 # iptables-restore refuses it) to testdata/print-cases.txt. Needs root, iptables 1.8.9 (nf_tables).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +32,8 @@ grep -v '^[[:space:]]*\(#\|$\)' "$in" | while IFS= read -r line; do
   esac
   # Empty the table first, so that only this rule is listed.
   printf '*%s\nCOMMIT\n' "$table" | ip netns exec "$ns" $restore
-  if err=$(printf '*%s\n%s\nCOMMIT\n' "$table" "$rule" | ip netns exec "$ns" $restore 2>&1); then
+  lines=$(printf '%s' "$rule" | sed 's/ ;; /\n/g')
+  if err=$(printf '*%s\n%s\nCOMMIT\n' "$table" "$lines" | ip netns exec "$ns" $restore 2>&1); then
     printed=$(ip netns exec "$ns" $save -t "$table" | grep '^-A ' | sed ':a;N;$!ba;s/\n/ \&\& /g')
     printf '%s %s %s => %s\n' "$fam" "$table" "$rule" "$printed" >>"$tmp"
   else

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::ext::Match;
 use crate::ext::policy::PolicyDir;
-use crate::model::{Hook, Rule, Ruleset, Span, Table, TableName};
+use crate::model::{Chain, Hook, Rule, Ruleset, Span, Table, TableName};
 use crate::syntax::error::{Diagnostic, ParseError, suggest};
 use crate::target::Target;
 
@@ -126,7 +126,9 @@ fn loops(t: &Table, out: &mut Vec<Diagnostic>) {
 }
 
 /// Where the kernel allows a target: its table (if restricted) and hooks (if restricted).
-/// Each fact was checked against the kernel (`testdata/print-cases.txt` records them).
+/// Each fact was checked against the kernel (`testdata/print-cases.txt` records them). The
+/// hooks hold for the target's rule wherever it is reached from, except for those targets
+/// [`checked_in_base_chain_only`] names.
 fn allowed(target: &Target) -> Option<(Option<TableName>, &'static [Hook])> {
     use Hook::*;
     const ALL: &[Hook] = &[Prerouting, Input, Forward, Output, Postrouting];
@@ -149,6 +151,14 @@ fn allowed(target: &Target) -> Option<(Option<TableName>, &'static [Hook])> {
         },
         _ => None,
     }
+}
+
+/// Targets and matches whose hook restriction the kernel checks only when the rule sits in a
+/// built-in chain: their own validation sees no hook for a rule in a user chain (with
+/// iptables-nft, TCPMSS in a user chain jumped to from INPUT is accepted; in INPUT itself it
+/// is not).
+fn checked_in_base_chain_only(name: &str) -> bool {
+    matches!(name, "TCPMSS" | "policy --dir in" | "policy --dir out")
 }
 
 /// The hooks from which the kernel allows a match, when it restricts them.
@@ -174,7 +184,8 @@ fn match_placement(t: &Table, hooks: &[BTreeSet<Hook>], out: &mut Vec<Diagnostic
                 let Some((name, ok)) = match_hooks(m) else {
                     continue;
                 };
-                let bad: Vec<&str> = hooks[ci]
+                let reach = hooks_to_check(c, &hooks[ci], name);
+                let bad: Vec<&str> = reach
                     .iter()
                     .filter(|h| !ok.contains(h))
                     .map(|h| h.chain_name())
@@ -224,7 +235,8 @@ fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
                 )));
                 continue;
             }
-            let bad: Vec<&str> = hooks[ci]
+            let reach = hooks_to_check(c, &hooks[ci], target.name());
+            let bad: Vec<&str> = reach
                 .iter()
                 .filter(|h| !allowed_hooks.contains(h))
                 .map(|h| h.chain_name())
@@ -242,6 +254,16 @@ fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
                 )));
             }
         }
+    }
+}
+
+/// The hooks to hold a rule of chain `c` against: every hook reaching the chain, or only the
+/// chain's own hook for restrictions the kernel checks in built-in chains alone.
+fn hooks_to_check(c: &Chain, reaching: &BTreeSet<Hook>, name: &str) -> BTreeSet<Hook> {
+    if checked_in_base_chain_only(name) {
+        c.hook.into_iter().collect()
+    } else {
+        reaching.clone()
     }
 }
 

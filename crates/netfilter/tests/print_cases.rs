@@ -41,7 +41,11 @@ fn parse_line(line: &str) -> Option<Case> {
 }
 
 fn run(case: &Case) -> Result<(), Failed> {
-    let text = format!("*{}\n{}\nCOMMIT\n", case.table, case.input);
+    let text = format!(
+        "*{}\n{}\nCOMMIT\n",
+        case.table,
+        case.input.replace(" ;; ", "\n")
+    );
     let parsed = parse_save(&text, Some(case.family));
     let errors: Vec<String> = parsed
         .diagnostics
