@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{Hook, Rule, Ruleset, Span, Table, TableName};
+use crate::ext::Match;
+use crate::ext::policy::PolicyDir;
+use crate::model::{Chain, Hook, Rule, Ruleset, Span, Table, TableName};
 use crate::syntax::error::{Diagnostic, ParseError, suggest};
 use crate::target::Target;
 
@@ -124,30 +126,89 @@ fn loops(t: &Table, out: &mut Vec<Diagnostic>) {
 }
 
 /// Where the kernel allows a target: its table (if restricted) and hooks (if restricted).
+/// Each fact was checked against the kernel (`testdata/print-cases.txt` records them). The
+/// hooks hold for the target's rule wherever it is reached from, except for those targets
+/// [`checked_in_base_chain_only`] names.
 fn allowed(target: &Target) -> Option<(Option<TableName>, &'static [Hook])> {
     use Hook::*;
+    const ALL: &[Hook] = &[Prerouting, Input, Forward, Output, Postrouting];
     match target {
         Target::Reject(_) => Some((Some(TableName::Filter), &[Input, Forward, Output])),
         Target::Dnat(_) => Some((Some(TableName::Nat), &[Prerouting, Output])),
         Target::Snat(_) => Some((Some(TableName::Nat), &[Postrouting, Input])),
         Target::Masquerade(_) => Some((Some(TableName::Nat), &[Postrouting])),
-        Target::Drop => Some((None, &[Prerouting, Input, Forward, Output, Postrouting])),
+        Target::Redirect(_) => Some((Some(TableName::Nat), &[Prerouting, Output])),
+        Target::Drop => Some((None, ALL)),
+        Target::Ct(_) | Target::Notrack(_) => Some((Some(TableName::Raw), &[Prerouting, Output])),
+        Target::Checksum(_) | Target::Tos(_) | Target::Ttl(_) | Target::Hl(_) | Target::Dscp(_) => {
+            Some((Some(TableName::Mangle), ALL))
+        }
+        Target::Tproxy(_) => Some((Some(TableName::Mangle), &[Prerouting])),
+        Target::Tcpmss(_) | Target::Classify(_) => Some((None, &[Forward, Output, Postrouting])),
         Target::Opaque(o) => match o.name.as_str() {
-            "REDIRECT" => Some((Some(TableName::Nat), &[Prerouting, Output])),
-            "CT" | "NOTRACK" => Some((Some(TableName::Raw), &[Prerouting, Output])),
-            "CHECKSUM" => Some((
-                Some(TableName::Mangle),
-                &[Prerouting, Input, Forward, Output, Postrouting],
-            )),
-            "TCPMSS" => Some((None, &[Forward, Output, Postrouting])),
+            "SECMARK" | "CONNSECMARK" => Some((Some(TableName::Mangle), ALL)),
             _ => None,
         },
         _ => None,
     }
 }
 
+/// Targets and matches whose hook restriction the kernel checks only when the rule sits in a
+/// built-in chain: their own validation sees no hook for a rule in a user chain (with
+/// iptables-nft, TCPMSS in a user chain jumped to from INPUT is accepted; in INPUT itself it
+/// is not).
+fn checked_in_base_chain_only(name: &str) -> bool {
+    matches!(name, "TCPMSS" | "policy --dir in" | "policy --dir out")
+}
+
+/// The hooks from which the kernel allows a match, when it restricts them.
+fn match_hooks(m: &Match) -> Option<(&'static str, &'static [Hook])> {
+    use Hook::*;
+    match m {
+        Match::Owner(_) => Some(("owner", &[Output, Postrouting])),
+        Match::Rpfilter(_) => Some(("rpfilter", &[Prerouting])),
+        Match::Mac(_) => Some(("mac", &[Prerouting, Input, Forward])),
+        Match::Policy(p) => match p.dir {
+            Some(PolicyDir::In) => Some(("policy --dir in", &[Prerouting, Input, Forward])),
+            Some(PolicyDir::Out) => Some(("policy --dir out", &[Forward, Output, Postrouting])),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
+fn match_placement(t: &Table, hooks: &[BTreeSet<Hook>], out: &mut Vec<Diagnostic>) {
+    for (ci, c) in t.chains.iter().enumerate() {
+        for r in &c.rules {
+            for m in &r.matches {
+                let Some((name, ok)) = match_hooks(m) else {
+                    continue;
+                };
+                let reach = hooks_to_check(c, &hooks[ci], name);
+                let bad: Vec<&str> = reach
+                    .iter()
+                    .filter(|h| !ok.contains(h))
+                    .map(|h| h.chain_name())
+                    .collect();
+                if !bad.is_empty() {
+                    let ok: Vec<&str> = ok.iter().map(|h| h.chain_name()).collect();
+                    out.push(Diagnostic::error(ParseError::new(
+                        r.span,
+                        format!(
+                            "match `{name}` cannot be used from {} (only from {})",
+                            bad.join(", "),
+                            ok.join(", ")
+                        ),
+                    )));
+                }
+            }
+        }
+    }
+}
+
 fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
     let hooks = hooks_reaching(t);
+    match_placement(t, &hooks, out);
     for (ci, c) in t.chains.iter().enumerate() {
         for r in &c.rules {
             let Some(target) = &r.target else { continue };
@@ -174,7 +235,8 @@ fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
                 )));
                 continue;
             }
-            let bad: Vec<&str> = hooks[ci]
+            let reach = hooks_to_check(c, &hooks[ci], target.name());
+            let bad: Vec<&str> = reach
                 .iter()
                 .filter(|h| !allowed_hooks.contains(h))
                 .map(|h| h.chain_name())
@@ -192,6 +254,16 @@ fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
                 )));
             }
         }
+    }
+}
+
+/// The hooks to hold a rule of chain `c` against: every hook reaching the chain, or only the
+/// chain's own hook for restrictions the kernel checks in built-in chains alone.
+fn hooks_to_check(c: &Chain, reaching: &BTreeSet<Hook>, name: &str) -> BTreeSet<Hook> {
+    if checked_in_base_chain_only(name) {
+        c.hook.into_iter().collect()
+    } else {
+        reaching.clone()
     }
 }
 

@@ -266,7 +266,8 @@ impl MatchExt for Conntrack {
         ] {
             if let Some(a) = a {
                 neg(out, a.negated);
-                out.push_str(&format!(" {name} {}", a.value));
+                out.push_str(&format!(" {name} "));
+                crate::ext::common::push_addr_host(out, &a.value);
             }
         }
         for (name, p) in [

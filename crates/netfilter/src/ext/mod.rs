@@ -5,14 +5,45 @@
 //! line to the registry below.
 
 pub mod addrtype;
+pub mod ah;
 pub mod comment;
+pub(crate) mod common;
+pub mod connlimit;
+pub mod connmark;
 pub mod conntrack;
+pub mod dscp;
+pub mod esp;
+pub mod frag;
+pub mod hashlimit;
+pub mod helper;
+pub mod hl;
+pub mod icmp;
+pub mod icmp6;
+pub mod iprange;
+pub mod length;
+pub mod limit;
+pub mod mac;
 pub mod mark;
+pub(crate) mod merge;
 pub mod multiport;
+pub mod nfacct;
 pub mod opaque;
+pub mod owner;
+pub mod physdev;
+pub mod pkttype;
+pub mod policy;
 pub mod port;
+pub mod recent;
+pub mod rpfilter;
+pub mod rt;
+pub mod sctp;
+pub mod set;
+pub mod state;
 pub mod statistic;
 pub mod tcp;
+pub mod tcpmss;
+pub mod tos;
+pub mod ttl;
 pub mod udp;
 
 pub use opaque::Opaque;
@@ -115,77 +146,106 @@ macro_rules! match_registry {
 match_registry! {
     /// `-m addrtype`: address types of source and destination.
     Addrtype(addrtype::Addrtype) = "addrtype",
+    /// `-m ah`: IPsec AH SPI (and IPv6 header fields).
+    Ah(ah::Ah) = "ah",
     /// `-m comment`: a comment, matches everything.
     Comment(comment::Comment) = "comment",
+    /// `-m connlimit`: number of connections per address block.
+    Connlimit(connlimit::Connlimit) = "connlimit",
+    /// `-m connmark`: the connection mark.
+    Connmark(connmark::Connmark) = "connmark",
     /// `-m conntrack`: connection tracking state and tuple.
     Conntrack(conntrack::Conntrack) = "conntrack",
+    /// `-m dscp`: the DSCP field.
+    Dscp(dscp::Dscp) = "dscp",
+    /// `-m esp`: IPsec ESP SPI.
+    Esp(esp::Esp) = "esp",
+    /// `-m frag`: the IPv6 fragment header.
+    Frag(frag::Frag) = "frag",
+    /// `-m hashlimit`: per-group token buckets.
+    Hashlimit(hashlimit::Hashlimit) = "hashlimit",
+    /// `-m helper`: the connection's conntrack helper.
+    Helper(helper::Helper) = "helper",
+    /// `-m hl`: the IPv6 hop limit.
+    Hl(hl::Hl) = "hl",
+    /// `-m icmp`: ICMP type and code.
+    Icmp(icmp::Icmp) = "icmp",
+    /// `-m icmp6`: ICMPv6 type and code.
+    Icmp6(icmp6::Icmp6) = "icmp6",
+    /// `-m iprange`: address ranges.
+    Iprange(iprange::Iprange) = "iprange",
+    /// `-m length`: packet length.
+    Length(length::Length) = "length",
+    /// `-m limit`: a token bucket.
+    Limit(limit::Limit) = "limit",
+    /// `-m mac`: Ethernet source address.
+    Mac(mac::Mac) = "mac",
     /// `-m mark`: the packet mark.
     Mark(mark::MarkMatch) = "mark",
     /// `-m multiport`: lists of ports.
     Multiport(multiport::Multiport) = "multiport",
+    /// `-m nfacct`: extended accounting.
+    Nfacct(nfacct::Nfacct) = "nfacct",
+    /// `-m owner`: the local socket owner.
+    Owner(owner::Owner) = "owner",
+    /// `-m physdev`: bridge ports.
+    Physdev(physdev::Physdev) = "physdev",
+    /// `-m pkttype`: link-layer packet type.
+    Pkttype(pkttype::Pkttype) = "pkttype",
+    /// `-m policy`: IPsec policy.
+    Policy(policy::Policy) = "policy",
+    /// `-m recent`: lists of recently seen addresses.
+    Recent(recent::Recent) = "recent",
+    /// `-m rpfilter`: reverse-path filter.
+    Rpfilter(rpfilter::Rpfilter) = "rpfilter",
+    /// `-m rt`: the IPv6 routing header.
+    Rt(rt::Rt) = "rt",
+    /// `-m sctp`: SCTP ports and chunks.
+    Sctp(sctp::Sctp) = "sctp",
+    /// `-m set`: ipset membership.
+    Set(set::SetMatch) = "set",
+    /// `-m state`: conntrack state (older spelling, printed as `state`).
+    State(state::State) = "state",
     /// `-m statistic`: random or every-nth matching.
     Statistic(statistic::Statistic) = "statistic",
     /// `-m tcp`: TCP ports and flags.
     Tcp(tcp::Tcp) = "tcp",
+    /// `-m tcpmss`: the MSS option of TCP SYNs.
+    Tcpmss(tcpmss::TcpmssMatch) = "tcpmss",
+    /// `-m tos`: the TOS byte.
+    Tos(tos::Tos) = "tos",
+    /// `-m ttl`: the IPv4 TTL.
+    Ttl(ttl::Ttl) = "ttl",
     /// `-m udp`: UDP ports.
     Udp(udp::Udp) = "udp",
 }
 
 /// Match extensions that iptables knows but chainwalk does not model yet: they are kept verbatim.
 pub const KNOWN_UNMODELLED: &[&str] = &[
-    "ah",
     "bpf",
     "cgroup",
     "cluster",
     "connbytes",
     "connlabel",
-    "connlimit",
-    "connmark",
     "cpu",
     "dccp",
     "devgroup",
-    "dscp",
     "dst",
     "ecn",
-    "esp",
     "eui64",
-    "frag",
-    "hashlimit",
     "hbh",
-    "helper",
-    "hl",
-    "icmp",
-    "icmp6",
     "ipcomp",
-    "iprange",
     "ipv6header",
     "ipvs",
-    "length",
-    "limit",
-    "mac",
     "mh",
-    "nfacct",
     "osf",
-    "owner",
-    "physdev",
-    "pkttype",
-    "policy",
     "quota",
     "rateest",
     "realm",
-    "recent",
-    "rpfilter",
-    "rt",
-    "sctp",
-    "set",
     "socket",
     "srh",
-    "state",
     "string",
-    "tcpmss",
     "time",
-    "tos",
-    "ttl",
     "u32",
     "udplite",
 ];

@@ -112,8 +112,8 @@ impl MatchExt for Tcp {
         Ok(())
     }
 
-    fn finish(&mut self, _args: &Args<'_>, _at: Span) -> Result<(), ParseError> {
-        Ok(())
+    fn finish(&mut self, args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        crate::ext::common::require_proto(args, at, "tcp", &[crate::model::Protocol::TCP], "tcp")
     }
 
     fn print(&self, out: &mut String) {

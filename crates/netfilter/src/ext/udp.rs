@@ -38,6 +38,10 @@ impl MatchExt for Udp {
         Ok(())
     }
 
+    fn finish(&mut self, args: &Args<'_>, at: crate::model::Span) -> Result<(), ParseError> {
+        crate::ext::common::require_proto(args, at, "udp", &[crate::model::Protocol::UDP], "udp")
+    }
+
     fn print(&self, out: &mut String) {
         print_ports(out, self.sport.as_ref(), self.dport.as_ref());
     }

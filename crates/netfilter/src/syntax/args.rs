@@ -15,6 +15,8 @@ pub struct Args<'t> {
     pub proto: Option<Protocol>,
     /// Span to report when the arguments run out.
     pub end: Span,
+    /// Whether the rule's `-p` was negated (`! -p tcp`): iptables then skips its protocol checks.
+    pub proto_inverted: bool,
 }
 
 /// An option an extension recognised: its canonical name, negation and token.
@@ -44,6 +46,7 @@ impl<'t> Args<'t> {
             family,
             proto: None,
             end,
+            proto_inverted: false,
         }
     }
 
@@ -64,6 +67,16 @@ impl<'t> Args<'t> {
             self.pos += 1;
         }
         t
+    }
+
+    /// The cursor position, for [`Args::rewind`].
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves the cursor back to a position taken with [`Args::position`].
+    pub fn rewind(&mut self, pos: usize) {
+        self.pos = pos.min(self.toks.len());
     }
 
     /// Whether every argument has been consumed.

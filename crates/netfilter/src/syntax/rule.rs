@@ -125,6 +125,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                 if !p.is_any() || negated {
                     ip.proto = Some(Neg { negated, value: p });
                     args.proto = (!negated).then_some(p);
+                    args.proto_inverted = negated;
                 }
             }
             "-f" | "--fragment" => {
@@ -213,6 +214,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
     for (m, at) in &mut matches {
         m.finish(&args, *at)?;
     }
+    ext::merge::merge_transport(&mut matches);
     if let Some((t, at)) = target.as_mut() {
         t.finish(&args, *at)?;
     }
@@ -335,10 +337,28 @@ fn load_match(
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Match, ParseError> {
     if let Some(mut m) = Match::new_by_name(&name.text) {
+        let start = args.position();
+        let mut result = Ok(());
         while let Some(opt) = args.option(m.options()) {
-            m.option(opt, args)?;
+            result = m.option(opt, args);
+            if result.is_err() {
+                break;
+            }
         }
-        return Ok(m);
+        let Err(e) = result else { return Ok(m) };
+        args.rewind(start);
+        let o = Opaque::collect(name, args);
+        if name.text == "mac" && o.args.iter().any(|a| ext::mac::is_placeholder(a)) {
+            warnings.push(Diagnostic::warning(
+                ParseError::new(
+                    name.span,
+                    "redacted MAC address: match kept verbatim; the kernel would refuse this rule",
+                )
+                .with_help("put the real address back before restoring this ruleset"),
+            ));
+            return Ok(Match::Opaque(o));
+        }
+        return Err(e);
     }
     if ext::KNOWN_UNMODELLED.contains(&name.text.as_str()) {
         let o = Opaque::collect(name, args);
@@ -387,10 +407,39 @@ fn load_target(
         _ => {}
     }
     if let Some(mut t) = Target::new_extension(n) {
+        let start = args.position();
+        let mut result = Ok(());
         while let Some(opt) = args.option(t.options()) {
-            t.option(opt, args)?;
+            result = t.option(opt, args);
+            if result.is_err() {
+                break;
+            }
         }
-        return Ok(t);
+        match result {
+            Ok(()) => return Ok(t),
+            // Mismatched iptables binaries print broken NAT options (an empty
+            // `--to-destination`, the option repeated); such a rule is kept verbatim with a
+            // warning, so one garbled rule does not make a whole saved ruleset unreadable.
+            Err(e) if matches!(n, "DNAT" | "SNAT") => {
+                args.rewind(start);
+                warnings.push(Diagnostic::warning(
+                    ParseError::new(
+                        name.span,
+                        format!(
+                            "malformed {n} target ({}): kept verbatim; iptables-restore and the \
+                             kernel would refuse this rule",
+                            e.message
+                        ),
+                    )
+                    .with_help(
+                        "this rendering comes from an iptables binary that does not match the \
+                         kernel's ruleset (iptables-nft vs legacy); re-save it with the right one",
+                    ),
+                ));
+                return Ok(Target::Opaque(Opaque::collect(name, args)));
+            }
+            Err(e) => return Err(e),
+        }
     }
     if target::KNOWN_UNMODELLED.contains(&n) {
         warnings.push(Diagnostic::warning(ParseError::new(

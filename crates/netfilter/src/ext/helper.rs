@@ -1,0 +1,53 @@
+//! `-m helper --helper NAME`: the conntrack helper of the packet's connection (`ftp`, `sip`…).
+
+use crate::ext::MatchExt;
+use crate::ext::common::push_neg;
+use crate::model::{Neg, Span};
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+use crate::syntax::token::push_save_string;
+
+/// The `helper` match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Helper {
+    /// `--helper`: the helper name, optionally with `-PORT`.
+    pub name: Option<Neg<String>>,
+}
+
+impl MatchExt for Helper {
+    const OPTIONS: &'static [&'static str] = &["--helper"];
+
+    fn new() -> Self {
+        Helper::default()
+    }
+
+    fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        let v = args.value_negatable(&mut opt)?;
+        if v.text.len() > 29 {
+            return Err(ParseError::new(
+                v.span,
+                "a helper name is at most 29 characters",
+            ));
+        }
+        self.name = Some(Neg {
+            negated: opt.negated,
+            value: v.text.clone(),
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        if self.name.is_none() {
+            return Err(ParseError::new(at, "match `helper` requires `--helper`"));
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        if let Some(n) = &self.name {
+            push_neg(out, n.negated);
+            out.push_str(" --helper ");
+            push_save_string(out, &n.value);
+        }
+    }
+}

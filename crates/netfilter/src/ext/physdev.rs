@@ -1,0 +1,94 @@
+//! `-m physdev`: the bridge ports a bridged packet came in on or goes out of.
+
+use crate::ext::MatchExt;
+use crate::ext::common::push_neg;
+use crate::model::{Iface, Neg, Span};
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+
+/// The `physdev` match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Physdev {
+    /// `--physdev-in`.
+    pub phys_in: Option<Neg<Iface>>,
+    /// `--physdev-out`.
+    pub phys_out: Option<Neg<Iface>>,
+    /// `--physdev-is-in`: the packet entered through a bridge port.
+    pub is_in: Option<Neg<()>>,
+    /// `--physdev-is-out`: the packet leaves through a bridge port.
+    pub is_out: Option<Neg<()>>,
+    /// `--physdev-is-bridged`: the packet is being bridged, not routed.
+    pub is_bridged: Option<Neg<()>>,
+}
+
+impl MatchExt for Physdev {
+    const OPTIONS: &'static [&'static str] = &[
+        "--physdev-in",
+        "--physdev-out",
+        "--physdev-is-in",
+        "--physdev-is-out",
+        "--physdev-is-bridged",
+    ];
+
+    fn new() -> Self {
+        Physdev::default()
+    }
+
+    fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        let flag = Some(Neg {
+            negated: opt.negated,
+            value: (),
+        });
+        match opt.name {
+            "--physdev-in" | "--physdev-out" => {
+                let v = args.value_negatable(&mut opt)?;
+                let iface = Iface::new(&v.text).ok_or_else(|| {
+                    ParseError::new(v.span, format!("invalid interface name `{}`", v.text))
+                })?;
+                let val = Some(Neg {
+                    negated: opt.negated,
+                    value: iface,
+                });
+                if opt.name == "--physdev-in" {
+                    self.phys_in = val;
+                } else {
+                    self.phys_out = val;
+                }
+            }
+            "--physdev-is-in" => self.is_in = flag,
+            "--physdev-is-out" => self.is_out = flag,
+            _ => self.is_bridged = flag,
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        if *self == Physdev::default() {
+            return Err(ParseError::new(
+                at,
+                "match `physdev` needs at least one option",
+            ));
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        let flag = |out: &mut String, f: &Option<Neg<()>>, name: &str| {
+            if let Some(f) = f {
+                push_neg(out, f.negated);
+                out.push_str(name);
+            }
+        };
+        let dev = |out: &mut String, d: &Option<Neg<Iface>>, name: &str| {
+            if let Some(d) = d {
+                push_neg(out, d.negated);
+                out.push_str(&format!("{name} {}", d.value));
+            }
+        };
+        flag(out, &self.is_in, " --physdev-is-in");
+        dev(out, &self.phys_in, " --physdev-in");
+        flag(out, &self.is_out, " --physdev-is-out");
+        dev(out, &self.phys_out, " --physdev-out");
+        flag(out, &self.is_bridged, " --physdev-is-bridged");
+    }
+}

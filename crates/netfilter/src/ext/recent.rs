@@ -1,0 +1,180 @@
+//! `-m recent`: a named list of recently seen addresses, updated and tested by rules.
+
+use std::net::IpAddr;
+
+use crate::ext::MatchExt;
+use crate::ext::common::{ip_of_family, no_negation, number, push_neg};
+use crate::model::{Family, Span};
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+
+/// What the rule does with the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecentCommand {
+    /// `--set`: add or refresh the address; always matches.
+    Set,
+    /// `--rcheck`: whether the address is in the list.
+    Rcheck,
+    /// `--update`: like `--rcheck`, refreshing the entry's last-seen time.
+    Update,
+    /// `--remove`: remove the address; matches when it was there.
+    Remove,
+}
+
+impl RecentCommand {
+    fn option(self) -> &'static str {
+        match self {
+            RecentCommand::Set => "--set",
+            RecentCommand::Rcheck => "--rcheck",
+            RecentCommand::Update => "--update",
+            RecentCommand::Remove => "--remove",
+        }
+    }
+}
+
+/// The `recent` match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recent {
+    /// The command, and whether its result is negated.
+    pub command: Option<(RecentCommand, bool)>,
+    /// `--seconds`: only entries seen within this many seconds count.
+    pub seconds: u32,
+    /// `--reap`: drop entries older than `--seconds`.
+    pub reap: bool,
+    /// `--hitcount`: only entries seen at least this many times count.
+    pub hitcount: u32,
+    /// `--rttl`: the TTL must match the one recorded.
+    pub rttl: bool,
+    /// `--name` (default `DEFAULT`).
+    pub name: String,
+    /// `--mask`; `None` until finished, then all ones for the family unless given.
+    pub mask: Option<IpAddr>,
+    /// `--rdest`: the destination address is used (default `--rsource`).
+    pub rdest: bool,
+}
+
+impl MatchExt for Recent {
+    const OPTIONS: &'static [&'static str] = &[
+        "--set",
+        "--rcheck",
+        "--update",
+        "--remove",
+        "--seconds",
+        "--reap",
+        "--hitcount",
+        "--rttl",
+        "--name",
+        "--mask",
+        "--rsource",
+        "--rdest",
+    ];
+
+    fn new() -> Self {
+        Recent {
+            command: None,
+            seconds: 0,
+            reap: false,
+            hitcount: 0,
+            rttl: false,
+            name: "DEFAULT".to_string(),
+            mask: None,
+            rdest: false,
+        }
+    }
+
+    fn option(&mut self, opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        let command = match opt.name {
+            "--set" => Some(RecentCommand::Set),
+            "--rcheck" => Some(RecentCommand::Rcheck),
+            "--update" => Some(RecentCommand::Update),
+            "--remove" => Some(RecentCommand::Remove),
+            _ => None,
+        };
+        if let Some(c) = command {
+            if let Some((prev, _)) = self.command {
+                return Err(opt.error(format!(
+                    "`{}` cannot be used together with `{}`",
+                    opt.name,
+                    prev.option()
+                )));
+            }
+            self.command = Some((c, opt.negated));
+            return Ok(());
+        }
+        no_negation(&opt)?;
+        match opt.name {
+            "--seconds" => self.seconds = number(args.value(&opt)?, opt.name, 0, u32::MAX)?,
+            "--hitcount" => self.hitcount = number(args.value(&opt)?, opt.name, 0, u32::MAX)?,
+            "--reap" => self.reap = true,
+            "--rttl" => self.rttl = true,
+            "--name" => {
+                let v = args.value(&opt)?;
+                if v.text.is_empty() || v.text.len() > 199 {
+                    return Err(ParseError::new(
+                        v.span,
+                        "a recent list name is 1 to 199 characters",
+                    ));
+                }
+                self.name = v.text.clone();
+            }
+            "--mask" => {
+                let v = args.value(&opt)?;
+                self.mask = Some(ip_of_family(v, &v.text, args.family)?);
+            }
+            "--rsource" => self.rdest = false,
+            _ => self.rdest = true,
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        let Some((command, _)) = self.command else {
+            return Err(ParseError::new(
+                at,
+                "match `recent` needs one of `--set`, `--rcheck`, `--update`, `--remove`",
+            ));
+        };
+        if command == RecentCommand::Set && (self.seconds != 0 || self.hitcount != 0) {
+            return Err(ParseError::new(
+                at,
+                "the kernel refuses `--seconds` and `--hitcount` with `--set`",
+            ));
+        }
+        if self.reap && self.seconds == 0 {
+            return Err(ParseError::new(at, "`--reap` requires `--seconds`"));
+        }
+        if self.mask.is_none() {
+            self.mask = Some(match args.family {
+                Family::Ipv4 => IpAddr::from([255u8; 4]),
+                Family::Ipv6 => IpAddr::from([255u8; 16]),
+            });
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        if let Some((c, negated)) = self.command {
+            push_neg(out, negated);
+            out.push(' ');
+            out.push_str(c.option());
+        }
+        if self.seconds != 0 {
+            out.push_str(&format!(" --seconds {}", self.seconds));
+        }
+        if self.reap {
+            out.push_str(" --reap");
+        }
+        if self.hitcount != 0 {
+            out.push_str(&format!(" --hitcount {}", self.hitcount));
+        }
+        if self.rttl {
+            out.push_str(" --rttl");
+        }
+        out.push_str(" --name ");
+        out.push_str(&self.name);
+        if let Some(m) = self.mask {
+            out.push_str(&format!(" --mask {m}"));
+        }
+        out.push_str(if self.rdest { " --rdest" } else { " --rsource" });
+    }
+}

@@ -1,0 +1,52 @@
+//! `-m rpfilter`: reverse-path filtering (would a reply to the source leave by the interface
+//! the packet arrived on?). Only valid in PREROUTING.
+
+use crate::ext::MatchExt;
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+
+/// The `rpfilter` match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rpfilter {
+    /// `--loose`: any route back will do, whatever its interface.
+    pub loose: bool,
+    /// `--validmark`: use the packet mark for the reverse lookup.
+    pub validmark: bool,
+    /// `--accept-local`: accept packets from local addresses.
+    pub accept_local: bool,
+    /// `--invert`: match packets that fail the test.
+    pub invert: bool,
+}
+
+impl MatchExt for Rpfilter {
+    const OPTIONS: &'static [&'static str] =
+        &["--loose", "--validmark", "--accept-local", "--invert"];
+
+    fn new() -> Self {
+        Rpfilter::default()
+    }
+
+    fn option(&mut self, opt: Opt<'_>, _args: &mut Args<'_>) -> Result<(), ParseError> {
+        crate::ext::common::no_negation(&opt)?;
+        match opt.name {
+            "--loose" => self.loose = true,
+            "--validmark" => self.validmark = true,
+            "--accept-local" => self.accept_local = true,
+            _ => self.invert = true,
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        for (on, name) in [
+            (self.loose, " --loose"),
+            (self.validmark, " --validmark"),
+            (self.accept_local, " --accept-local"),
+            (self.invert, " --invert"),
+        ] {
+            if on {
+                out.push_str(name);
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `-m set --match-set NAME DIRS`: membership of the packet's addresses/ports in an ipset.
+//! The sets themselves live in the kernel, outside the ruleset; their names are kept as given.
+
+use crate::ext::MatchExt;
+use crate::ext::common::{no_negation, push_neg};
+use crate::model::{Neg, Span};
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+use crate::syntax::token::Token;
+
+/// Where each dimension of a set element comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetDir {
+    /// `src`: from the packet's source.
+    Src,
+    /// `dst`: from the packet's destination.
+    Dst,
+}
+
+/// A set name with its direction list (`NAME src,dst`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SetRef {
+    /// The set's name.
+    pub name: String,
+    /// One direction per dimension, 1 to 6.
+    pub dirs: Vec<SetDir>,
+}
+
+impl SetRef {
+    /// Parses the name token and the direction-list token.
+    pub fn parse(name: &Token, dirs: &Token) -> Result<SetRef, ParseError> {
+        if name.text.is_empty() || name.text.len() > 31 {
+            return Err(ParseError::new(
+                name.span,
+                "a set name is 1 to 31 characters",
+            ));
+        }
+        let mut out = Vec::new();
+        for part in dirs.text.split(',') {
+            out.push(match part {
+                "src" => SetDir::Src,
+                "dst" => SetDir::Dst,
+                other => {
+                    return Err(ParseError::new(
+                        dirs.span,
+                        format!("`{other}` is not a set direction"),
+                    )
+                    .with_help("directions are `src` and `dst`, comma-separated, e.g. `dst,dst`"));
+                }
+            });
+        }
+        if out.len() > 6 {
+            return Err(ParseError::new(dirs.span, "at most six set directions"));
+        }
+        Ok(SetRef {
+            name: name.text.clone(),
+            dirs: out,
+        })
+    }
+
+    /// Writes `NAME dir,dir`.
+    pub fn push(&self, out: &mut String) {
+        out.push_str(&self.name);
+        out.push(' ');
+        let dirs: Vec<&str> = self
+            .dirs
+            .iter()
+            .map(|d| match d {
+                SetDir::Src => "src",
+                SetDir::Dst => "dst",
+            })
+            .collect();
+        out.push_str(&dirs.join(","));
+    }
+}
+
+/// A counter comparison (`--packets-gt 5`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CounterCmp {
+    /// `-eq`.
+    Eq(u64),
+    /// `-lt`.
+    Lt(u64),
+    /// `-gt`.
+    Gt(u64),
+}
+
+/// The `set` match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SetMatch {
+    /// `--match-set NAME DIRS`.
+    pub set: Option<Neg<SetRef>>,
+    /// `--return-nomatch`.
+    pub return_nomatch: bool,
+    /// `! --update-counters`: leave the element's counters alone.
+    pub no_update_counters: bool,
+    /// `! --update-subcounters`.
+    pub no_update_subcounters: bool,
+    /// `--packets-eq|lt|gt`, possibly negated.
+    pub packets: Option<Neg<CounterCmp>>,
+    /// `--bytes-eq|lt|gt`, possibly negated.
+    pub bytes: Option<Neg<CounterCmp>>,
+}
+
+impl MatchExt for SetMatch {
+    const OPTIONS: &'static [&'static str] = &[
+        "--match-set",
+        "--set",
+        "--return-nomatch",
+        "--update-counters",
+        "--update-subcounters",
+        "--packets-eq",
+        "--packets-lt",
+        "--packets-gt",
+        "--bytes-eq",
+        "--bytes-lt",
+        "--bytes-gt",
+    ];
+
+    fn new() -> Self {
+        SetMatch::default()
+    }
+
+    fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        match opt.name {
+            "--match-set" | "--set" => {
+                let name = args.value_negatable(&mut opt)?;
+                let dirs = args.value(&opt)?;
+                if self.set.is_some() {
+                    return Err(opt.error("`--match-set` given twice; use another `-m set`"));
+                }
+                self.set = Some(Neg {
+                    negated: opt.negated,
+                    value: SetRef::parse(name, dirs)?,
+                });
+            }
+            "--return-nomatch" => {
+                no_negation(&opt)?;
+                self.return_nomatch = true;
+            }
+            "--update-counters" | "--update-subcounters" => {
+                if !opt.negated {
+                    return Err(opt.error(format!(
+                        "`{}` is the default; only `! {}` changes anything",
+                        opt.name, opt.name
+                    )));
+                }
+                if opt.name == "--update-counters" {
+                    self.no_update_counters = true;
+                } else {
+                    self.no_update_subcounters = true;
+                }
+            }
+            _ => {
+                if opt.negated && !opt.name.ends_with("-eq") {
+                    return Err(opt
+                        .error(format!("`{}` cannot be negated", opt.name))
+                        .with_help("only the -eq comparisons can be negated"));
+                }
+                let v = args.value(&opt)?;
+                let n: u64 = v.text.parse().map_err(|_| {
+                    ParseError::new(v.span, format!("`{}` takes a whole number", opt.name))
+                })?;
+                let cmp = if opt.name.ends_with("-eq") {
+                    CounterCmp::Eq(n)
+                } else if opt.name.ends_with("-lt") {
+                    CounterCmp::Lt(n)
+                } else {
+                    CounterCmp::Gt(n)
+                };
+                let val = Some(Neg {
+                    negated: opt.negated,
+                    value: cmp,
+                });
+                if opt.name.starts_with("--packets") {
+                    self.packets = val;
+                } else {
+                    self.bytes = val;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        if self.set.is_none() {
+            return Err(ParseError::new(
+                at,
+                "match `set` requires `--match-set NAME DIRS`",
+            ));
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        if let Some(s) = &self.set {
+            push_neg(out, s.negated);
+            out.push_str(" --match-set ");
+            s.value.push(out);
+        }
+        if self.return_nomatch {
+            out.push_str(" --return-nomatch");
+        }
+        if self.no_update_counters {
+            out.push_str(" ! --update-counters");
+        }
+        if self.no_update_subcounters {
+            out.push_str(" ! --update-subcounters");
+        }
+        for (what, c) in [("packets", &self.packets), ("bytes", &self.bytes)] {
+            if let Some(c) = c {
+                push_neg(out, c.negated);
+                let (op, n) = match c.value {
+                    CounterCmp::Eq(n) => ("eq", n),
+                    CounterCmp::Lt(n) => ("lt", n),
+                    CounterCmp::Gt(n) => ("gt", n),
+                };
+                out.push_str(&format!(" --{what}-{op} {n}"));
+            }
+        }
+    }
+}

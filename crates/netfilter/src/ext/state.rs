@@ -1,0 +1,62 @@
+//! `-m state --state LIST`: the older spelling of the conntrack state test. iptables keeps it as
+//! its own match and prints it back as `-m state`, so it is modelled separately from
+//! `conntrack`, sharing its state set.
+
+use crate::ext::MatchExt;
+use crate::ext::conntrack::{CTSTATE_NAMES, CtState};
+use crate::model::{Neg, Span};
+use crate::syntax::args::{Args, Opt};
+use crate::syntax::error::ParseError;
+
+/// The `state` match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    /// `--state`: the states, any of which matches.
+    pub state: Option<Neg<CtState>>,
+}
+
+impl MatchExt for State {
+    const OPTIONS: &'static [&'static str] = &["--state"];
+
+    fn new() -> Self {
+        State::default()
+    }
+
+    fn option(&mut self, mut opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        let v = args.value_negatable(&mut opt)?;
+        let mut bits = 0;
+        for part in v.text.split(',') {
+            // `state` knows the five real states; SNAT and DNAT are conntrack's alone.
+            bits |= CTSTATE_NAMES
+                .iter()
+                .filter(|(_, b)| *b != CtState::SNAT && *b != CtState::DNAT)
+                .find(|(n, _)| n.eq_ignore_ascii_case(part))
+                .map(|(_, b)| *b)
+                .ok_or_else(|| {
+                    ParseError::new(v.span, format!("unknown state `{part}`")).with_help(
+                        "`-m state` knows INVALID, NEW, RELATED, ESTABLISHED and UNTRACKED",
+                    )
+                })?;
+        }
+        self.state = Some(Neg {
+            negated: opt.negated,
+            value: CtState(bits),
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        if self.state.is_none() {
+            return Err(ParseError::new(at, "match `state` requires `--state`"));
+        }
+        Ok(())
+    }
+
+    fn print(&self, out: &mut String) {
+        if let Some(s) = &self.state {
+            crate::ext::common::push_neg(out, s.negated);
+            out.push_str(" --state ");
+            s.value.push(out);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `-j CONNMARK`: sets the connection mark, or copies marks between packet and connection.
+
+use crate::ext::mark::MarkMask;
+use crate::model::Span;
+use crate::syntax::args::{Args, Opt, parse_u32};
+use crate::syntax::error::ParseError;
+use crate::target::TargetExt;
+
+/// What CONNMARK does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnmarkOp {
+    /// `ctmark = (ctmark & !mask) ^ value` (every set/and/or/xor form reduces to this).
+    SetXmark {
+        /// Value XORed in.
+        value: u32,
+        /// Bits cleared first.
+        mask: u32,
+    },
+    /// `--save-mark`: `ctmark = (ctmark & !ctmask) | (nfmark & nfmask)`.
+    Save {
+        /// `--nfmask`.
+        nfmask: u32,
+        /// `--ctmask`.
+        ctmask: u32,
+    },
+    /// `--restore-mark`: `nfmark = (nfmark & !nfmask) | (ctmark & ctmask)`.
+    Restore {
+        /// `--nfmask`.
+        nfmask: u32,
+        /// `--ctmask`.
+        ctmask: u32,
+    },
+}
+
+/// The `CONNMARK` target.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConnmarkTarget {
+    /// The operation, once one was given.
+    pub op: Option<ConnmarkOp>,
+    op_name: &'static str,
+    nfmask: Option<u32>,
+    ctmask: Option<u32>,
+    mask: Option<u32>,
+}
+
+impl TargetExt for ConnmarkTarget {
+    const OPTIONS: &'static [&'static str] = &[
+        "--set-xmark",
+        "--set-mark",
+        "--and-mark",
+        "--or-mark",
+        "--xor-mark",
+        "--save-mark",
+        "--restore-mark",
+        "--nfmask",
+        "--ctmask",
+        "--mask",
+    ];
+
+    fn new() -> Self {
+        ConnmarkTarget::default()
+    }
+
+    fn option(&mut self, opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        let is_op = !matches!(opt.name, "--nfmask" | "--ctmask" | "--mask");
+        if is_op && self.op.is_some() {
+            return Err(opt.error(format!(
+                "`{}` cannot be used together with `{}`",
+                opt.name, self.op_name
+            )));
+        }
+        let num = |args: &mut Args<'_>| -> Result<u32, ParseError> {
+            let v = args.value(&opt)?;
+            parse_u32(&v.text)
+                .ok_or_else(|| ParseError::new(v.span, format!("invalid mask `{}`", v.text)))
+        };
+        match opt.name {
+            "--save-mark" | "--restore-mark" => {
+                let (nfmask, ctmask) = (u32::MAX, u32::MAX);
+                self.op = Some(if opt.name == "--save-mark" {
+                    ConnmarkOp::Save { nfmask, ctmask }
+                } else {
+                    ConnmarkOp::Restore { nfmask, ctmask }
+                });
+            }
+            "--nfmask" => self.nfmask = Some(num(args)?),
+            "--ctmask" => self.ctmask = Some(num(args)?),
+            "--mask" => self.mask = Some(num(args)?),
+            "--set-xmark" | "--set-mark" => {
+                let v = args.value(&opt)?;
+                let mm = MarkMask::parse(v)?;
+                let mask = if opt.name == "--set-mark" {
+                    mm.mask | mm.value
+                } else {
+                    mm.mask
+                };
+                self.op = Some(ConnmarkOp::SetXmark {
+                    value: mm.value,
+                    mask,
+                });
+            }
+            "--and-mark" => {
+                self.op = Some(ConnmarkOp::SetXmark {
+                    value: 0,
+                    mask: !num(args)?,
+                })
+            }
+            "--or-mark" => {
+                let n = num(args)?;
+                self.op = Some(ConnmarkOp::SetXmark { value: n, mask: n });
+            }
+            _ => {
+                self.op = Some(ConnmarkOp::SetXmark {
+                    value: num(args)?,
+                    mask: 0,
+                })
+            }
+        }
+        if is_op {
+            self.op_name = opt.name;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        if self.mask.is_some() && (self.nfmask.is_some() || self.ctmask.is_some()) {
+            return Err(ParseError::new(
+                at,
+                "`--mask` cannot be used together with `--nfmask` or `--ctmask`",
+            ));
+        }
+        let nf = self.nfmask.or(self.mask).unwrap_or(u32::MAX);
+        let ct = self.ctmask.or(self.mask).unwrap_or(u32::MAX);
+        match &mut self.op {
+            None => Err(ParseError::new(at, "target `CONNMARK` needs an operation")
+                .with_help("use --set-xmark, --set-mark, --save-mark or --restore-mark")),
+            Some(ConnmarkOp::Save { nfmask, ctmask } | ConnmarkOp::Restore { nfmask, ctmask }) => {
+                *nfmask = nf;
+                *ctmask = ct;
+                Ok(())
+            }
+            Some(ConnmarkOp::SetXmark { .. }) => Ok(()),
+        }
+    }
+
+    fn print(&self, out: &mut String) {
+        match self.op {
+            Some(ConnmarkOp::SetXmark { value, mask }) => {
+                out.push_str(&format!(" --set-xmark {value:#x}/{mask:#x}"));
+            }
+            Some(ConnmarkOp::Save { nfmask, ctmask }) => {
+                out.push_str(&format!(
+                    " --save-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"
+                ));
+            }
+            Some(ConnmarkOp::Restore { nfmask, ctmask }) => out.push_str(&format!(
+                " --restore-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}"
+            )),
+            None => {}
+        }
+    }
+}
