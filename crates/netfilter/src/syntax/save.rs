@@ -194,7 +194,9 @@ fn declare_chain(b: &mut Builder, _decl: &str, toks: &[Token], whole: Span) {
     });
 }
 
-fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<(), ParseError> {
+/// Applies one rule command (`toks` starts with `-A`, `-I`, …) to the builder; `end` is where
+/// the line ends, for errors about missing arguments.
+pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<(), ParseError> {
     let mut toks = toks;
     let mut counters = None;
     if let Some(first) = toks.first()
