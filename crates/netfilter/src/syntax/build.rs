@@ -203,6 +203,13 @@ impl Builder {
                                 format!("table `{tname}` has no built-in chain `{chain}`"),
                             ));
                         }
+                        // Declared all the same, so later rules and jumps do not fail too.
+                        if check_chain_name(&chain, span).is_ok() && table.chain(&chain).is_none() {
+                            let mut c = Chain::user(chain.clone());
+                            c.counters = counters;
+                            c.span = span;
+                            table.chains.push(c);
+                        }
                         return Err(ParseError::new(
                             policy_span,
                             format!("user chain `{chain}` cannot have a policy"),

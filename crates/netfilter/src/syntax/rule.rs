@@ -188,14 +188,23 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
             }
             text if text.starts_with("--") => {
                 // An option no loaded extension owns: the protocol's own match is loaded
-                // implicitly, as iptables does for `-p tcp --dport 22`.
+                // implicitly, as iptables does for `-p tcp --dport 22` — once, and only for an
+                // option it resolves (else the option would never be consumed).
                 if let Some(m) = implicit_match(&args)
-                    && m.options().iter().any(|o| o.starts_with(text))
+                    && !matches.iter().any(|(x, _)| x.name() == m.name())
+                    && crate::syntax::args::resolve(text, m.options()).is_some()
                 {
                     matches.push((m, opt_span));
                     continue;
                 }
-                return Err(unknown_option(text, opt_span, &matches, target.as_ref()));
+                let implicit = implicit_match(&args);
+                return Err(unknown_option(
+                    text,
+                    opt_span,
+                    &matches,
+                    target.as_ref(),
+                    implicit.as_ref(),
+                ));
             }
             text => {
                 let mut e = ParseError::new(opt_span, format!("unexpected argument `{text}`"));
@@ -427,10 +436,12 @@ fn unknown_option(
     span: Span,
     matches: &[(Match, Span)],
     target: Option<&(Target, Span)>,
+    implicit: Option<&Match>,
 ) -> ParseError {
-    let owner = match (target, matches.last()) {
-        (Some((t, _)), _) => Some((format!("target `{}`", t.name()), t.options())),
-        (None, Some((m, _))) => Some((format!("match `{}`", m.name()), m.options())),
+    let owner = match (target, matches.last(), implicit) {
+        (Some((t, _)), _, _) => Some((format!("target `{}`", t.name()), t.options())),
+        (None, Some((m, _)), _) => Some((format!("match `{}`", m.name()), m.options())),
+        (None, None, Some(m)) => Some((format!("match `{}`", m.name()), m.options())),
         _ => None,
     };
     match owner {
