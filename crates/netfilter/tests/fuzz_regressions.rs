@@ -70,7 +70,11 @@ fn many_head_inserts_are_fast_and_ordered() {
     let started = std::time::Instant::now();
     let parsed = parse_save(&text, None);
     assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics.first());
-    assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "took {:?}",
+        started.elapsed()
+    );
     let printed = print_save(&parsed.ruleset);
     let rules: Vec<&str> = printed.lines().filter(|l| l.starts_with("-A")).collect();
     assert_eq!(rules.len(), 50_001);

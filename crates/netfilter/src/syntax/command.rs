@@ -95,12 +95,14 @@ pub struct Word {
     pub span: Span,
 }
 
-/// Splits a whole script into commands (one per logical line) of shell words.
+/// Splits a whole script into commands (one per logical line) of shell words, and the errors
+/// of the lines that could not be split.
 ///
-/// Stops at the first error: after an unclosed quote the rest of the input is inside the quote,
-/// as it would be for the shell.
-pub fn split_script(text: &str) -> Result<Vec<Vec<Word>>, ParseError> {
+/// A line with unsupported shell syntax is reported and skipped; an unclosed quote ends the
+/// splitting, since the rest of the input is inside the quote, as it would be for the shell.
+pub fn split_script(text: &str) -> (Vec<Vec<Word>>, Vec<ParseError>) {
     let lines = LineIndex::new(text);
+    let mut errors = Vec::new();
     let bytes = text.as_bytes();
     let mut commands = Vec::new();
     let mut cur: Vec<Word> = Vec::new();
@@ -123,21 +125,61 @@ pub fn split_script(text: &str) -> Result<Vec<Vec<Word>>, ParseError> {
                 i += 1 + continuation_len(bytes, i + 1).unwrap_or(0);
             }
             _ => {
-                let end = word_end(text, i, &lines)?;
-                let raw = text.get(i..end).unwrap_or("");
-                let span = lines.span(i, end);
-                let text = unquote(raw).ok_or_else(|| {
-                    ParseError::new(span, "this word cannot be split as a shell word")
-                })?;
-                cur.push(Word { text, span });
-                i = end;
+                let (end, word) = match word_end(text, i, &lines) {
+                    Ok(end) => {
+                        let raw = text.get(i..end).unwrap_or("");
+                        let span = lines.span(i, end);
+                        let word = unquote(raw).map(|text| Word { text, span }).ok_or(Stop {
+                            error: ParseError::new(
+                                span,
+                                "this word cannot be split as a shell word",
+                            ),
+                            fatal: false,
+                        });
+                        (end, word)
+                    }
+                    Err(stop) => (i, Err(stop)),
+                };
+                match word {
+                    Ok(w) => {
+                        cur.push(w);
+                        i = end;
+                    }
+                    Err(Stop { error, fatal }) => {
+                        errors.push(error);
+                        cur.clear();
+                        if fatal {
+                            return (commands, errors);
+                        }
+                        i = skip_line(bytes, i);
+                    }
+                }
             }
         }
     }
     if !cur.is_empty() {
         commands.push(cur);
     }
-    Ok(commands)
+    (commands, errors)
+}
+
+/// Why a word could not be split, and whether splitting can go on with the next line.
+struct Stop {
+    error: ParseError,
+    fatal: bool,
+}
+
+/// The offset of the newline that ends the logical line containing `at` (continuations
+/// followed), or the end of the input.
+fn skip_line(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b'\\' => at += 1 + continuation_len(bytes, at + 1).unwrap_or(1),
+            b'\n' => break,
+            _ => at += 1,
+        }
+    }
+    at
 }
 
 /// The length of a line end (`\n` or `\r\n`) at `at`, if there is one.
@@ -150,7 +192,8 @@ fn continuation_len(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// Where the word starting at `start` ends, or why it is not a plain shell word.
-fn word_end(text: &str, start: usize, lines: &LineIndex) -> Result<usize, ParseError> {
+fn word_end(text: &str, start: usize, lines: &LineIndex) -> Result<usize, Stop> {
+    let fatal = |error: ParseError| Stop { error, fatal: true };
     let bytes = text.as_bytes();
     let mut i = start;
     while let Some(&b) = bytes.get(i) {
@@ -158,11 +201,11 @@ fn word_end(text: &str, start: usize, lines: &LineIndex) -> Result<usize, ParseE
             b' ' | b'\t' | b'\r' | b'\n' => break,
             b'\\' => {
                 if bytes.get(i + 1).is_none() {
-                    return Err(ParseError::new(
+                    return Err(fatal(ParseError::new(
                         lines.span(i, i + 1),
                         "backslash at the end of the input",
                     )
-                    .with_help("a backslash continues the command on the next line; add that line or remove the backslash"));
+                    .with_help("a backslash continues the command on the next line; add that line or remove the backslash")));
                 }
                 i += 1 + continuation_len(bytes, i + 1).unwrap_or(1);
             }
@@ -173,10 +216,10 @@ fn word_end(text: &str, start: usize, lines: &LineIndex) -> Result<usize, ParseE
                 match close {
                     Some(n) => i += n + 2,
                     None => {
-                        return Err(ParseError::new(
+                        return Err(fatal(ParseError::new(
                             lines.span(i, i + 1),
                             "unbalanced single quote: this quote is never closed",
-                        ));
+                        )));
                     }
                 }
             }
@@ -185,15 +228,18 @@ fn word_end(text: &str, start: usize, lines: &LineIndex) -> Result<usize, ParseE
                 loop {
                     match bytes.get(j) {
                         None => {
-                            return Err(ParseError::new(
+                            return Err(fatal(ParseError::new(
                                 lines.span(i, i + 1),
                                 "unbalanced double quote: this quote is never closed",
-                            ));
+                            )));
                         }
                         Some(b'\\') => j += 2,
                         Some(b'"') => break,
                         Some(b'$' | b'`') => {
-                            return Err(shell_syntax(lines.span(j, j + 1), bytes.get(j)));
+                            return Err(Stop {
+                                error: shell_syntax(lines.span(j, j + 1), bytes.get(j)),
+                                fatal: false,
+                            });
                         }
                         Some(_) => j += 1,
                     }
@@ -201,7 +247,10 @@ fn word_end(text: &str, start: usize, lines: &LineIndex) -> Result<usize, ParseE
                 i = j + 1;
             }
             b';' | b'|' | b'&' | b'<' | b'>' | b'(' | b')' | b'$' | b'`' => {
-                return Err(shell_syntax(lines.span(i, i + 1), Some(&b)));
+                return Err(Stop {
+                    error: shell_syntax(lines.span(i, i + 1), Some(&b)),
+                    fatal: false,
+                });
             }
             _ => i += 1,
         }
@@ -285,24 +334,20 @@ fn program_family(word: &str) -> Option<Family> {
 /// (`iptables` or `ip6tables`), else from `family`, else IPv4; every command must name a program
 /// of that family.
 pub fn parse_commands(text: &str, family: Option<Family>) -> Parsed {
-    let commands = split_script(text);
-    let first = commands.as_ref().ok().and_then(|cmds| {
-        cmds.iter().find_map(|words| {
-            let prog = words.iter().find(|w| w.text != "sudo")?;
-            program_family(&prog.text)
-        })
+    let (commands, errors) = split_script(text);
+    let first = commands.iter().find_map(|words| {
+        let prog = words.iter().find(|w| w.text != "sudo")?;
+        program_family(&prog.text)
     });
     let family = first.or(family).unwrap_or(Family::Ipv4);
     let mut b = Builder::new(family);
-    match commands {
-        Ok(cmds) => {
-            for words in &cmds {
-                if let Err(e) = command(&mut b, words, family) {
-                    b.error(e);
-                }
-            }
+    for e in errors {
+        b.error(e);
+    }
+    for words in &commands {
+        if let Err(e) = command(&mut b, words, family) {
+            b.error(e);
         }
-        Err(e) => b.error(e),
     }
     b.finish()
 }
@@ -513,9 +558,9 @@ mod tests {
     use crate::syntax::print_save;
 
     fn words(text: &str) -> Vec<Vec<String>> {
-        split_script(text)
-            .unwrap()
-            .into_iter()
+        let (cmds, errors) = split_script(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        cmds.into_iter()
             .map(|c| c.into_iter().map(|w| w.text).collect())
             .collect()
     }
@@ -535,7 +580,7 @@ mod tests {
 
     #[test]
     fn word_spans() {
-        let cmds = split_script("# c\n  iptables -A 'X Y' \\\n   -j  ACCEPT\n").unwrap();
+        let (cmds, _) = split_script("# c\n  iptables -A 'X Y' \\\n   -j  ACCEPT\n");
         let ws = &cmds[0];
         assert_eq!(ws[2].text, "X Y");
         assert_eq!(
@@ -552,13 +597,23 @@ mod tests {
 
     #[test]
     fn shell_errors_are_located() {
-        let e = split_script("iptables -A X\niptables -A 'oops\n").unwrap_err();
+        let one = |text: &str| {
+            let (_, mut errors) = split_script(text);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            errors.remove(0)
+        };
+        let e = one("iptables -A X\niptables -A 'oops\niptables -A \"x\n");
         assert_eq!((e.span.line, e.span.col), (2, 13));
-        let e = split_script("iptables -A $CHAIN").unwrap_err();
+        let e = one("iptables -A $CHAIN");
         assert_eq!((e.span.line, e.span.col), (1, 13));
         assert!(e.message.contains("not expanded"), "{}", e.message);
-        let e = split_script("iptables -F; iptables -X").unwrap_err();
+        let e = one("iptables -F; iptables -X");
         assert_eq!(e.span.col, 12);
+        // A line with shell syntax is skipped (continuations included); the next lines are read.
+        let (cmds, errors) = split_script("iptables -F \\\n  | x ; y\niptables -X\n");
+        assert_eq!((errors.len(), errors[0].span.line), (1, 2));
+        assert_eq!(cmds.len(), 1);
+        assert_eq!(cmds[0][1].text, "-X");
     }
 
     #[test]
