@@ -137,7 +137,7 @@ impl<'t> Args<'t> {
 }
 
 /// Resolves `--name` against the known options: an exact match, else a unique prefix.
-fn resolve(text: &str, known: &'static [&'static str]) -> Option<&'static str> {
+pub(crate) fn resolve(text: &str, known: &'static [&'static str]) -> Option<&'static str> {
     if let Some(k) = known.iter().find(|k| **k == text) {
         return Some(k);
     }

@@ -1,6 +1,8 @@
 //! Builds a [`Ruleset`] from commands, as iptables-restore and the iptables command apply them,
 //! checking each against the ruleset built so far.
 
+use std::collections::{HashMap, VecDeque};
+
 use crate::model::{Chain, Counters, Family, Hook, Policy, Rule, Ruleset, Span, TableName};
 use crate::syntax::error::{Diagnostic, ParseError, suggest};
 use crate::syntax::save::Parsed;
@@ -105,6 +107,10 @@ pub struct Builder {
     ruleset: Ruleset,
     current: Option<TableName>,
     diagnostics: Vec<Diagnostic>,
+    /// The rules of each chain while building, by table and chain name: a deque, so that
+    /// inserting at the head (`-I CHAIN`, the usual form) costs the same as appending. They move
+    /// into the chains in [`Builder::finish`].
+    rules: HashMap<(TableName, String), VecDeque<Rule>>,
 }
 
 impl Builder {
@@ -117,6 +123,7 @@ impl Builder {
             },
             current: None,
             diagnostics: Vec::new(),
+            rules: HashMap::new(),
         }
     }
 
@@ -203,6 +210,13 @@ impl Builder {
                                 format!("table `{tname}` has no built-in chain `{chain}`"),
                             ));
                         }
+                        // Declared all the same, so later rules and jumps do not fail too.
+                        if check_chain_name(&chain, span).is_ok() && table.chain(&chain).is_none() {
+                            let mut c = Chain::user(chain.clone());
+                            c.counters = counters;
+                            c.span = span;
+                            table.chains.push(c);
+                        }
                         return Err(ParseError::new(
                             policy_span,
                             format!("user chain `{chain}` cannot have a policy"),
@@ -231,8 +245,8 @@ impl Builder {
                 }
             }
             Command::Append { chain, rules, span } => {
-                let c = find_chain(table, &chain, span)?;
-                c.rules.extend(rules);
+                find_chain(table, &chain, span)?;
+                self.rules.entry((tname, chain)).or_default().extend(rules);
             }
             Command::Insert {
                 chain,
@@ -240,18 +254,25 @@ impl Builder {
                 rules,
                 span,
             } => {
-                let c = find_chain(table, &chain, span)?;
-                if index > c.rules.len() + 1 {
+                find_chain(table, &chain, span)?;
+                let held = self.rules.entry((tname, chain.clone())).or_default();
+                if index == 0 || index > held.len() + 1 {
                     return Err(ParseError::new(
                         span,
                         format!(
                             "index {index} is past the end of chain `{chain}` ({} rules)",
-                            c.rules.len()
+                            held.len()
                         ),
                     ));
                 }
-                for (i, r) in rules.into_iter().enumerate() {
-                    c.rules.insert(index - 1 + i, r);
+                if index == 1 {
+                    for r in rules.into_iter().rev() {
+                        held.push_front(r);
+                    }
+                } else {
+                    for (i, r) in rules.into_iter().enumerate() {
+                        held.insert(index - 1 + i, r);
+                    }
                 }
             }
             Command::Replace {
@@ -260,28 +281,30 @@ impl Builder {
                 rules,
                 span,
             } => {
-                let c = find_chain(table, &chain, span)?;
+                find_chain(table, &chain, span)?;
+                let held = self.rules.entry((tname, chain.clone())).or_default();
                 let [rule] = <[Rule; 1]>::try_from(rules).map_err(|_| {
                     ParseError::new(
                         span,
                         "`-R` replaces one rule; the addresses given make several",
                     )
                 })?;
-                let slot = c.rules.get_mut(index.wrapping_sub(1)).ok_or_else(|| {
+                let slot = held.get_mut(index.wrapping_sub(1)).ok_or_else(|| {
                     ParseError::new(span, format!("chain `{chain}` has no rule {index}"))
                 })?;
                 *slot = rule;
             }
             Command::Delete { chain, what, span } => {
-                let c = find_chain(table, &chain, span)?;
+                find_chain(table, &chain, span)?;
+                let held = self.rules.entry((tname, chain.clone())).or_default();
                 let pos = match what {
-                    RuleRef::Index(i) => (i >= 1 && i <= c.rules.len()).then(|| i - 1),
-                    RuleRef::Spec(r) => c.rules.iter().position(|x| same_rule(x, &r)),
+                    RuleRef::Index(i) => (i >= 1 && i <= held.len()).then(|| i - 1),
+                    RuleRef::Spec(r) => held.iter().position(|x| same_rule(x, &r)),
                 };
                 let pos = pos.ok_or_else(|| {
                     ParseError::new(span, format!("no such rule in chain `{chain}`"))
                 })?;
-                c.rules.remove(pos);
+                held.remove(pos);
             }
             Command::DeleteChain { chain, span } => match chain {
                 Some(name) => {
@@ -294,9 +317,14 @@ impl Builder {
                             format!("built-in chain `{name}` cannot be deleted"),
                         ));
                     }
-                    let used = table.chains.iter().flat_map(|c| &c.rules).any(|r| {
-                        matches!(&r.target, Some(Target::Jump(t) | Target::Goto(t)) if *t == name)
-                    });
+                    let used = self
+                        .rules
+                        .iter()
+                        .filter(|((t, _), _)| *t == tname)
+                        .flat_map(|(_, rules)| rules)
+                        .any(|r| {
+                            matches!(&r.target, Some(Target::Jump(t) | Target::Goto(t)) if *t == name)
+                        });
                     if used {
                         return Err(ParseError::new(
                             span,
@@ -304,12 +332,21 @@ impl Builder {
                         ));
                     }
                     table.chains.remove(i);
+                    self.rules.remove(&(tname, name));
                 }
-                None => table.chains.retain(Chain::is_builtin),
+                None => {
+                    table.chains.retain(Chain::is_builtin);
+                    let kept: Vec<&str> = table.chains.iter().map(|c| c.name.as_str()).collect();
+                    self.rules
+                        .retain(|(t, c), _| *t != tname || kept.contains(&c.as_str()));
+                }
             },
             Command::Flush { chain, span } => match chain {
-                Some(name) => find_chain(table, &name, span)?.rules.clear(),
-                None => table.chains.iter_mut().for_each(|c| c.rules.clear()),
+                Some(name) => {
+                    find_chain(table, &name, span)?;
+                    self.rules.remove(&(tname, name));
+                }
+                None => self.rules.retain(|(t, _), _| *t != tname),
             },
             Command::SetPolicy {
                 chain,
@@ -331,6 +368,13 @@ impl Builder {
 
     /// The ruleset and diagnostics (in input order).
     pub fn finish(mut self) -> Parsed {
+        for table in &mut self.ruleset.tables {
+            for chain in &mut table.chains {
+                if let Some(rules) = self.rules.remove(&(table.name, chain.name.clone())) {
+                    chain.rules.extend(rules);
+                }
+            }
+        }
         self.diagnostics
             .sort_by_key(|d| (d.error.span.line, d.error.span.col));
         Parsed {

@@ -111,17 +111,29 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Edit distance counting insertions, deletions, substitutions and swaps of two neighbouring
+/// characters (optimal string alignment), so `tpc` is one edit from `tcp`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut prev2: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            let best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            let cost = usize::from(ca != cb);
+            let mut best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0
+                && j > 0
+                && a.get(i - 1) == Some(cb)
+                && b.get(j - 1) == Some(ca)
+                && let Some(d) = prev2.get(j - 1)
+            {
+                best = best.min(d + 1);
+            }
             cur[j + 1] = best;
         }
-        prev = cur;
+        prev2 = std::mem::replace(&mut prev, cur);
     }
     prev.last().copied().unwrap_or(0)
 }
@@ -159,5 +171,8 @@ mod tests {
             Some("--dport")
         );
         assert_eq!(suggest("--zzzzzz", ["--sport", "--dport"]), None);
+        assert_eq!(suggest("tpc", ["udp", "tcp", "icmp"]), Some("tcp"));
+        assert_eq!(edit_distance("nta", "nat"), 1);
+        assert_eq!(edit_distance("abc", ""), 3);
     }
 }

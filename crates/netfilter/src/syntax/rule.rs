@@ -32,6 +32,10 @@ const GENERIC: &[&str] = &[
     "--goto",
 ];
 
+/// The most rules one line may expand into through `-s`/`-d` address lists (iptables makes one
+/// rule per source × destination pair); a bound so that no input can exhaust memory.
+pub const MAX_EXPANSION: usize = 4096;
+
 /// The result of parsing one rule's options: the rules it stands for (more than one when `-s` or
 /// `-d` list several addresses, as iptables expands them) and warnings.
 #[derive(Debug)]
@@ -49,6 +53,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
     let mut ip = IpMatch::default();
     let mut srcs: Vec<AddrMask> = Vec::new();
     let mut dsts: Vec<AddrMask> = Vec::new();
+    let mut list_span: Option<Span> = None;
     let mut src_neg = false;
     let mut dst_neg = false;
     let mut matches: Vec<(Match, Span)> = Vec::new();
@@ -90,6 +95,9 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                 let is_src = matches!(tok.text.as_str(), "-s" | "--source" | "--src");
                 let (neg2, v) = value_with_neg(&mut args, tok)?;
                 let list = parse_addr_list(v, family)?;
+                if list.len() > 1 {
+                    list_span = Some(v.span);
+                }
                 if is_src {
                     srcs = list;
                     src_neg = negated || neg2;
@@ -189,14 +197,23 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
             }
             text if text.starts_with("--") => {
                 // An option no loaded extension owns: the protocol's own match is loaded
-                // implicitly, as iptables does for `-p tcp --dport 22`.
+                // implicitly, as iptables does for `-p tcp --dport 22` — once, and only for an
+                // option it resolves (else the option would never be consumed).
                 if let Some(m) = implicit_match(&args)
-                    && m.options().iter().any(|o| o.starts_with(text))
+                    && !matches.iter().any(|(x, _)| x.name() == m.name())
+                    && crate::syntax::args::resolve(text, m.options()).is_some()
                 {
                     matches.push((m, opt_span));
                     continue;
                 }
-                return Err(unknown_option(text, opt_span, &matches, target.as_ref()));
+                let implicit = implicit_match(&args);
+                return Err(unknown_option(
+                    text,
+                    opt_span,
+                    &matches,
+                    target.as_ref(),
+                    implicit.as_ref(),
+                ));
             }
             text => {
                 let mut e = ParseError::new(opt_span, format!("unexpected argument `{text}`"));
@@ -222,6 +239,16 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
     let matches: Vec<Match> = matches.into_iter().map(|(m, _)| m).collect();
     let target_span = target.as_ref().map(|(_, s)| *s).unwrap_or_default();
     let target = target.map(|(t, _)| t);
+    let expanded = srcs.len().max(1).saturating_mul(dsts.len().max(1));
+    if expanded > MAX_EXPANSION {
+        return Err(ParseError::new(
+            list_span.unwrap_or(args.end),
+            format!(
+                "these address lists expand into {expanded} rules; at most {MAX_EXPANSION} are read from one line"
+            ),
+        )
+        .with_help("split the lists over several rules, or use an ipset"));
+    }
     let src_list: Vec<Option<Neg<AddrMask>>> = if srcs.is_empty() {
         vec![None]
     } else {
@@ -476,10 +503,12 @@ fn unknown_option(
     span: Span,
     matches: &[(Match, Span)],
     target: Option<&(Target, Span)>,
+    implicit: Option<&Match>,
 ) -> ParseError {
-    let owner = match (target, matches.last()) {
-        (Some((t, _)), _) => Some((format!("target `{}`", t.name()), t.options())),
-        (None, Some((m, _))) => Some((format!("match `{}`", m.name()), m.options())),
+    let owner = match (target, matches.last(), implicit) {
+        (Some((t, _)), _, _) => Some((format!("target `{}`", t.name()), t.options())),
+        (None, Some((m, _)), _) => Some((format!("match `{}`", m.name()), m.options())),
+        (None, None, Some(m)) => Some((format!("match `{}`", m.name()), m.options())),
         _ => None,
     };
     match owner {

@@ -40,6 +40,9 @@ pub fn parse_save(text: &str, family: Option<Family>) -> Parsed {
     let mut b = Builder::new(family);
     let mut offset = 0usize;
     let mut open: Option<(TableName, Span)> = None;
+    // After an unknown `*table`, its lines up to COMMIT are skipped without further errors;
+    // after a line outside any table, so are the lines that follow it up to the next `*table`.
+    let mut skipping = false;
     for (idx, raw_line) in text.split('\n').enumerate() {
         let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
         let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
@@ -72,14 +75,28 @@ pub fn parse_save(text: &str, family: Option<Family>) -> Parsed {
                 Some(t) => {
                     b.select_table(t, whole);
                     open = Some((t, whole));
+                    skipping = false;
                 }
                 None => {
+                    let help = match crate::syntax::error::suggest(
+                        name,
+                        TableName::ALL.iter().map(|t| t.as_str()),
+                    ) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "the tables are raw, mangle, nat, filter and security".to_string(),
+                    };
                     b.error(
-                        ParseError::new(whole, format!("unknown table `{name}`"))
-                            .with_help("the tables are raw, mangle, nat, filter and security"),
+                        ParseError::new(whole, format!("unknown table `{name}`")).with_help(help),
                     );
                     open = None;
+                    skipping = true;
                 }
+            }
+            continue;
+        }
+        if skipping && open.is_none() {
+            if trimmed.trim_end() == "COMMIT" {
+                skipping = false;
             }
             continue;
         }
@@ -114,6 +131,7 @@ pub fn parse_save(text: &str, family: Option<Family>) -> Parsed {
                 ParseError::new(whole, "this line is outside a table")
                     .with_help("start a table with a line like `*filter`"),
             );
+            skipping = true;
             continue;
         }
         if let Some(decl) = trimmed.strip_prefix(':') {
@@ -194,7 +212,9 @@ fn declare_chain(b: &mut Builder, _decl: &str, toks: &[Token], whole: Span) {
     });
 }
 
-fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<(), ParseError> {
+/// Applies one rule command (`toks` starts with `-A`, `-I`, …) to the builder; `end` is where
+/// the line ends, for errors about missing arguments.
+pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<(), ParseError> {
     let mut toks = toks;
     let mut counters = None;
     if let Some(first) = toks.first()
