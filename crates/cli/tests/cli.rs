@@ -75,7 +75,7 @@ fn check_json_is_stable_and_lists_unmodelled_extensions() {
     let out = chainwalk()
         .args(["check", "--format", "json", "-"])
         .write_stdin(
-            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m recent --name x --rcheck -j DROP\n\
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m time --timestart 09:00 -j DROP\n\
              -A INPUT -s 10.0.0.0/33 -j ACCEPT\nCOMMIT\n",
         )
         .assert()
@@ -101,7 +101,7 @@ fn check_json_is_stable_and_lists_unmodelled_extensions() {
         diags[0]["message"]
             .as_str()
             .unwrap()
-            .contains("`recent` is not modelled")
+            .contains("`time` is not modelled")
     );
     assert_eq!(diags[1]["severity"], "error");
     assert_eq!(
