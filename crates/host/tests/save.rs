@@ -201,5 +201,10 @@ fn canonical_print_matches_live_kernel() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    assert!(failures.is_empty(), "{} files differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} files differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -34,4 +34,5 @@ macro_rules! subcommands {
 subcommands! {
     check => Check,
     fmt => Fmt,
+    kube => Kube,
 }

@@ -1,0 +1,163 @@
+//! `chainwalk kube`: the rules upstream kube-proxy (iptables mode) writes for a cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use chainwalk_kubeproxy::{
+    Case, Cluster, IpFamily, KubeProxyConfiguration, NodeTables, Proxier, ProxyConfig, Warning,
+};
+
+/// Render kube-proxy's rules from Services and EndpointSlices.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: KubeCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum KubeCommand {
+    /// Print the iptables-restore input kube-proxy writes for the cluster's objects (or for a
+    /// conformance case with `--case`).
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// Kubernetes objects as `kubectl get nodes,services,endpointslices -A -o yaml|json`
+    /// prints them.
+    #[arg(long, required_unless_present = "case")]
+    objects: Option<PathBuf>,
+    /// kube-proxy's configuration (KubeProxyConfiguration YAML).
+    #[arg(long, required_unless_present = "case")]
+    config: Option<PathBuf>,
+    /// Which family's proxier to run.
+    #[arg(long, value_enum, default_value = "ipv4")]
+    family: FamilyArg,
+    /// The objects of the previous sync: print the partial sync from them to `--objects`.
+    #[arg(long, conflicts_with = "case")]
+    previous: Option<PathBuf>,
+    /// The node's name, when kube-proxy's configuration does not override it.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Print the whole ruleset the node holds after the sync (iptables-save form, built-in
+    /// chains and kube-proxy's jump rules included) instead of the restore input.
+    #[arg(long)]
+    node_view: bool,
+    /// The host's iptables lacks `--random-fully` (older than 1.6.2).
+    #[arg(long)]
+    no_random_fully: bool,
+    /// The host has kube-proxy's nfacct counters.
+    #[arg(long)]
+    nfacct: bool,
+    /// Replay a conformance case directory (input.yaml with the case and its objects).
+    #[arg(long, conflicts_with_all = ["objects", "config"])]
+    case: Option<PathBuf>,
+    /// With `--case`: the sync after step N (0 = the first sync).
+    #[arg(long, default_value_t = 0, requires = "case")]
+    step: usize,
+    /// With `--case`: print in the case's canonical order (as its expected.rules files are).
+    #[arg(long, requires = "case")]
+    canonical: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FamilyArg {
+    Ipv4,
+    Ipv6,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        KubeCommand::Render(r) => render(r),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn report(warnings: &[Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let (mut tables, outputs) = match &args.case {
+        Some(dir) => render_case(dir, args.step)?,
+        None => render_objects(&args)?,
+    };
+    let Some(last) = outputs.last() else {
+        bail!("nothing was rendered");
+    };
+    if args.node_view {
+        for o in &outputs {
+            tables.apply(o);
+        }
+        print!("{}", tables.to_save());
+    } else if args.canonical {
+        print!("{}", chainwalk_kubeproxy::canonical_order(&last.restore));
+    } else {
+        print!("{}", last.restore);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The node's tables (empty, to replay the syncs into) and every sync's output, in order.
+type Rendered = (NodeTables, Vec<chainwalk_kubeproxy::SyncOutput>);
+
+fn render_objects(args: &RenderArgs) -> anyhow::Result<Rendered> {
+    let (Some(objects), Some(config)) = (&args.objects, &args.config) else {
+        bail!("`--objects` and `--config` are required without `--case`");
+    };
+    let family = match args.family {
+        FamilyArg::Ipv4 => IpFamily::V4,
+        FamilyArg::Ipv6 => IpFamily::V6,
+    };
+    let kpc = KubeProxyConfiguration::from_yaml(&read(config)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let host = ProxyConfig {
+        random_fully: !args.no_random_fully,
+        nfacct_invalid_dropped: args.nfacct,
+        nfacct_localhost_nodeports: args.nfacct,
+        ..ProxyConfig::default()
+    };
+    let load = |path: &Path| -> anyhow::Result<Cluster> {
+        let (cluster, warnings) = Cluster::from_objects(&read(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        report(&warnings);
+        Ok(cluster)
+    };
+    let cluster = load(objects)?;
+    let cfg = kpc.resolve(family, args.node_name.as_deref(), &cluster, &host);
+    let mut proxier = Proxier::new(cfg);
+    let mut outputs = Vec::new();
+    if let Some(prev) = &args.previous {
+        let before = load(prev)?;
+        outputs.push(proxier.sync(&before));
+    }
+    outputs.push(proxier.sync(&cluster));
+    Ok((NodeTables::new(family), outputs))
+}
+
+fn render_case(dir: &Path, step: usize) -> anyhow::Result<Rendered> {
+    let input = read(&dir.join("input.yaml"))?;
+    let (case, mut cluster, mut warnings) =
+        Case::load(&input).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    if step > case.steps.len() {
+        bail!("the case has {} steps; there is no step {step}", case.steps.len());
+    }
+    let cfg = case.proxy_config();
+    let family = cfg.family;
+    let mut proxier = Proxier::new(cfg);
+    let mut outputs = vec![proxier.sync(&cluster)];
+    for i in 0..step {
+        if case.apply_step(i, &mut cluster, &mut warnings) {
+            proxier.request_full_sync();
+        }
+        outputs.push(proxier.sync(&cluster));
+    }
+    report(&warnings);
+    Ok((NodeTables::new(family), outputs))
+}
