@@ -77,6 +77,8 @@ pub struct Event {
     /// policy for a policy event; `RETURN` for an implicit return; empty for a rule without
     /// target.
     pub target: String,
+    /// Whether the target is a user chain (`-j CHAIN` or `-g CHAIN`).
+    pub jump: bool,
     /// Whether the rule used `-g` (goto).
     pub goto: bool,
     /// The rule as `iptables-save` prints it (after `-A CHAIN`); `None` for non-rule events.

@@ -822,6 +822,7 @@ impl<'a> Simulator<'a> {
                             rule: None,
                             kind: EventKind::Policy,
                             target: policy.as_str().into(),
+                            jump: false,
                             goto: false,
                             rule_text: None,
                             effect: None,
@@ -846,6 +847,7 @@ impl<'a> Simulator<'a> {
                         rule: None,
                         kind: EventKind::Return,
                         target: "RETURN".into(),
+                        jump: false,
                         goto: false,
                         rule_text: None,
                         effect: None,
@@ -867,6 +869,8 @@ impl<'a> Simulator<'a> {
                     Some(m) => m,
                     None => {
                         let mut results = self.eval_rule(w, rule, table.name, &cur, hook, &at);
+                        // The branch where the rule matched first, as the rule reads.
+                        results.sort_by_key(|(_, m)| !*m);
                         if results.len() == 1 {
                             let Some((w1, m)) = results.pop() else { break };
                             w = w1;
@@ -973,6 +977,7 @@ impl<'a> Simulator<'a> {
                 .as_ref()
                 .map(|t| t.name().to_string())
                 .unwrap_or_default(),
+            jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
             rule_text: Some(crate::syntax::rule_to_string(rule)),
             effect: None,
@@ -1013,6 +1018,7 @@ impl<'a> Simulator<'a> {
                             rule: None,
                             kind: EventKind::Policy,
                             target: policy.as_str().into(),
+                            jump: false,
                             goto: false,
                             rule_text: None,
                             effect: None,
