@@ -58,7 +58,8 @@ struct World {
     ct: CtInfo,
     /// The conntrack entry of the first packet, once confirmed.
     flow: Option<usize>,
-    /// Whether the sequence stopped (the first packet never made a connection).
+    /// Whether the sequence stopped here (a `reply`/`again` packet of a connection the first
+    /// packet never made).
     stopped: bool,
 }
 
@@ -411,12 +412,6 @@ impl<'a> Simulator<'a> {
             FateKind::Forwarded | FateKind::Sent => w.pkt.out_iface.clone(),
             _ => None,
         };
-        if w.steps.is_empty()
-            && !matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent)
-        {
-            // The first packet did not get through: later packets of its flow do not exist.
-            w.stopped = true;
-        }
         let step = Step {
             input: w.input.clone(),
             events: std::mem::take(&mut w.events),
@@ -924,11 +919,7 @@ impl<'a> Simulator<'a> {
                 let t = match m {
                     Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
                         let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
-                        let init = match s.mode {
-                            Mode::Nth { packet, .. } => packet,
-                            Mode::Random { .. } => 0,
-                        };
-                        let count = w.counters.entry(key).or_insert(init);
+                        let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
                         Truth::of(s.eval_nth(count))
                     }
                     _ => {

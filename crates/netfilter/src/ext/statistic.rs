@@ -187,9 +187,18 @@ impl Statistic {
         }
     }
 
+    /// The counter a `--mode nth` rule starts with, as iptables sets it: `every - 1 - packet`
+    /// (the kernel stores `every - 1`).
+    pub fn nth_initial(&self) -> u32 {
+        match self.mode {
+            Mode::Nth { every, packet } => every.saturating_sub(1).saturating_sub(packet),
+            Mode::Random { .. } => 0,
+        }
+    }
+
     /// Evaluates `--mode nth` as the kernel does, advancing the rule's counter `count` (which
-    /// starts at `--packet`): the counter steps to 0 after `--every - 1`, and the rule matches
-    /// when it reaches 0.
+    /// starts at [`Statistic::nth_initial`]): the counter wraps to 0 after `every - 1`, and the
+    /// rule matches when it reaches 0. So `--every n --packet p` matches packets p+1, p+1+n, …
     pub fn eval_nth(&self, count: &mut u32) -> bool {
         match self.mode {
             Mode::Nth { every, .. } => {
