@@ -24,6 +24,7 @@ pub mod conntrack;
 pub mod eval;
 pub mod ext;
 pub mod host;
+pub mod ipset;
 pub mod model;
 pub mod packet;
 pub mod route;

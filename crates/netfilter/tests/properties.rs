@@ -33,13 +33,21 @@ struct Gen {
 fn matches(g: Gen) -> impl Strategy<Value = String> {
     let mut opts: Vec<BoxedStrategy<String>> = vec![
         Just(String::new()).boxed(),
-        (0u8..4, 8u8..=32).prop_map(|(n, l)| format!(" -s 10.{n}.0.0/{l}")).boxed(),
-        (0u8..4).prop_map(|n| format!(" ! -d 10.{n}.0.0/16")).boxed(),
+        (0u8..4, 8u8..=32)
+            .prop_map(|(n, l)| format!(" -s 10.{n}.0.0/{l}"))
+            .boxed(),
+        (0u8..4)
+            .prop_map(|n| format!(" ! -d 10.{n}.0.0/16"))
+            .boxed(),
         prop_oneof![Just(" -i eth0"), Just(" -i eth+"), Just(" ! -o eth1")]
             .prop_map(str::to_string)
             .boxed(),
-        (20u16..25).prop_map(|p| format!(" -p tcp -m tcp --dport {p}")).boxed(),
-        (0u32..4).prop_map(|m| format!(" -m mark --mark {m:#x}/0x3")).boxed(),
+        (20u16..25)
+            .prop_map(|p| format!(" -p tcp -m tcp --dport {p}"))
+            .boxed(),
+        (0u32..4)
+            .prop_map(|m| format!(" -m mark --mark {m:#x}/0x3"))
+            .boxed(),
         prop_oneof![Just("NEW"), Just("ESTABLISHED"), Just("INVALID,NEW")]
             .prop_map(|s| format!(" -m conntrack --ctstate {s}"))
             .boxed(),
@@ -53,7 +61,7 @@ fn matches(g: Gen) -> impl Strategy<Value = String> {
         );
     }
     if g.opaque {
-        opts.push(Just(" -m owner --uid-owner 0".to_string()).boxed());
+        opts.push(Just(" -m limit --limit 3/min".to_string()).boxed());
     }
     proptest::strategy::Union::new(opts)
 }
@@ -74,9 +82,7 @@ fn target(chain: usize, nchains: usize) -> impl Strategy<Value = String> {
         let l = later.clone();
         opts.push(
             (0..l.len(), any::<bool>())
-                .prop_map(move |(i, goto)| {
-                    format!(" -{} C{}", if goto { 'g' } else { 'j' }, l[i])
-                })
+                .prop_map(move |(i, goto)| format!(" -{} C{}", if goto { 'g' } else { 'j' }, l[i]))
                 .boxed(),
         );
     }
@@ -108,7 +114,11 @@ fn ruleset(g: Gen) -> impl Strategy<Value = String> {
             }
             for (c, rules) in chains.iter().enumerate() {
                 for r in rules {
-                    let name = if c == 0 { "INPUT".to_string() } else { format!("C{c}") };
+                    let name = if c == 0 {
+                        "INPUT".to_string()
+                    } else {
+                        format!("C{c}")
+                    };
                     s.push_str(&format!("-A {name}{r}\n"));
                     if c == 0 {
                         s.push_str(&format!("-A FORWARD{r}\n"));
@@ -131,7 +141,11 @@ fn packet() -> impl Strategy<Value = String> {
         0u32..4,
     )
         .prop_map(|(s, d, dport, i, mark)| {
-            let src = if i.is_empty() { String::new() } else { format!(" -s {s}") };
+            let src = if i.is_empty() {
+                String::new()
+            } else {
+                format!(" -s {s}")
+            };
             format!("-p tcp{src} --sport 999 -d {d} --dport {dport}{i} --mark {mark}")
         })
 }
@@ -141,14 +155,19 @@ fn trace(rules: &str, packet: &str) -> Trace {
     assert!(!parsed.has_errors(), "{rules}\n{:?}", parsed.diagnostics);
     let host = Host::from_yaml(HOST).unwrap();
     let specs = parse_packet_line(&format!("{packet} --then reply")).unwrap();
-    Simulator::new(&parsed.ruleset, &host).trace(&specs).unwrap()
+    Simulator::new(&parsed.ruleset, &host)
+        .trace(&specs)
+        .unwrap()
 }
 
 /// Σ p · 2^-n, n = the number of undecidable matches the outcome assumed an answer for.
 fn weighted_total(t: &Trace) -> Prob {
     t.outcomes.iter().fold(Prob::zero(), |acc, o| {
         let n = o.uncertain.iter().filter(|u| u.assumed.is_some()).count();
-        acc.add(&o.probability.mul(&Prob::new(1u8, u32::try_from(n).unwrap())))
+        acc.add(
+            &o.probability
+                .mul(&Prob::new(1u8, u32::try_from(n).unwrap())),
+        )
     })
 }
 

@@ -1,6 +1,6 @@
 //! Dispatch from the [`Match`] enum to each extension's `eval`, and the generic header match.
 
-use crate::eval::{Cx, Truth};
+use crate::eval::{Cx, Truth, byname};
 use crate::ext::Match;
 use crate::model::IpMatch;
 
@@ -18,15 +18,20 @@ impl Match {
             Match::Statistic(m) => m.eval(),
             Match::Tcp(m) => m.eval(cx),
             Match::Udp(m) => m.eval(cx),
-            Match::Opaque(o) => {
+            Match::Opaque(o) => byname::eval_match(&o.name, &o.args, cx).unwrap_or_else(|| {
                 let mut text = String::new();
                 o.print(&mut text);
                 Truth::Unknown(format!("match `-m {}{}` is not modelled", o.name, text))
+            }),
+            other => {
+                let args = canonical_args(|s| other.print(s));
+                byname::eval_match(other.name(), &args, cx).unwrap_or_else(|| {
+                    Truth::Unknown(format!(
+                        "match `-m {}` is not evaluated by the engine yet",
+                        other.name()
+                    ))
+                })
             }
-            other => Truth::Unknown(format!(
-                "match `-m {}` is not evaluated by the engine yet",
-                other.name()
-            )),
         }
     }
 }
@@ -55,4 +60,14 @@ pub fn eval_ip(ip: &IpMatch, cx: &Cx<'_>) -> Truth {
         ok &= f.apply(false);
     }
     Truth::of(ok)
+}
+
+/// The arguments a match or target prints (`-m NAME ARGS` / `-j NAME ARGS`), without the
+/// leading option and name.
+pub(crate) fn canonical_args(print: impl FnOnce(&mut String)) -> Vec<String> {
+    let mut s = String::new();
+    print(&mut s);
+    crate::syntax::token::tokenize(&s, 1, 0)
+        .map(|toks| toks.into_iter().skip(2).map(|t| t.text).collect())
+        .unwrap_or_default()
 }

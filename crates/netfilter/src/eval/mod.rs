@@ -17,6 +17,7 @@
 //! assert_eq!(trace.outcomes[0].steps[0].fate.kind, FateKind::Local);
 //! ```
 
+mod byname;
 pub mod hook;
 pub mod matches;
 pub mod prob;
@@ -45,6 +46,8 @@ pub struct Cx<'a> {
     pub family: Family,
     /// The ruleset (for matches that need more of it).
     pub ruleset: &'a Ruleset,
+    /// ipset contents, when given.
+    pub sets: Option<&'a crate::ipset::IpSets>,
 }
 
 /// The answer of a match.

@@ -11,6 +11,7 @@ use crate::eval::{Cx, Prob, Truth};
 use crate::ext::Match;
 use crate::ext::statistic::Mode;
 use crate::host::{Host, RouteKind};
+use crate::ipset::IpSets;
 use crate::model::{Family, Hook, Policy, Rule, Ruleset, Table, TableName};
 use crate::packet::{Packet, PacketDesc, PacketSpec, has_ports, tcp_flags};
 use crate::route;
@@ -42,6 +43,7 @@ pub struct Simulator<'a> {
     ruleset: &'a Ruleset,
     host: &'a Host,
     family: Family,
+    sets: Option<&'a IpSets>,
 }
 
 #[derive(Clone, Debug)]
@@ -99,7 +101,14 @@ impl<'a> Simulator<'a> {
             ruleset,
             host,
             family: ruleset.family.unwrap_or(Family::Ipv4),
+            sets: None,
         }
+    }
+
+    /// Gives the simulator the contents of the host's ipsets (for `-m set`).
+    pub fn with_ipsets(mut self, sets: &'a IpSets) -> Simulator<'a> {
+        self.sets = Some(sets);
+        self
     }
 
     /// Traces a packet sequence from an empty conntrack table.
@@ -332,7 +341,11 @@ impl<'a> Simulator<'a> {
         };
         let (in_iface, physdev_in) = match in_iface {
             Some(i) if self.host.interface(&i).is_some_and(|x| x.bridge) => {
-                (Some(i), step.fate.packet.physdev_out.clone())
+                let port = self
+                    .host
+                    .bridge_port_for(&i, e.reply.src)
+                    .map(|p| p.name.clone());
+                (Some(i), port)
             }
             other => (other, None),
         };
@@ -527,10 +540,8 @@ impl<'a> Simulator<'a> {
                             via: r.via,
                         },
                     });
-                    w.pkt.physdev_out = self
-                        .host
-                        .bridge_port_for(&r.dev, r.via.unwrap_or(w.pkt.dst))
-                        .map(|p| p.name.clone());
+                    // Routed out of a bridge: the bridge port is chosen after POSTROUTING, so
+                    // iptables does not see it (physdev-out is only known for bridged packets).
                     w.pkt.out_iface = Some(r.dev);
                     self.forward(w, done);
                 }
@@ -610,10 +621,6 @@ impl<'a> Simulator<'a> {
                                 }
                             },
                         });
-                        w.pkt.physdev_out = self
-                            .host
-                            .bridge_port_for(&r2.dev, r2.via.unwrap_or(w.pkt.dst))
-                            .map(|p| p.name.clone());
                         w.pkt.out_iface = Some(if local2 { "lo".into() } else { r2.dev });
                     }
                     Err(e) => {
@@ -628,11 +635,6 @@ impl<'a> Simulator<'a> {
                         continue;
                     }
                 }
-            } else if !is_local {
-                w.pkt.physdev_out = self
-                    .host
-                    .bridge_port_for(&r.dev, r.via.unwrap_or(w.pkt.dst))
-                    .map(|p| p.name.clone());
             }
             after_output.push(w);
         }
@@ -943,6 +945,7 @@ impl<'a> Simulator<'a> {
             ct: &w.ct,
             family: self.family,
             ruleset: self.ruleset,
+            sets: self.sets,
         }
     }
 
@@ -1127,7 +1130,8 @@ impl<'a> Simulator<'a> {
             }
             Some(other) => {
                 let name = other.name().to_string();
-                verdict = self.named_target(w, &name, &[], hook, at, &mut ev);
+                let args = crate::eval::matches::canonical_args(|s| other.print(s));
+                verdict = self.named_target(w, &name, &args, hook, at, &mut ev);
             }
         }
         ev.mark = w.pkt.mark;
@@ -1187,6 +1191,32 @@ impl<'a> Simulator<'a> {
                 None
             }
             "CT" => None,
+            "CONNMARK" => {
+                if let CtInfo::Conn { entry, .. } = &mut w.ct {
+                    match crate::eval::byname::connmark(args, entry.mark, w.pkt.mark) {
+                        Some((ct, mark)) => {
+                            entry.mark = ct;
+                            if mark != w.pkt.mark {
+                                ev.effect = Some(Effect::Mark {
+                                    from: w.pkt.mark,
+                                    to: mark,
+                                });
+                                w.pkt.mark = mark;
+                            }
+                        }
+                        None => {
+                            let reason = "CONNMARK with these options is not modelled".to_string();
+                            ev.effect = Some(Effect::Unknown(reason.clone()));
+                            w.uncertain.push(Uncertain {
+                                at: at.clone(),
+                                reason,
+                                assumed: None,
+                            });
+                        }
+                    }
+                }
+                None
+            }
             "NFQUEUE" => {
                 if has("--queue-bypass") {
                     w.uncertain.push(Uncertain {
