@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use chainwalk_netfilter::eval::Simulator;
 use chainwalk_netfilter::host::Host;
+use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::Ruleset;
 use chainwalk_netfilter::packet::{PacketSpec, parse_packets};
 use chainwalk_netfilter::syntax::parse_save;
@@ -54,6 +55,9 @@ pub(crate) struct Args {
     /// (net.bridge.bridge-nf-call-iptables=1).
     #[arg(long, requires = "ip_address")]
     pub(crate) bridge_nf_call_iptables: bool,
+    /// The host's ipsets, as `ipset save` prints them (for `-m set`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ipset: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
@@ -101,7 +105,14 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         let help = e.help.map(|h| format!("\n  help: {h}")).unwrap_or_default();
         anyhow::anyhow!("bad packet description: {}{at}{help}", e.message)
     })?;
-    let sim = Simulator::new(&ruleset, &host);
+    let sets = match &args.ipset {
+        Some(f) => Some(IpSets::parse(&read(f)?).with_context(|| format!("in `{f}`"))?),
+        None => None,
+    };
+    let mut sim = Simulator::new(&ruleset, &host);
+    if let Some(s) = &sets {
+        sim = sim.with_ipsets(s);
+    }
     let trace = sim.trace(&specs)?;
     match args.format {
         Format::Text => print!("{}", trace_to_text(&trace, &labels(&specs))),
@@ -135,6 +146,7 @@ fn pull_options(args: &mut Args) -> anyhow::Result<()> {
                 other => bail!("`--format` is text or json, not `{}`", other.unwrap_or("")),
             },
             "--host" => args.host = it.next(),
+            "--ipset" => args.ipset = it.next(),
             "-r" | "--rules" => {
                 if let Some(r) = it.next() {
                     args.rules = r;
