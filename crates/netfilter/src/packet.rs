@@ -225,11 +225,12 @@ pub fn parse_packets<S: AsRef<str>>(args: &[S]) -> Result<Vec<PacketSpec>, Packe
             .help("describe it as iptables would: -p tcp -s 10.0.0.1 -d 10.0.0.2 --dport 80"));
     }
     loop {
-        let end = texts[start..]
+        let rest = texts.get(start..).unwrap_or_default();
+        let end = rest
             .iter()
             .position(|t| *t == "--then")
             .map_or(texts.len(), |p| start + p);
-        let part = &texts[start..end];
+        let part = rest.get(..end - start).unwrap_or_default();
         if part.is_empty() {
             return Err(PacketError::at(
                 end.min(texts.len().saturating_sub(1)),
@@ -277,9 +278,8 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             .copied()
             .ok_or_else(|| PacketError::at(base + i, format!("`{opt}` needs a value")))
     };
-    while i < part.len() {
+    while let Some(&opt) = part.get(i) {
         let at = base + i;
-        let opt = part[i];
         match opt {
             "reply" | "--reply" | "again" | "--again" => {
                 keyword = Some((at, opt.trim_start_matches('-')));

@@ -220,3 +220,23 @@ proptest! {
         prop_assert!(t.outcomes.iter().all(|o| o.probability.is_one()));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Any argument list gets an answer, never a panic; traced packets fit the example node.
+    #[test]
+    fn packet_descriptions_never_panic(words in proptest::collection::vec(prop_oneof![
+        Just("-p"), Just("tcp"), Just("udp"), Just("icmp"), Just("-s"), Just("-d"), Just("10.0.0.9"),
+        Just("10.1.0.7"), Just("::1"), Just("--sport"), Just("--dport"), Just("80"), Just("-i"),
+        Just("eth0"), Just("--then"), Just("reply"), Just("again"), Just("--syn"), Just("--tcp-flags"),
+        Just("ALL"), Just("SYN,ACK"), Just("--mark"), Just("0x4000"), Just("--icmp-type"), Just("3/4"),
+        Just("!"), Just(""), Just("-"), Just("--"),
+    ], 0..14)) {
+        if let Ok(specs) = chainwalk_netfilter::packet::parse_packets(&words) {
+            let parsed = parse_save("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", None);
+            let host = Host::from_yaml(HOST).unwrap();
+            let _ = Simulator::new(&parsed.ruleset, &host).trace(&specs);
+        }
+    }
+}

@@ -29,7 +29,7 @@ use crate::model::{Family, Hook, Ruleset};
 use crate::packet::Packet;
 
 pub use prob::Prob;
-pub use walk::{DEFAULT_SPORT, Simulator, TraceError};
+pub use walk::{DEFAULT_SPORT, MAX_OUTCOMES, Simulator, TraceError};
 
 /// What a match evaluates against.
 #[derive(Clone, Copy, Debug)]

@@ -35,6 +35,12 @@ pub enum TraceError {
         /// What is wrong.
         message: String,
     },
+    /// The random and undecidable matches branch into too many outcomes.
+    #[error("the trace branches into more than {limit} outcomes")]
+    TooManyOutcomes {
+        /// The limit ([`MAX_OUTCOMES`]).
+        limit: usize,
+    },
 }
 
 /// Follows packets through a ruleset on a host.
@@ -44,7 +50,12 @@ pub struct Simulator<'a> {
     host: &'a Host,
     family: Family,
     sets: Option<&'a IpSets>,
+    /// Branches made so far in the current trace.
+    branches: std::cell::Cell<usize>,
 }
+
+/// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
+pub const MAX_OUTCOMES: usize = 10_000;
 
 #[derive(Clone, Debug)]
 struct World {
@@ -102,6 +113,7 @@ impl<'a> Simulator<'a> {
             host,
             family: ruleset.family.unwrap_or(Family::Ipv4),
             sets: None,
+            branches: std::cell::Cell::new(1),
         }
     }
 
@@ -122,6 +134,7 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         table: &conntrack::Table,
     ) -> Result<Trace, TraceError> {
+        self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
         let first = match specs.first() {
             Some(PacketSpec::Desc(d)) => d,
@@ -154,7 +167,11 @@ impl<'a> Simulator<'a> {
         }];
         worlds = worlds.into_iter().flat_map(|w| self.run(w)).collect();
         for w in &mut worlds {
-            w.flow = w.table.find(&Tuple::of(&w.steps[0].input)).map(|(i, _)| i);
+            w.flow = w
+                .steps
+                .first()
+                .and_then(|st| w.table.find(&Tuple::of(&st.input)))
+                .map(|(i, _)| i);
         }
         for (n, spec) in specs.iter().enumerate().skip(1) {
             let mut next = Vec::new();
@@ -190,6 +207,11 @@ impl<'a> Simulator<'a> {
                 next.extend(self.run(w));
             }
             worlds = next;
+        }
+        if self.branches.get() > MAX_OUTCOMES {
+            return Err(TraceError::TooManyOutcomes {
+                limit: MAX_OUTCOMES,
+            });
         }
         assumptions.dedup();
         Ok(Trace {
@@ -914,7 +936,7 @@ impl<'a> Simulator<'a> {
             let cx = self.cx(&w, hook);
             eval_ip(&rule.ip, &cx)
         };
-        split(w, first, at, &mut pending, &mut out);
+        split(w, first, at, &mut pending, &mut out, &self.branches);
         for (mi, m) in rule.matches.iter().enumerate() {
             let mut next = Vec::new();
             for mut w in pending {
@@ -929,7 +951,7 @@ impl<'a> Simulator<'a> {
                         m.eval(&cx)
                     }
                 };
-                split(w, t, at, &mut next, &mut out);
+                split(w, t, at, &mut next, &mut out, &self.branches);
             }
             pending = next;
         }
@@ -1340,7 +1362,29 @@ fn endpoint(p: &Packet, dst: bool) -> Endpoint {
 
 /// Splits a world on a match's answer into the worlds where it held (`held`) and those where it
 /// did not (`out`, with `false`).
-fn split(w: World, t: Truth, at: &RuleRef, held: &mut Vec<World>, out: &mut Vec<(World, bool)>) {
+fn split(
+    w: World,
+    t: Truth,
+    at: &RuleRef,
+    held: &mut Vec<World>,
+    out: &mut Vec<(World, bool)>,
+    branches: &std::cell::Cell<usize>,
+) {
+    // Past the limit, stop branching (the trace fails at the end).
+    let over = branches.get() > MAX_OUTCOMES;
+    let t = match t {
+        Truth::Chance(p) if over => Truth::of(p >= p.complement()),
+        Truth::Unknown(_) if over => Truth::Yes,
+        Truth::Chance(p) if !p.is_zero() && !p.is_one() => {
+            branches.set(branches.get() + 1);
+            Truth::Chance(p)
+        }
+        Truth::Unknown(r) => {
+            branches.set(branches.get() + 1);
+            Truth::Unknown(r)
+        }
+        other => other,
+    };
     match t {
         Truth::Yes => held.push(w),
         Truth::No => out.push((w, false)),
