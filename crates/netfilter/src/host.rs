@@ -161,7 +161,7 @@ pub enum HostError {
 struct HostFile {
     #[serde(default)]
     forwarding: Option<Forwarding>,
-    #[serde(default)]
+    #[serde(default, alias = "forwarding_v6")]
     forwarding6: Option<bool>,
     #[serde(default, alias = "bridge-nf-call-iptables")]
     bridge_nf_call_iptables: Option<bool>,

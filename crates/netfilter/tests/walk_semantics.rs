@@ -77,7 +77,9 @@ fn falling_off_a_goto_chain_from_the_base_chain_takes_the_policy() {
     assert_eq!(f.kind, FateKind::Dropped);
     assert_eq!(f.by.as_ref().unwrap().rule, None, "the policy");
     let s = steps(&t);
-    assert_eq!(s.last().unwrap().2, EventKind::Policy);
+    // As the kernel traces it: the implicit return of B, then the policy.
+    assert_eq!(s[1], ("B".into(), None, EventKind::Return, "RETURN".into()));
+    assert_eq!(s[2].2, EventKind::Policy);
 }
 
 #[test]

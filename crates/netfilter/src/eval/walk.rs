@@ -828,6 +828,23 @@ impl<'a> Simulator<'a> {
             while let Some(chain) = table.chains.get(cur.chain) {
                 let Some(rule) = chain.rules.get(cur.pos) else {
                     // End of the chain.
+                    if !chain.is_builtin() && cur.stack.is_empty() {
+                        // The end of a chain reached by goto from the base chain: the kernel
+                        // reports the implicit return, then the base chain's policy.
+                        w.events.push(Event {
+                            hook,
+                            table: table.name,
+                            chain: chain.name.clone(),
+                            rule: None,
+                            kind: EventKind::Return,
+                            target: "RETURN".into(),
+                            jump: false,
+                            goto: false,
+                            rule_text: None,
+                            effect: None,
+                            mark: w.pkt.mark,
+                        });
+                    }
                     if chain.is_builtin() || cur.stack.is_empty() {
                         let policy = if chain.is_builtin() {
                             chain.policy.unwrap_or(Policy::Accept)
