@@ -203,3 +203,52 @@ fn demo_tells_the_three_walks() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["walks"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn a_conntrack_table_can_be_given() {
+    let rules = testdata("example-node/node.rules");
+    let host = testdata("example-node/host.yaml");
+    let dir = std::env::temp_dir().join(format!("chainwalk-ct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ct = dir.join("ct.txt");
+    std::fs::write(&ct, "tcp      6 431999 ESTABLISHED src=192.168.49.1 dst=10.100.29.239 sport=40000 dport=80 src=10.244.0.7 dst=10.244.0.1 sport=80 dport=40000 [ASSURED] mark=0 use=1\n").unwrap();
+    let (code, out, err) = chainwalk(&[
+        "trace",
+        "-r",
+        &rules,
+        "--host",
+        &host,
+        "--conntrack",
+        ct.to_str().unwrap(),
+        "--format",
+        "json",
+        "-p",
+        "tcp",
+        "-s",
+        "192.168.49.1",
+        "--sport",
+        "40000",
+        "-d",
+        "10.100.29.239",
+        "--dport",
+        "80",
+        "-i",
+        "eth0",
+        "--tcp-flags",
+        "ALL",
+        "ACK",
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let o = &v["outcomes"].as_array().unwrap();
+    assert_eq!(o.len(), 1, "a known connection does not branch");
+    assert_eq!(o[0]["fate"]["packet"]["dst"], "10.244.0.7");
+    assert!(
+        o[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["table"] != "nat")
+    );
+}

@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// (net.bridge.bridge-nf-call-iptables=1).
     #[arg(long, requires = "ip_address")]
     pub(crate) bridge_nf_call_iptables: bool,
+    /// Connections the host already tracks, as `conntrack -L` prints them (the trace starts
+    /// from this table).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) conntrack: Option<String>,
     /// The host's ipsets, as `ipset save` prints them (for `-m set`).
     #[arg(long, value_name = "FILE")]
     pub(crate) ipset: Option<String>,
@@ -113,7 +117,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if let Some(s) = &sets {
         sim = sim.with_ipsets(s);
     }
-    let trace = sim.trace(&specs)?;
+    let table = match &args.conntrack {
+        Some(f) => chainwalk_netfilter::conntrack::Table::parse_conntrack_list(&read(f)?)
+            .map_err(|e| anyhow::anyhow!("in `{f}`: {e}"))?,
+        None => Default::default(),
+    };
+    let trace = sim.trace_from(&specs, &table)?;
     match args.format {
         Format::Text => print!("{}", trace_to_text(&trace, &labels(&specs))),
         Format::Json => print!("{}", trace_to_json(&trace)),
@@ -147,6 +156,7 @@ fn pull_options(args: &mut Args) -> anyhow::Result<()> {
             },
             "--host" => args.host = it.next(),
             "--ipset" => args.ipset = it.next(),
+            "--conntrack" => args.conntrack = it.next(),
             "-r" | "--rules" => {
                 if let Some(r) = it.next() {
                     args.rules = r;

@@ -238,6 +238,79 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Reads `conntrack -L` output (one connection per line: `tcp 6 117 SYN_SENT src=… dst=…
+    /// sport=… dport=… [UNREPLIED] src=… dst=… sport=… dport=… mark=…`). Lines that are not
+    /// connections (the summary line) are skipped; a connection line without both tuples is
+    /// an error naming its line.
+    pub fn parse_conntrack_list(text: &str) -> Result<Table, String> {
+        let mut t = Table::default();
+        for (n, line) in text.lines().enumerate() {
+            let mut words: Vec<&str> = line.split_whitespace().collect();
+            // `conntrack -L -o extended` starts with the layer-3 name and number.
+            if matches!(words.first(), Some(&"ipv4") | Some(&"ipv6")) {
+                words.drain(..words.len().min(2));
+            }
+            let Some(proto) = words.first().and_then(|p| Protocol::parse(p)) else {
+                continue;
+            };
+            let mut tuples: Vec<[Option<&str>; 4]> = Vec::new();
+            let mut mark = 0u32;
+            let mut unreplied = false;
+            for w in &words {
+                let Some((k, v)) = w.split_once('=') else {
+                    if *w == "[UNREPLIED]" {
+                        unreplied = true;
+                    }
+                    continue;
+                };
+                let slot = match k {
+                    "src" => 0,
+                    "dst" => 1,
+                    "sport" => 2,
+                    "dport" => 3,
+                    "mark" => {
+                        mark = crate::syntax::args::parse_u32(v).unwrap_or(0);
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if slot == 0 {
+                    tuples.push([None; 4]);
+                }
+                if let Some(last) = tuples.last_mut()
+                    && let Some(x) = last.get_mut(slot)
+                {
+                    *x = Some(v);
+                }
+            }
+            let tuple = |t: &[Option<&str>; 4]| -> Option<Tuple> {
+                Some(Tuple {
+                    proto,
+                    src: t[0]?.parse().ok()?,
+                    dst: t[1]?.parse().ok()?,
+                    sport: t[2].map_or(Some(0), |p| p.parse().ok())?,
+                    dport: t[3].map_or(Some(0), |p| p.parse().ok())?,
+                })
+            };
+            let (Some(orig), Some(reply)) = (
+                tuples.first().and_then(tuple),
+                tuples.get(1).and_then(tuple),
+            ) else {
+                return Err(format!("line {}: not a conntrack entry: `{line}`", n + 1));
+            };
+            t.entries.push(Entry {
+                orig,
+                reply,
+                mark,
+                seen_reply: !unreplied,
+                sport_random: false,
+            });
+        }
+        Ok(t)
+    }
+}
+
 /// Whether a packet without a connection can start one (TCP: SYN without ACK, or a bare ACK as
 /// `nf_conntrack_tcp_loose` allows; other protocols and ICMP queries always; ICMP errors never
 /// on their own).
@@ -349,6 +422,29 @@ mod tests {
         assert_eq!(reply.src.to_string(), "10.100.29.239");
         assert_eq!(reply.dst.to_string(), "192.168.49.1");
         assert_eq!(reply.dport, Some(40000));
+    }
+
+    #[test]
+    fn reads_conntrack_list() {
+        let t = Table::parse_conntrack_list(
+            "tcp      6 431999 ESTABLISHED src=192.168.49.1 dst=10.100.29.239 sport=40000 dport=80 src=10.244.0.6 dst=10.244.0.1 sport=80 dport=40000 [ASSURED] mark=0 use=1\nudp      17 29 src=10.244.0.7 dst=10.96.0.10 sport=5353 dport=53 [UNREPLIED] src=10.244.0.2 dst=10.244.0.7 sport=53 dport=5353 mark=16384 use=1\nconntrack v1.4.8 (conntrack-tools): 2 flow entries have been shown.\n",
+        )
+        .unwrap();
+        assert_eq!(t.entries.len(), 2);
+        assert!(t.entries[0].is_dnat() && t.entries[0].is_snat() && t.entries[0].seen_reply);
+        assert_eq!(
+            (t.entries[1].mark, t.entries[1].seen_reply),
+            (0x4000, false)
+        );
+        let reply = pkt("10.244.0.6", 80, "10.244.0.1", 40000, tcp_flags::ACK);
+        assert!(matches!(
+            t.classify(&reply),
+            CtInfo::Conn {
+                dir: Direction::Reply,
+                ..
+            }
+        ));
+        assert!(Table::parse_conntrack_list("tcp 6 1 src=1.2.3.4\n").is_err());
     }
 
     #[test]
