@@ -23,7 +23,7 @@ struct Cli {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Trace a packet through a ruleset on a host.
-    Trace(cmd::trace::Args),
+    Trace(Box<cmd::trace::Args>),
     /// Trace the article's packets on the built-in example node.
     Demo(cmd::demo::Args),
 }
@@ -31,7 +31,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Trace(a) => cmd::trace::run(a),
+        Command::Trace(a) => cmd::trace::run(*a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match r {

@@ -27,6 +27,7 @@ pub mod host;
 pub mod ipset;
 pub mod model;
 pub mod packet;
+pub mod recent;
 pub mod route;
 pub mod syntax;
 pub mod target;

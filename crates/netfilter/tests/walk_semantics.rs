@@ -444,3 +444,37 @@ fn ipv6_rulesets_trace_ipv6_packets() {
         (FateKind::Forwarded, Some("eth1"))
     );
 }
+
+#[test]
+fn recent_lists_are_read_and_updated_along_the_sequence() {
+    use chainwalk_netfilter::recent::RecentLists;
+    let rules = "*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -m recent --rcheck --name SSH --mask 255.255.255.255 --rsource -j DROP
+-A INPUT -p tcp -m tcp --dport 22 -m recent --set --name SSH --mask 255.255.255.255 --rsource
+COMMIT
+";
+    let parsed = parse_save(rules, None);
+    assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
+    let host = Host::from_yaml(HOST).unwrap();
+    let lists = RecentLists::default();
+    let second = "-p tcp -s 10.0.0.9 --sport 1001 -d 10.0.0.2 --dport 22 -i eth0";
+    let t = Simulator::new(&parsed.ruleset, &host)
+        .with_recent(&lists)
+        .trace(&parse_packet_line(&format!("{TO_LOCAL} --then {second}")).unwrap())
+        .unwrap();
+    assert_eq!(t.outcomes.len(), 1);
+    let kinds: Vec<FateKind> = t.outcomes[0].steps.iter().map(|s| s.fate.kind).collect();
+    assert_eq!(kinds, [FateKind::Local, FateKind::Dropped]);
+    // Without the lists, the check is undecidable.
+    let t = Simulator::new(&parsed.ruleset, &host)
+        .trace(&parse_packet_line(TO_LOCAL).unwrap())
+        .unwrap();
+    assert_eq!(t.outcomes.len(), 2);
+    let listed = RecentLists::parse("[SSH]\n10.0.0.9\n").unwrap();
+    let t = Simulator::new(&parsed.ruleset, &host)
+        .with_recent(&listed)
+        .trace(&parse_packet_line(TO_LOCAL).unwrap())
+        .unwrap();
+    assert_eq!(t.outcomes[0].steps[0].fate.kind, FateKind::Dropped);
+}

@@ -9,6 +9,7 @@ use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::Ruleset;
 use chainwalk_netfilter::packet::{PacketSpec, parse_packets};
+use chainwalk_netfilter::recent::RecentLists;
 use chainwalk_netfilter::syntax::parse_save;
 use chainwalk_report::{trace_to_json, trace_to_text};
 
@@ -59,6 +60,10 @@ pub(crate) struct Args {
     /// from this table).
     #[arg(long, value_name = "FILE")]
     pub(crate) conntrack: Option<String>,
+    /// `-m recent` lists: `[NAME]` lines, each followed by addresses (or the lines of
+    /// /proc/net/xt_recent/NAME).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) recent: Option<String>,
     /// The host's ipsets, as `ipset save` prints them (for `-m set`).
     #[arg(long, value_name = "FILE")]
     pub(crate) ipset: Option<String>,
@@ -113,9 +118,18 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         Some(f) => Some(IpSets::parse(&read(f)?).with_context(|| format!("in `{f}`"))?),
         None => None,
     };
+    let recent = match &args.recent {
+        Some(f) => {
+            Some(RecentLists::parse(&read(f)?).map_err(|e| anyhow::anyhow!("in `{f}`: {e}"))?)
+        }
+        None => None,
+    };
     let mut sim = Simulator::new(&ruleset, &host);
     if let Some(s) = &sets {
         sim = sim.with_ipsets(s);
+    }
+    if let Some(r) = &recent {
+        sim = sim.with_recent(r);
     }
     let table = match &args.conntrack {
         Some(f) => chainwalk_netfilter::conntrack::Table::parse_conntrack_list(&read(f)?)
@@ -157,6 +171,7 @@ fn pull_options(args: &mut Args) -> anyhow::Result<()> {
             "--host" => args.host = it.next(),
             "--ipset" => args.ipset = it.next(),
             "--conntrack" => args.conntrack = it.next(),
+            "--recent" => args.recent = it.next(),
             "-r" | "--rules" => {
                 if let Some(r) = it.next() {
                     args.rules = r;

@@ -245,6 +245,57 @@ pub(crate) fn mark_mask(text: &str) -> Option<(u32, u32)> {
     }
 }
 
+/// Evaluates `-m recent` against (and updating) the lists: `--set` adds the address and
+/// matches; `--rcheck`/`--update` match when the address is listed (`--update` refreshes it);
+/// `--remove` matches and removes a listed address. With `--seconds`, `--hitcount` or
+/// `--reap` a listed address cannot be decided (the times of earlier hits are not known).
+pub(crate) fn eval_recent(
+    args: &[String],
+    p: &crate::packet::Packet,
+    lists: &mut crate::recent::RecentLists,
+) -> Truth {
+    let opts = options(args);
+    let has = |n: &str| opts.iter().find(|o| o.name == n);
+    let name = has("--name")
+        .and_then(|o| o.values.first().copied())
+        .unwrap_or("DEFAULT");
+    let mask = has("--mask").and_then(|o| o.values.first().copied());
+    let addr = if has("--rdest").is_some() {
+        p.dst
+    } else {
+        p.src
+    };
+    let addr = crate::recent::masked(addr, mask);
+    let timed =
+        has("--seconds").is_some() || has("--hitcount").is_some() || has("--reap").is_some();
+    let listed = lists.contains(name, addr);
+    let (cmd, negated) = ["--set", "--rcheck", "--update", "--remove"]
+        .iter()
+        .find_map(|c| has(c).map(|o| (*c, o.negated)))
+        .unwrap_or(("--rcheck", false));
+    let held = match cmd {
+        "--set" => {
+            lists.insert(name, addr);
+            Truth::Yes
+        }
+        "--remove" => {
+            lists.remove(name, addr);
+            Truth::of(listed)
+        }
+        _ if listed && timed => {
+            return Truth::Unknown(format!(
+                "recent list `{name}` holds {addr}, but when it was seen is not known (--seconds/--hitcount)"
+            ));
+        }
+        _ => Truth::of(listed),
+    };
+    match held {
+        Truth::Yes => Truth::of(!negated),
+        Truth::No => Truth::of(negated),
+        other => other,
+    }
+}
+
 /// What `CONNMARK` does, from its canonical arguments: `(ctmark, skbmark)` after it runs, or
 /// `None` when the arguments are not understood.
 pub(crate) fn connmark(args: &[String], ctmark: u32, mark: u32) -> Option<(u32, u32)> {

@@ -50,6 +50,7 @@ pub struct Simulator<'a> {
     host: &'a Host,
     family: Family,
     sets: Option<&'a IpSets>,
+    recent: Option<&'a crate::recent::RecentLists>,
     /// Branches made so far in the current trace.
     branches: std::cell::Cell<usize>,
 }
@@ -64,6 +65,7 @@ struct World {
     steps: Vec<Step>,
     table: conntrack::Table,
     counters: BTreeMap<(TableName, usize, usize), u32>,
+    recent: Option<crate::recent::RecentLists>,
     pkt: Packet,
     input: Packet,
     events: Vec<Event>,
@@ -113,8 +115,15 @@ impl<'a> Simulator<'a> {
             host,
             family: ruleset.family.unwrap_or(Family::Ipv4),
             sets: None,
+            recent: None,
             branches: std::cell::Cell::new(1),
         }
+    }
+
+    /// Gives the simulator the `-m recent` lists the trace starts from.
+    pub fn with_recent(mut self, lists: &'a crate::recent::RecentLists) -> Simulator<'a> {
+        self.recent = Some(lists);
+        self
     }
 
     /// Gives the simulator the contents of the host's ipsets (for `-m set`).
@@ -157,6 +166,7 @@ impl<'a> Simulator<'a> {
             steps: Vec::new(),
             table: table.clone(),
             counters: BTreeMap::new(),
+            recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
             events: Vec::new(),
@@ -958,6 +968,23 @@ impl<'a> Simulator<'a> {
             let mut next = Vec::new();
             for mut w in pending {
                 let t = match m {
+                    m2 if m2.name() == "recent" => {
+                        let args = match m2 {
+                            Match::Opaque(o) => o.args.clone(),
+                            other => crate::eval::matches::canonical_args(|s| other.print(s)),
+                        };
+                        let pkt = w.pkt.clone();
+                        match &mut w.recent {
+                            Some(lists) => crate::eval::byname::eval_recent(&args, &pkt, lists),
+                            // `--set` matches whatever the lists hold.
+                            None if args.iter().any(|a| a == "--set") => {
+                                Truth::of(!args.iter().any(|a| a == "!"))
+                            }
+                            None => Truth::Unknown(
+                                "recent lists are not given (pass their contents)".into(),
+                            ),
+                        }
+                    }
                     Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
                         let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
                         let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
