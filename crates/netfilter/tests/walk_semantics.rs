@@ -478,3 +478,21 @@ COMMIT
         .unwrap();
     assert_eq!(t.outcomes[0].steps[0].fate.kind, FateKind::Dropped);
 }
+
+#[test]
+fn rpfilter_and_ipsec_policy_are_decided() {
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m policy --dir in --pol ipsec -j DROP\nCOMMIT\n";
+    // 10.1.0.9 is reached through eth1: arriving on eth0 fails the reverse-path check.
+    let t = run(
+        rules,
+        "-p udp -s 10.1.0.9 --sport 1 -d 10.0.0.2 --dport 53 -i eth0",
+    );
+    assert_eq!(t.outcomes.len(), 1);
+    assert_eq!(t.outcomes[0].steps[0].fate.kind, FateKind::Dropped);
+    let t = run(
+        rules,
+        "-p udp -s 10.1.0.9 --sport 1 -d 10.0.0.2 --dport 53 -i eth1",
+    );
+    assert_eq!(t.outcomes.len(), 1);
+    assert_eq!(t.outcomes[0].steps[0].fate.kind, FateKind::Local);
+}

@@ -169,6 +169,51 @@ pub(crate) fn eval_match(name: &str, args: &[String], cx: &Cx<'_>) -> Option<Tru
                 truth = truth.and(|| t);
             }
         }
+        "policy" => {
+            // Traced packets are plain: none arrived through IPsec. Which outgoing packets an
+            // IPsec policy of the host would take is not modelled.
+            let dir = opts
+                .iter()
+                .find(|o| o.name == "--dir")
+                .and_then(|o| o.values.first().copied());
+            let pol = opts
+                .iter()
+                .find(|o| o.name == "--pol")
+                .and_then(|o| o.values.first().copied());
+            match (dir, pol) {
+                (Some("in"), Some("none")) => {}
+                (Some("in"), Some("ipsec")) => truth = Truth::No,
+                (Some("out"), _) => {
+                    return Some(Truth::Unknown(
+                        "policy --dir out: the host's IPsec policies are not modelled".into(),
+                    ));
+                }
+                _ => return None,
+            }
+        }
+        "rpfilter" => {
+            let has = |n: &str| opts.iter().any(|o| o.name == n);
+            if has("--validmark") {
+                return None;
+            }
+            let invert = has("--invert");
+            let held = match p.in_iface.as_deref() {
+                None | Some("lo") => true,
+                Some(iif) => {
+                    if cx.host.is_local(p.src) {
+                        has("--accept-local")
+                    } else {
+                        match crate::route::lookup(cx.host, p.src) {
+                            Ok(r) if r.kind == crate::host::RouteKind::Unicast => {
+                                has("--loose") || r.dev == iif
+                            }
+                            _ => false,
+                        }
+                    }
+                }
+            };
+            truth = Truth::of(held != invert);
+        }
         "owner" => {
             // Only locally generated packets carry a socket; for others the kernel's answer is
             // "no socket": the match holds only when every option is negated.
