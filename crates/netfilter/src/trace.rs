@@ -89,6 +89,29 @@ pub struct Event {
     pub mark: u32,
 }
 
+impl Event {
+    /// The verdict as the kernel's nf_tables trace spells it for this event: `jump CHAIN`,
+    /// `goto CHAIN`, `accept` (ACCEPT and the NAT targets), `drop` (DROP, REJECT), `return`
+    /// (a `-j RETURN` rule), `queue`, and `continue` for non-terminating targets and for the
+    /// implicit return at the end of a user chain; a policy event gives the policy
+    /// (`accept`/`drop`).
+    pub fn kernel_verdict(&self) -> String {
+        match self.kind {
+            EventKind::Policy => self.target.to_ascii_lowercase(),
+            EventKind::Return => "continue".into(),
+            EventKind::Rule if self.goto => format!("goto {}", self.target),
+            EventKind::Rule if self.jump => format!("jump {}", self.target),
+            EventKind::Rule => match self.target.as_str() {
+                "ACCEPT" | "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" => "accept".into(),
+                "DROP" | "REJECT" => "drop".into(),
+                "RETURN" => "return".into(),
+                "QUEUE" | "NFQUEUE" => "queue".into(),
+                _ => "continue".into(),
+            },
+        }
+    }
+}
+
 /// An address and an optional port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {

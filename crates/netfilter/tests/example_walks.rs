@@ -324,3 +324,31 @@ fn pod_to_its_own_service_hairpins_and_is_masqueraded() {
         }
     }
 }
+
+#[test]
+fn verdicts_read_as_the_kernel_trace_spells_them() {
+    // As the kernel's nf_tables trace shows the external SYN: jumps, MARK continues, the end
+    // of KUBE-MARK-MASQ continues, DNAT and MASQUERADE accept, KUBE-FORWARD's ACCEPT.
+    let t = trace("-p tcp -s 192.168.49.1 --sport 40000 -d 10.100.29.239 --dport 80 -i eth0");
+    let st = &t.outcomes[0].steps[0];
+    let v: Vec<(String, Option<usize>, String)> = st
+        .events
+        .iter()
+        .map(|e| (e.chain.clone(), e.rule, e.kernel_verdict()))
+        .collect();
+    let has = |chain: &str, rule: Option<usize>, verdict: &str| {
+        assert!(
+            v.contains(&(chain.to_string(), rule, verdict.to_string())),
+            "{chain} {rule:?} {verdict}: {v:?}"
+        )
+    };
+    has("PREROUTING", None, "accept");
+    has("PREROUTING", Some(1), "jump KUBE-SERVICES");
+    has("KUBE-MARK-MASQ", Some(1), "continue");
+    has("KUBE-MARK-MASQ", None, "continue");
+    has("KUBE-SEP-BF7GKAYFIIMLRAW5", Some(2), "accept");
+    has("KUBE-FORWARD", Some(2), "accept");
+    has("POSTROUTING", Some(1), "jump KUBE-POSTROUTING");
+    has("KUBE-POSTROUTING", Some(2), "continue");
+    has("KUBE-POSTROUTING", Some(3), "accept");
+}
