@@ -119,6 +119,7 @@ fn event(e: &Event) -> Value {
             EventKind::Return => "return",
         },
         "target": e.target,
+        "verdict": e.kernel_verdict(),
         "jump": e.jump,
         "goto": e.goto,
         "text": e.rule_text,
