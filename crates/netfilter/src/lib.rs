@@ -14,10 +14,21 @@
 //! Layers: [`model`] (tables, chains, rules, addresses), [`ext`] (one module per match
 //! extension) and [`target`] (one module per target), [`syntax`] (tokenizer, parsers, printer,
 //! diagnostics), [`check`] (what the kernel would refuse: missing chains, loops, targets in the
-//! wrong table or hook).
+//! wrong table or hook), and the packet-flow engine: [`packet`] (packets and their
+//! description language), [`host`] (interfaces, routes, bridges), [`route`] (the routing
+//! decision), [`conntrack`] (connections and NAT bindings), [`eval`] (the hooks and the chain
+//! walk: [`eval::Simulator`]) and [`trace`] (what a trace returns).
 
 pub mod check;
+pub mod conntrack;
+pub mod eval;
 pub mod ext;
+pub mod host;
+pub mod ipset;
 pub mod model;
+pub mod packet;
+pub mod recent;
+pub mod route;
 pub mod syntax;
 pub mod target;
+pub mod trace;

@@ -35,4 +35,8 @@ subcommands! {
     check => Check,
     fmt => Fmt,
     kube => Kube,
+    /// Trace a packet through a ruleset on a host.
+    trace => Trace,
+    /// Trace the article's packets on the built-in example node.
+    demo => Demo,
 }

@@ -140,3 +140,60 @@ impl MatchExt for Addrtype {
         }
     }
 }
+
+impl Addrtype {
+    /// The kernel's type for an address, as `xt_addrtype` asks the local routing table:
+    /// 0.0.0.0/8 and 255.255.255.255 are BROADCAST, multicast is MULTICAST, the host's own
+    /// addresses (and 127.0.0.0/8) LOCAL, a connected network's broadcast address BROADCAST,
+    /// everything else UNICAST. With `dev`, a local address on another device counts as
+    /// UNICAST.
+    pub fn type_of(host: &crate::host::Host, ip: std::net::IpAddr, dev: Option<&str>) -> u16 {
+        use std::net::IpAddr;
+        match ip {
+            IpAddr::V4(a) => {
+                if a.octets()[0] == 0 || a.is_broadcast() {
+                    return AddrTypes::BROADCAST;
+                }
+                if a.is_multicast() {
+                    return AddrTypes::MULTICAST;
+                }
+            }
+            IpAddr::V6(a) => {
+                if a.is_multicast() {
+                    return AddrTypes::MULTICAST;
+                }
+            }
+        }
+        if host.is_local(ip) {
+            let on = if ip.is_loopback() {
+                Some("lo")
+            } else {
+                host.local_iface(ip).map(|i| i.name.as_str())
+            };
+            return match (dev, on) {
+                (Some(d), Some(o)) if d != o => AddrTypes::UNICAST,
+                _ => AddrTypes::LOCAL,
+            };
+        }
+        if host.is_broadcast(ip) {
+            return AddrTypes::BROADCAST;
+        }
+        AddrTypes::UNICAST
+    }
+
+    /// Evaluates the match against the host's addresses.
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        let dev = if self.limit_iface_in {
+            Some(cx.pkt.in_iface.as_deref().unwrap_or(""))
+        } else if self.limit_iface_out {
+            Some(cx.pkt.out_iface.as_deref().unwrap_or(""))
+        } else {
+            None
+        };
+        let test = |t: &Option<Neg<AddrTypes>>, ip| {
+            t.as_ref()
+                .is_none_or(|t| t.apply(Self::type_of(cx.host, ip, dev) & t.value.0 != 0))
+        };
+        crate::eval::Truth::of(test(&self.src, cx.pkt.src) && test(&self.dst, cx.pkt.dst))
+    }
+}

@@ -309,3 +309,79 @@ impl MatchExt for Conntrack {
         }
     }
 }
+
+impl Conntrack {
+    /// Evaluates the match against what conntrack knows. Without a connection (raw table,
+    /// INVALID, UNTRACKED) only `--ctstate` can hold, as in the kernel. `--ctexpire` and an
+    /// `ASSURED` status test cannot be decided.
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        use crate::conntrack::{CtInfo, Direction};
+        use crate::eval::Truth;
+        let bits = cx.ct.state_bits();
+        if let Some(s) = &self.state
+            && !s.apply(bits & s.value.0 != 0)
+        {
+            return Truth::No;
+        }
+        let CtInfo::Conn {
+            entry, dir, index, ..
+        } = cx.ct
+        else {
+            return Truth::of(self.state.is_some());
+        };
+        let addr = |m: &Option<Neg<AddrMask>>, ip| {
+            m.as_ref().is_none_or(|m| m.apply(m.value.contains(ip)))
+        };
+        let port = |m: &Option<Neg<PortRange>>, p: u16| {
+            m.as_ref().is_none_or(|m| m.apply(m.value.contains(p)))
+        };
+        let ok = self
+            .proto
+            .as_ref()
+            .is_none_or(|p| p.apply(p.value == entry.orig.proto))
+            && addr(&self.orig_src, entry.orig.src)
+            && addr(&self.orig_dst, entry.orig.dst)
+            && addr(&self.repl_src, entry.reply.src)
+            && addr(&self.repl_dst, entry.reply.dst)
+            && port(&self.orig_src_port, entry.orig.sport)
+            && port(&self.orig_dst_port, entry.orig.dport)
+            && port(&self.repl_src_port, entry.reply.sport)
+            && port(&self.repl_dst_port, entry.reply.dport)
+            && self
+                .dir
+                .is_none_or(|d| (d == CtDir::Original) == (*dir == Direction::Original));
+        if !ok {
+            return Truth::No;
+        }
+        if let Some(e) = &self.expire {
+            return Truth::Unknown(format!(
+                "`{}--ctexpire {}:{}`: connection timers are not modelled",
+                if e.negated { "! " } else { "" },
+                e.value.0,
+                e.value.1
+            ));
+        }
+        if let Some(s) = &self.status {
+            const SEEN_REPLY: u16 = 1 << 1;
+            const ASSURED: u16 = 1 << 2;
+            const CONFIRMED: u16 = 1 << 3;
+            let mut have = 0u16;
+            if entry.seen_reply || *dir == Direction::Reply {
+                have |= SEEN_REPLY;
+            }
+            if index.is_some() {
+                have |= CONFIRMED;
+            }
+            if have & s.value != 0 {
+                return Truth::of(s.apply(true));
+            }
+            if s.value & ASSURED != 0 {
+                return Truth::Unknown(
+                    "`--ctstatus ASSURED`: conntrack's assured bit is not modelled".into(),
+                );
+            }
+            return Truth::of(s.apply(false));
+        }
+        Truth::Yes
+    }
+}

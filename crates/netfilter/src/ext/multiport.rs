@@ -123,3 +123,15 @@ impl MatchExt for Multiport {
         out.push_str(&list.join(","));
     }
 }
+
+impl Multiport {
+    /// Evaluates the match against the packet's ports (no ports: no match).
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        match (cx.pkt.sport, cx.pkt.dport) {
+            (Some(s), Some(d)) if crate::packet::has_ports(cx.pkt.proto) => {
+                crate::eval::Truth::of(self.holds(s, d))
+            }
+            _ => crate::eval::Truth::No,
+        }
+    }
+}

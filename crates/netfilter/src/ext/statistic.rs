@@ -162,3 +162,51 @@ impl MatchExt for Statistic {
         }
     }
 }
+
+impl Statistic {
+    /// Evaluates `--mode random` as an exact chance: the stored 31-bit fraction (its
+    /// complement when negated). `--mode nth` needs the rule's counter: see
+    /// [`Statistic::eval_nth`]; here it is undecidable.
+    pub fn eval(&self) -> crate::eval::Truth {
+        use crate::eval::{Prob, Truth};
+        match self.mode {
+            Mode::Random { numerator } => {
+                let p = Prob::from_31bit(numerator);
+                let p = if self.negated { p.complement() } else { p };
+                if p.is_one() {
+                    Truth::Yes
+                } else if p.is_zero() {
+                    Truth::No
+                } else {
+                    Truth::Chance(p)
+                }
+            }
+            Mode::Nth { .. } => {
+                Truth::Unknown("`--mode nth` depends on the rule's packet counter".into())
+            }
+        }
+    }
+
+    /// The counter a `--mode nth` rule starts with, as iptables sets it: `every - 1 - packet`
+    /// (the kernel stores `every - 1`).
+    pub fn nth_initial(&self) -> u32 {
+        match self.mode {
+            Mode::Nth { every, packet } => every.saturating_sub(1).saturating_sub(packet),
+            Mode::Random { .. } => 0,
+        }
+    }
+
+    /// Evaluates `--mode nth` as the kernel does, advancing the rule's counter `count` (which
+    /// starts at [`Statistic::nth_initial`]): the counter wraps to 0 after `every - 1`, and the
+    /// rule matches when it reaches 0. So `--every n --packet p` matches packets p+1, p+1+n, …
+    pub fn eval_nth(&self, count: &mut u32) -> bool {
+        match self.mode {
+            Mode::Nth { every, .. } => {
+                let last = every.saturating_sub(1);
+                *count = if *count >= last { 0 } else { *count + 1 };
+                (*count == 0) != self.negated
+            }
+            Mode::Random { .. } => false,
+        }
+    }
+}

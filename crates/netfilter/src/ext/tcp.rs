@@ -187,3 +187,36 @@ fn push_flags(out: &mut String, bits: u8) {
         }
     }
 }
+
+impl Tcp {
+    /// Evaluates the match: ports and flags exactly; `--tcp-option` cannot be decided (the
+    /// packet's options are not modelled).
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        use crate::eval::Truth;
+        let p = cx.pkt;
+        if p.proto != crate::model::Protocol::TCP {
+            return Truth::No;
+        }
+        let port_ok = |r: &Option<Neg<PortRange>>, v: Option<u16>| {
+            r.as_ref()
+                .is_none_or(|r| r.apply(v.is_some_and(|v| r.value.contains(v))))
+        };
+        let ok = port_ok(&self.sport, p.sport)
+            && port_ok(&self.dport, p.dport)
+            && self
+                .flags
+                .as_ref()
+                .is_none_or(|f| f.apply(f.value.holds(p.tcp_flags.unwrap_or(0))));
+        if !ok {
+            return Truth::No;
+        }
+        match &self.option {
+            Some(o) => Truth::Unknown(format!(
+                "`{}--tcp-option {}`: the packet's TCP options are not modelled",
+                if o.negated { "! " } else { "" },
+                o.value
+            )),
+            None => Truth::Yes,
+        }
+    }
+}

@@ -46,3 +46,18 @@ impl MatchExt for Udp {
         print_ports(out, self.sport.as_ref(), self.dport.as_ref());
     }
 }
+
+impl Udp {
+    /// Evaluates the match: source and destination ports.
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        let p = cx.pkt;
+        if p.proto != crate::model::Protocol::UDP {
+            return crate::eval::Truth::No;
+        }
+        let port_ok = |r: &Option<Neg<crate::ext::port::PortRange>>, v: Option<u16>| {
+            r.as_ref()
+                .is_none_or(|r| r.apply(v.is_some_and(|v| r.value.contains(v))))
+        };
+        crate::eval::Truth::of(port_ok(&self.sport, p.sport) && port_ok(&self.dport, p.dport))
+    }
+}

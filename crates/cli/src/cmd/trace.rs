@@ -1,0 +1,304 @@
+//! `chainwalk trace`: follow a packet (or a sequence) through a ruleset on a host.
+
+use std::io::Read as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use chainwalk_netfilter::eval::Simulator;
+use chainwalk_netfilter::host::Host;
+use chainwalk_netfilter::ipset::IpSets;
+use chainwalk_netfilter::model::Ruleset;
+use chainwalk_netfilter::packet::{PacketSpec, parse_packets};
+use chainwalk_netfilter::recent::RecentLists;
+use chainwalk_netfilter::syntax::parse_save;
+use chainwalk_report::{trace_to_json, trace_to_text};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// For people: one line per step, outcomes with their probabilities.
+    #[default]
+    Text,
+    /// The `chainwalk/trace/v1` JSON document.
+    Json,
+}
+
+/// Trace a packet through the netfilter hooks: which rules it hits, where it goes, and with
+/// what probability.
+///
+/// The packet is described with iptables' own options, e.g.
+/// `-p tcp -s 192.168.49.1 --sport 40000 -d 10.100.29.239 --dport 80 -i eth0`.
+/// Without `-i` it comes from a local process. Further options: `--syn`,
+/// `--tcp-flags MASK SET`, `--mark M`, `--icmp-type T[/C]`. Continue the flow with
+/// `--then reply` (the peer's answer) or `--then again` (another packet of the same flow), or
+/// `--then` and a new description; conntrack carries over.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The ruleset: an iptables-save file or a script of iptables commands (`-` = stdin).
+    #[arg(short = 'r', long = "rules", value_name = "RULES")]
+    pub(crate) rules: String,
+    /// The host: a YAML file (interfaces, addresses, routes, bridges, forwarding).
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// The host's interfaces from `ip -j address show` (instead of --host).
+    #[arg(long, value_name = "FILE", conflicts_with = "host")]
+    pub(crate) ip_address: Option<String>,
+    /// The host's routes from `ip -j route show` (with --ip-address).
+    #[arg(long, value_name = "FILE", requires = "ip_address")]
+    pub(crate) ip_route: Option<String>,
+    /// Bridge ports from `bridge -j link show` (with --ip-address).
+    #[arg(long, value_name = "FILE", requires = "ip_address")]
+    pub(crate) bridge_link: Option<String>,
+    /// With --ip-address: forwarding is off (ip_forward=0); on by default.
+    #[arg(long, requires = "ip_address")]
+    pub(crate) no_forwarding: bool,
+    /// With --ip-address: bridged traffic passes through iptables
+    /// (net.bridge.bridge-nf-call-iptables=1).
+    #[arg(long, requires = "ip_address")]
+    pub(crate) bridge_nf_call_iptables: bool,
+    /// Connections the host already tracks, as `conntrack -L` prints them (the trace starts
+    /// from this table).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) conntrack: Option<String>,
+    /// `-m recent` lists: `[NAME]` lines, each followed by addresses (or the lines of
+    /// /proc/net/xt_recent/NAME).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) recent: Option<String>,
+    /// The host's ipsets, as `ipset save` prints them (for `-m set`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ipset: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+    /// The packet description (see above).
+    #[arg(
+        value_name = "PACKET",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 1..,
+        required = true
+    )]
+    pub(crate) packet: Vec<String>,
+}
+
+/// Runs the subcommand.
+pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    pull_options(&mut args)?;
+    let rules_text = read(&args.rules)?;
+    let ruleset = load_rules(&args.rules, &rules_text)?;
+    let host = match (&args.host, &args.ip_address) {
+        (Some(h), _) => Host::from_yaml(&read(h)?).with_context(|| format!("in `{h}`"))?,
+        (None, Some(a)) => {
+            let addrs = read(a)?;
+            let routes = args.ip_route.as_deref().map(read).transpose()?;
+            let links = args.bridge_link.as_deref().map(read).transpose()?;
+            let mut h = Host::from_ip_json(
+                &addrs,
+                routes.as_deref(),
+                links.as_deref(),
+                !args.no_forwarding,
+                !args.no_forwarding,
+            )?;
+            h.bridge_nf_call_iptables = args.bridge_nf_call_iptables;
+            h.bridge_nf_call_ip6tables = args.bridge_nf_call_iptables;
+            h
+        }
+        (None, None) => Host::assumed(&named_ifaces(&args.packet)),
+    };
+    let specs = parse_packets(&args.packet).map_err(|e| {
+        let at = e
+            .arg
+            .and_then(|i| args.packet.get(i))
+            .map(|a| format!(" (at `{a}`)"))
+            .unwrap_or_default();
+        let help = e.help.map(|h| format!("\n  help: {h}")).unwrap_or_default();
+        anyhow::anyhow!("bad packet description: {}{at}{help}", e.message)
+    })?;
+    let sets = match &args.ipset {
+        Some(f) => Some(IpSets::parse(&read(f)?).with_context(|| format!("in `{f}`"))?),
+        None => None,
+    };
+    let recent = match &args.recent {
+        Some(f) => {
+            Some(RecentLists::parse(&read(f)?).map_err(|e| anyhow::anyhow!("in `{f}`: {e}"))?)
+        }
+        None => None,
+    };
+    let mut sim = Simulator::new(&ruleset, &host);
+    if let Some(s) = &sets {
+        sim = sim.with_ipsets(s);
+    }
+    if let Some(r) = &recent {
+        sim = sim.with_recent(r);
+    }
+    let table = match &args.conntrack {
+        Some(f) => chainwalk_netfilter::conntrack::Table::parse_conntrack_list(&read(f)?)
+            .map_err(|e| anyhow::anyhow!("in `{f}`: {e}"))?,
+        None => Default::default(),
+    };
+    let trace = sim.trace_from(&specs, &table)?;
+    match args.format {
+        Format::Text => print!("{}", trace_to_text(&trace, &labels(&specs))),
+        Format::Json => print!("{}", trace_to_json(&trace)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Names for the packets of a sequence, for the text report.
+pub(crate) fn labels(specs: &[PacketSpec]) -> Vec<String> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            PacketSpec::Desc(_) => format!("packet {}", i + 1),
+            PacketSpec::Reply { .. } => format!("packet {} (reply)", i + 1),
+            PacketSpec::Again { .. } => format!("packet {} (same flow)", i + 1),
+        })
+        .collect()
+}
+
+/// Takes `--format`, `--host`, `-r` written after the packet description out of it.
+fn pull_options(args: &mut Args) -> anyhow::Result<()> {
+    let mut rest = Vec::new();
+    let mut it = std::mem::take(&mut args.packet).into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--format" => match it.next().as_deref() {
+                Some("text") => args.format = Format::Text,
+                Some("json") => args.format = Format::Json,
+                other => bail!("`--format` is text or json, not `{}`", other.unwrap_or("")),
+            },
+            "--host" => args.host = it.next(),
+            "--ipset" => args.ipset = it.next(),
+            "--conntrack" => args.conntrack = it.next(),
+            "--recent" => args.recent = it.next(),
+            "-r" | "--rules" => {
+                if let Some(r) = it.next() {
+                    args.rules = r;
+                }
+            }
+            _ => rest.push(a),
+        }
+    }
+    args.packet = rest;
+    Ok(())
+}
+
+fn named_ifaces(packet: &[String]) -> Vec<String> {
+    packet
+        .windows(2)
+        .filter(|w| w[0] == "-i" || w[0] == "--in-interface")
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+fn read(path: &str) -> anyhow::Result<String> {
+    let bytes = if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        buf
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read `{path}`"))?
+    };
+    String::from_utf8(bytes).with_context(|| format!("`{path}` is not UTF-8 text"))
+}
+
+/// Parses a ruleset in either form: `iptables-save` output, or a script of `iptables …`
+/// commands (each command's table collected into a restore section, in order).
+pub(crate) fn load_rules(name: &str, text: &str) -> anyhow::Result<Ruleset> {
+    let save = if looks_like_script(text) {
+        script_to_save(text)
+    } else {
+        text.to_string()
+    };
+    let parsed = parse_save(&save, None);
+    if parsed.has_errors() {
+        let msgs: Vec<String> = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == chainwalk_netfilter::syntax::Severity::Error)
+            .map(|d| d.error.message.clone())
+            .take(5)
+            .collect();
+        bail!("`{name}` has errors:\n  {}", msgs.join("\n  "));
+    }
+    Ok(parsed.ruleset)
+}
+
+fn looks_like_script(text: &str) -> bool {
+    text.lines().map(str::trim).any(|l| {
+        l.starts_with("iptables ") || l.starts_with("ip6tables ") || l.starts_with("sudo iptables")
+    }) && !text.lines().any(|l| l.starts_with('*'))
+}
+
+fn script_to_save(text: &str) -> String {
+    let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+    let mut family6 = false;
+    for line in text.lines() {
+        let l = line.trim();
+        let l = l.strip_prefix("sudo ").unwrap_or(l);
+        let rest = if let Some(r) = l.strip_prefix("iptables ") {
+            r
+        } else if let Some(r) = l.strip_prefix("ip6tables ") {
+            family6 = true;
+            r
+        } else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut table = "filter".to_string();
+        let mut kept = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            match words[i] {
+                "-t" | "--table" if i + 1 < words.len() => {
+                    table = words[i + 1].to_string();
+                    i += 2;
+                }
+                "-w" | "--wait" => i += 1,
+                w => {
+                    kept.push(w);
+                    i += 1;
+                }
+            }
+        }
+        let cmd = kept.join(" ");
+        match tables.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, lines)) => lines.push(cmd),
+            None => tables.push((table, vec![cmd])),
+        }
+    }
+    let mut out = String::new();
+    if family6 {
+        out.push_str("# Generated by ip6tables-save\n");
+    }
+    for (t, lines) in tables {
+        out.push_str(&format!("*{t}\n"));
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn article_script_loads_like_the_save_file() {
+        let script = include_str!("../../../../testdata/example-node/article-rules.sh");
+        let rs = load_rules("article-rules.sh", script).unwrap();
+        let nat = rs
+            .table(chainwalk_netfilter::model::TableName::Nat)
+            .unwrap();
+        assert_eq!(
+            nat.chain("KUBE-SVC-QV4NJDQ2TL4A6VRO").unwrap().rules.len(),
+            3
+        );
+    }
+}

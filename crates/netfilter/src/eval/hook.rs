@@ -1,0 +1,56 @@
+//! Hooks and the order tables run on each, as the kernel registers them (IPv4 priorities: raw
+//! −300, conntrack −200, mangle −150, nat DNAT −100, filter 0, security 50, nat SNAT 100).
+
+use crate::model::{Hook, TableName};
+
+/// One stage of a hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// A table's built-in chain for the hook.
+    Table(TableName),
+    /// The conntrack lookup (priority −200), on PREROUTING and OUTPUT.
+    Conntrack,
+    /// The nat table for the destination side (DNAT), or conntrack's recorded translation.
+    NatDst,
+    /// The nat table for the source side (SNAT, MASQUERADE), or the recorded translation.
+    NatSrc,
+}
+
+/// The stages of a hook in priority order.
+pub fn stages(hook: Hook) -> &'static [Stage] {
+    use Stage::*;
+    use TableName::*;
+    match hook {
+        Hook::Prerouting => &[Table(Raw), Conntrack, Table(Mangle), NatDst],
+        Hook::Output => &[
+            Table(Raw),
+            Conntrack,
+            Table(Mangle),
+            NatDst,
+            Table(Filter),
+            Table(Security),
+        ],
+        Hook::Input => &[Table(Mangle), Table(Filter), Table(Security), NatSrc],
+        Hook::Forward => &[Table(Mangle), Table(Filter), Table(Security)],
+        Hook::Postrouting => &[Table(Mangle), NatSrc],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_hook_is_staged() {
+        for t in TableName::ALL {
+            for h in t.hooks() {
+                let staged = stages(*h).iter().any(|s| match s {
+                    Stage::Table(x) => *x == t,
+                    Stage::NatDst | Stage::NatSrc => t == TableName::Nat,
+                    Stage::Conntrack => false,
+                });
+                assert!(staged, "{t} {h}");
+            }
+        }
+    }
+}

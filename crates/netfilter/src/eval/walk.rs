@@ -1,0 +1,1477 @@
+//! The simulator: packet paths through the hooks, the chain walk (jump, goto, return,
+//! policies), branching, targets, and conntrack across the packets of a sequence.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
+use crate::eval::hook::{Stage, stages};
+use crate::eval::matches::eval_ip;
+use crate::eval::{Cx, Prob, Truth};
+use crate::ext::Match;
+use crate::ext::statistic::Mode;
+use crate::host::{Host, RouteKind};
+use crate::ipset::IpSets;
+use crate::model::{Family, Hook, Policy, Rule, Ruleset, Table, TableName};
+use crate::packet::{Packet, PacketDesc, PacketSpec, has_ports, tcp_flags};
+use crate::route;
+use crate::target::Target;
+use crate::trace::{
+    Effect, Endpoint, Event, EventKind, Fate, FateKind, Note, Outcome, RouteDecision, RuleRef,
+    Step, Trace, Uncertain,
+};
+
+/// The source port given to a packet whose description has none.
+pub const DEFAULT_SPORT: u16 = 40000;
+
+/// Why a packet sequence cannot be traced.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// A packet does not fit the ruleset or the host.
+    #[error("packet {packet}: {message}")]
+    Packet {
+        /// 1-based number of the packet in the sequence.
+        packet: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The random and undecidable matches branch into too many outcomes.
+    #[error("the trace branches into more than {limit} outcomes")]
+    TooManyOutcomes {
+        /// The limit ([`MAX_OUTCOMES`]).
+        limit: usize,
+    },
+}
+
+/// Follows packets through a ruleset on a host.
+#[derive(Clone, Debug)]
+pub struct Simulator<'a> {
+    ruleset: &'a Ruleset,
+    host: &'a Host,
+    family: Family,
+    sets: Option<&'a IpSets>,
+    recent: Option<&'a crate::recent::RecentLists>,
+    /// Branches made so far in the current trace.
+    branches: std::cell::Cell<usize>,
+}
+
+/// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
+pub const MAX_OUTCOMES: usize = 10_000;
+
+#[derive(Clone, Debug)]
+struct World {
+    prob: Prob,
+    uncertain: Vec<Uncertain>,
+    steps: Vec<Step>,
+    table: conntrack::Table,
+    counters: BTreeMap<(TableName, usize, usize), u32>,
+    recent: Option<crate::recent::RecentLists>,
+    pkt: Packet,
+    input: Packet,
+    events: Vec<Event>,
+    notes: Vec<(usize, Note)>,
+    ct: CtInfo,
+    /// The conntrack entry of the first packet, once confirmed.
+    flow: Option<usize>,
+    /// Whether the sequence stopped here (a `reply`/`again` packet of a connection the first
+    /// packet never made).
+    stopped: bool,
+}
+
+impl World {
+    fn note(&mut self, n: Note) {
+        self.notes.push((self.events.len(), n));
+    }
+}
+
+/// A table's verdict for the packet.
+#[derive(Clone, Debug)]
+enum Verdict {
+    Accept,
+    Drop(RuleRef),
+    Reject(RuleRef, String),
+    Queue(RuleRef),
+}
+
+#[derive(Clone, Debug)]
+struct Cursor {
+    chain: usize,
+    pos: usize,
+    stack: Vec<(usize, usize)>,
+    decided: Option<bool>,
+}
+
+enum Flow {
+    Go(World),
+    Done(World),
+}
+
+impl<'a> Simulator<'a> {
+    /// A simulator for `ruleset` on `host`. The ruleset's family decides which packets fit
+    /// (IPv4 when the ruleset does not say).
+    pub fn new(ruleset: &'a Ruleset, host: &'a Host) -> Simulator<'a> {
+        Simulator {
+            ruleset,
+            host,
+            family: ruleset.family.unwrap_or(Family::Ipv4),
+            sets: None,
+            recent: None,
+            branches: std::cell::Cell::new(1),
+        }
+    }
+
+    /// Gives the simulator the `-m recent` lists the trace starts from.
+    pub fn with_recent(mut self, lists: &'a crate::recent::RecentLists) -> Simulator<'a> {
+        self.recent = Some(lists);
+        self
+    }
+
+    /// Gives the simulator the contents of the host's ipsets (for `-m set`).
+    pub fn with_ipsets(mut self, sets: &'a IpSets) -> Simulator<'a> {
+        self.sets = Some(sets);
+        self
+    }
+
+    /// Traces a packet sequence from an empty conntrack table.
+    pub fn trace(&self, specs: &[PacketSpec]) -> Result<Trace, TraceError> {
+        self.trace_from(specs, &conntrack::Table::default())
+    }
+
+    /// Traces a packet sequence starting from the given conntrack table.
+    pub fn trace_from(
+        &self,
+        specs: &[PacketSpec],
+        table: &conntrack::Table,
+    ) -> Result<Trace, TraceError> {
+        self.branches.set(1);
+        let mut assumptions = self.host.assumptions.clone();
+        let first = match specs.first() {
+            Some(PacketSpec::Desc(d)) => d,
+            _ => {
+                return Err(TraceError::Packet {
+                    packet: 1,
+                    message: "the first packet must be described in full".into(),
+                });
+            }
+        };
+        for (i, s) in specs.iter().enumerate() {
+            if let PacketSpec::Desc(d) = s {
+                self.check_desc(i + 1, d)?;
+            }
+        }
+        let pkt0 = self.build(1, first, &mut assumptions)?;
+        let mut worlds = vec![World {
+            prob: Prob::one(),
+            uncertain: Vec::new(),
+            steps: Vec::new(),
+            table: table.clone(),
+            counters: BTreeMap::new(),
+            recent: self.recent.cloned(),
+            input: pkt0.clone(),
+            pkt: pkt0,
+            events: Vec::new(),
+            notes: Vec::new(),
+            ct: CtInfo::None,
+            flow: None,
+            stopped: false,
+        }];
+        worlds = worlds.into_iter().flat_map(|w| self.run(w)).collect();
+        for w in &mut worlds {
+            w.flow = w
+                .steps
+                .first()
+                .and_then(|st| w.table.find(&Tuple::of(&st.input)))
+                .map(|(i, _)| i);
+        }
+        for (n, spec) in specs.iter().enumerate().skip(1) {
+            let mut next = Vec::new();
+            for mut w in worlds {
+                if w.stopped {
+                    next.push(w);
+                    continue;
+                }
+                let pkt = match spec {
+                    PacketSpec::Desc(d) => self.build(n + 1, d, &mut assumptions)?,
+                    PacketSpec::Reply { tcp_flags } => match self.reply_packet(&w, *tcp_flags) {
+                        Some(p) => p,
+                        None => {
+                            w.stopped = true;
+                            next.push(w);
+                            continue;
+                        }
+                    },
+                    PacketSpec::Again { tcp_flags } => match self.again_packet(&w, *tcp_flags) {
+                        Some(p) => p,
+                        None => {
+                            w.stopped = true;
+                            next.push(w);
+                            continue;
+                        }
+                    },
+                };
+                w.input = pkt.clone();
+                w.pkt = pkt;
+                w.events.clear();
+                w.notes.clear();
+                w.ct = CtInfo::None;
+                next.extend(self.run(w));
+            }
+            worlds = next;
+        }
+        if self.branches.get() > MAX_OUTCOMES {
+            return Err(TraceError::TooManyOutcomes {
+                limit: MAX_OUTCOMES,
+            });
+        }
+        assumptions.dedup();
+        Ok(Trace {
+            assumptions,
+            outcomes: worlds
+                .into_iter()
+                .map(|w| Outcome {
+                    probability: w.prob,
+                    uncertain: w.uncertain,
+                    steps: w.steps,
+                })
+                .collect(),
+        })
+    }
+
+    fn check_desc(&self, n: usize, d: &PacketDesc) -> Result<(), TraceError> {
+        let err = |message: String| TraceError::Packet { packet: n, message };
+        let fam_name = |f: Family| match f {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        };
+        for a in d.src.iter().chain(std::iter::once(&d.dst)) {
+            let f = if a.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            };
+            if f != self.family {
+                return Err(err(format!(
+                    "`{a}` is an {} address, but the ruleset is {} ({})",
+                    fam_name(f),
+                    fam_name(self.family),
+                    self.family.save_tool()
+                )));
+            }
+        }
+        if let Some(i) = &d.in_iface
+            && self.host.interface(i).is_none()
+        {
+            let names: Vec<&str> = self
+                .host
+                .interfaces
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect();
+            return Err(err(format!(
+                "the host has no interface `{i}` (it has {})",
+                names.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        n: usize,
+        d: &PacketDesc,
+        assumptions: &mut Vec<String>,
+    ) -> Result<Packet, TraceError> {
+        let src = match (d.src, &d.in_iface) {
+            (Some(s), _) => s,
+            (None, Some(_)) => {
+                return Err(TraceError::Packet {
+                    packet: n,
+                    message: "an arriving packet (`-i`) needs a source address (`-s`)".into(),
+                });
+            }
+            (None, None) => match route::lookup(self.host, d.dst) {
+                Ok(r) => match r.src {
+                    Some(s) => {
+                        assumptions.push(format!(
+                            "packet {n}: source {s} chosen by the route lookup for {} (via {})",
+                            d.dst, r.dev
+                        ));
+                        s
+                    }
+                    None => {
+                        return Err(TraceError::Packet {
+                            packet: n,
+                            message: format!(
+                                "no source address for {} on {}: give `-s`",
+                                d.dst, r.dev
+                            ),
+                        });
+                    }
+                },
+                Err(_) => {
+                    return Err(TraceError::Packet {
+                        packet: n,
+                        message: format!(
+                            "no route to {}: a local process cannot send there (connect() fails)",
+                            d.dst
+                        ),
+                    });
+                }
+            },
+        };
+        let ports = has_ports(d.proto);
+        let sport = if ports {
+            Some(d.sport.unwrap_or_else(|| {
+                assumptions.push(format!(
+                    "packet {n}: no --sport given; source port {DEFAULT_SPORT} assumed"
+                ));
+                DEFAULT_SPORT
+            }))
+        } else {
+            None
+        };
+        let flags =
+            (d.proto == crate::model::Protocol::TCP).then(|| d.tcp_flags.unwrap_or(tcp_flags::SYN));
+        let mut p = Packet {
+            proto: d.proto,
+            src,
+            dst: d.dst,
+            sport,
+            dport: if ports { d.dport } else { None },
+            tcp_flags: flags,
+            icmp: d.icmp,
+            in_iface: d.in_iface.clone(),
+            out_iface: None,
+            physdev_in: None,
+            physdev_out: None,
+            mark: d.mark,
+            sport_random: false,
+        };
+        if let Some(i) = &d.in_iface
+            && let Some(b) = self.host.bridge_of(i)
+        {
+            p.physdev_in = Some(i.clone());
+            p.in_iface = Some(b.name.clone());
+        }
+        Ok(p)
+    }
+
+    fn first_step<'w>(&self, w: &'w World) -> Option<(&'w Step, Entry)> {
+        let step = w.steps.first()?;
+        let idx = w.flow?;
+        let e = w.table.entries.get(idx)?.clone();
+        Some((step, e))
+    }
+
+    fn reply_packet(&self, w: &World, flags: Option<u8>) -> Option<Packet> {
+        let (step, e) = self.first_step(w)?;
+        let first = &step.input;
+        let in_iface = match step.fate.kind {
+            FateKind::Forwarded | FateKind::Sent => step.fate.iface.clone(),
+            FateKind::Local => None,
+            _ => return None,
+        };
+        let (in_iface, physdev_in) = match in_iface {
+            Some(i) if self.host.interface(&i).is_some_and(|x| x.bridge) => {
+                let port = self
+                    .host
+                    .bridge_port_for(&i, e.reply.src)
+                    .map(|p| p.name.clone());
+                (Some(i), port)
+            }
+            other => (other, None),
+        };
+        let ports = has_ports(first.proto);
+        let flags = first.tcp_flags.map(|f| {
+            flags.unwrap_or(if f & tcp_flags::SYN != 0 && f & tcp_flags::ACK == 0 {
+                tcp_flags::SYN | tcp_flags::ACK
+            } else {
+                tcp_flags::ACK
+            })
+        });
+        let icmp = first.icmp.map(|(t, c)| match t {
+            8 => (0, c),
+            128 => (129, c),
+            other => (other, c),
+        });
+        Some(Packet {
+            proto: first.proto,
+            src: e.reply.src,
+            dst: e.reply.dst,
+            sport: ports.then_some(e.reply.sport),
+            dport: ports.then_some(e.reply.dport),
+            tcp_flags: flags,
+            icmp,
+            in_iface,
+            out_iface: None,
+            physdev_in,
+            physdev_out: None,
+            mark: 0,
+            sport_random: false,
+        })
+    }
+
+    fn again_packet(&self, w: &World, flags: Option<u8>) -> Option<Packet> {
+        let (step, _) = self.first_step(w)?;
+        let mut p = step.input.clone();
+        if p.tcp_flags.is_some() {
+            p.tcp_flags = Some(flags.unwrap_or(tcp_flags::ACK));
+        }
+        Some(p)
+    }
+
+    // ----- packet paths -----
+
+    fn run(&self, w: World) -> Vec<World> {
+        let mut done = Vec::new();
+        if w.pkt.in_iface.is_some() {
+            self.arriving(w, &mut done);
+        } else {
+            self.local(w, &mut done);
+        }
+        done
+    }
+
+    fn finish(
+        &self,
+        w: World,
+        kind: FateKind,
+        by: Option<RuleRef>,
+        reason: Option<String>,
+        done: &mut Vec<World>,
+    ) {
+        done.push(self.finished(w, kind, by, reason));
+    }
+
+    fn finished(
+        &self,
+        mut w: World,
+        kind: FateKind,
+        by: Option<RuleRef>,
+        reason: Option<String>,
+    ) -> World {
+        if matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent) {
+            w.table.confirm(&w.ct);
+        }
+        let iface = match kind {
+            FateKind::Forwarded | FateKind::Sent => w.pkt.out_iface.clone(),
+            _ => None,
+        };
+        let step = Step {
+            input: w.input.clone(),
+            events: std::mem::take(&mut w.events),
+            notes: std::mem::take(&mut w.notes),
+            fate: Fate {
+                kind,
+                iface,
+                packet: w.pkt.clone(),
+                by,
+                reason,
+            },
+        };
+        w.steps.push(step);
+        w
+    }
+
+    fn arriving(&self, mut w: World, done: &mut Vec<World>) {
+        let fam = w.pkt.family();
+        let bridge = w
+            .pkt
+            .in_iface
+            .as_deref()
+            .and_then(|i| self.host.interface(i))
+            .filter(|i| i.bridge)
+            .cloned();
+        let bridged = bridge.as_ref().is_some_and(|b| {
+            !self.host.is_local(w.pkt.dst)
+                && !self.host.is_broadcast(w.pkt.dst)
+                && b.addresses.iter().any(|a| a.contains(w.pkt.dst))
+        });
+        if let (true, Some(b)) = (bridged, &bridge)
+            && !self.host.bridge_calls_iptables(fam)
+        {
+            w.note(Note::Bridged {
+                bridge: b.name.clone(),
+                iptables: false,
+            });
+            w.pkt.out_iface = Some(b.name.clone());
+            w.pkt.physdev_out = self
+                .host
+                .bridge_port_for(&b.name, w.pkt.dst)
+                .map(|p| p.name.clone());
+            self.finish(w, FateKind::Forwarded, None, None, done);
+            return;
+        }
+        let original_dst = w.pkt.dst;
+        for w in self.hook(vec![w], Hook::Prerouting, done) {
+            match (&bridge, bridged && w.pkt.dst == original_dst) {
+                (Some(b), true) => {
+                    let mut w = w;
+                    w.note(Note::Bridged {
+                        bridge: b.name.clone(),
+                        iptables: true,
+                    });
+                    w.pkt.out_iface = Some(b.name.clone());
+                    w.pkt.physdev_out = self
+                        .host
+                        .bridge_port_for(&b.name, w.pkt.dst)
+                        .map(|p| p.name.clone());
+                    self.forward(w, done);
+                }
+                _ => self.route_arriving(w, done),
+            }
+        }
+    }
+
+    fn route_arriving(&self, mut w: World, done: &mut Vec<World>) {
+        let fam = w.pkt.family();
+        match route::lookup(self.host, w.pkt.dst) {
+            Err(e) => {
+                let reason = e.to_string();
+                w.note(Note::Route {
+                    reroute: false,
+                    decision: RouteDecision::Drop {
+                        reason: reason.clone(),
+                    },
+                });
+                self.finish(w, FateKind::Dropped, None, Some(reason), done);
+            }
+            Ok(r) => match r.kind {
+                RouteKind::Local | RouteKind::Broadcast => {
+                    w.note(Note::Route {
+                        reroute: false,
+                        decision: RouteDecision::Local,
+                    });
+                    for w in self.hook(vec![w], Hook::Input, done) {
+                        self.finish(w, FateKind::Local, None, None, done);
+                    }
+                }
+                RouteKind::Unicast => {
+                    if !self.host.forwarding(fam) {
+                        let reason = format!(
+                            "{} is not local and forwarding is off ({})",
+                            w.pkt.dst,
+                            match fam {
+                                Family::Ipv4 => "net.ipv4.ip_forward=0",
+                                Family::Ipv6 => "net.ipv6.conf.all.forwarding=0",
+                            }
+                        );
+                        w.note(Note::Route {
+                            reroute: false,
+                            decision: RouteDecision::Drop {
+                                reason: reason.clone(),
+                            },
+                        });
+                        self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                        return;
+                    }
+                    w.note(Note::Route {
+                        reroute: false,
+                        decision: RouteDecision::Out {
+                            dev: r.dev.clone(),
+                            via: r.via,
+                        },
+                    });
+                    // Routed out of a bridge: the bridge port is chosen after POSTROUTING, so
+                    // iptables does not see it (physdev-out is only known for bridged packets).
+                    w.pkt.out_iface = Some(r.dev);
+                    self.forward(w, done);
+                }
+                kind => {
+                    let reason = format!("{:?} route to {}", kind, w.pkt.dst).to_lowercase();
+                    w.note(Note::Route {
+                        reroute: false,
+                        decision: RouteDecision::Drop {
+                            reason: reason.clone(),
+                        },
+                    });
+                    self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                }
+            },
+        }
+    }
+
+    fn forward(&self, w: World, done: &mut Vec<World>) {
+        let ws = self.hook(vec![w], Hook::Forward, done);
+        for w in self.hook(ws, Hook::Postrouting, done) {
+            self.finish(w, FateKind::Forwarded, None, None, done);
+        }
+    }
+
+    fn local(&self, mut w: World, done: &mut Vec<World>) {
+        let r = match route::lookup(self.host, w.pkt.dst) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = format!("{e}: the socket cannot send");
+                w.note(Note::Route {
+                    reroute: false,
+                    decision: RouteDecision::Drop {
+                        reason: reason.clone(),
+                    },
+                });
+                self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                return;
+            }
+        };
+        let is_local = matches!(r.kind, RouteKind::Local);
+        w.note(Note::Route {
+            reroute: false,
+            decision: if is_local {
+                RouteDecision::Local
+            } else {
+                RouteDecision::Out {
+                    dev: r.dev.clone(),
+                    via: r.via,
+                }
+            },
+        });
+        if let Some(src) = r.src
+            && src == w.pkt.src
+            && !is_local
+        {
+            w.note(Note::SourceSelected {
+                addr: src,
+                dev: r.dev.clone(),
+            });
+        }
+        w.pkt.out_iface = Some(if is_local { "lo".into() } else { r.dev.clone() });
+        let before = (w.pkt.dst, w.pkt.mark);
+        let mut after_output = Vec::new();
+        for mut w in self.hook(vec![w], Hook::Output, done) {
+            if (w.pkt.dst, w.pkt.mark) != before {
+                match route::lookup(self.host, w.pkt.dst) {
+                    Ok(r2) => {
+                        let local2 = matches!(r2.kind, RouteKind::Local);
+                        w.note(Note::Route {
+                            reroute: true,
+                            decision: if local2 {
+                                RouteDecision::Local
+                            } else {
+                                RouteDecision::Out {
+                                    dev: r2.dev.clone(),
+                                    via: r2.via,
+                                }
+                            },
+                        });
+                        w.pkt.out_iface = Some(if local2 { "lo".into() } else { r2.dev });
+                    }
+                    Err(e) => {
+                        let reason = e.to_string();
+                        w.note(Note::Route {
+                            reroute: true,
+                            decision: RouteDecision::Drop {
+                                reason: reason.clone(),
+                            },
+                        });
+                        self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                        continue;
+                    }
+                }
+            }
+            after_output.push(w);
+        }
+        for mut w in self.hook(after_output, Hook::Postrouting, done) {
+            if w.pkt.out_iface.as_deref() == Some("lo") && self.host.is_local(w.pkt.dst) {
+                // Loops back: confirmed in POSTROUTING, then in through lo.
+                let idx = w.table.confirm_index(&w.ct);
+                if let (CtInfo::Conn { index, .. }, Some(i)) = (&mut w.ct, idx) {
+                    *index = Some(i);
+                }
+                w.note(Note::Loopback);
+                w.pkt.in_iface = Some("lo".into());
+                w.pkt.out_iface = None;
+                for w in self.hook(vec![w], Hook::Prerouting, done) {
+                    for w in self.hook(vec![w], Hook::Input, done) {
+                        self.finish(w, FateKind::Local, None, None, done);
+                    }
+                }
+            } else {
+                self.finish(w, FateKind::Sent, None, None, done);
+            }
+        }
+    }
+
+    // ----- hooks and stages -----
+
+    fn hook(&self, ws: Vec<World>, hook: Hook, done: &mut Vec<World>) -> Vec<World> {
+        let mut ws = ws;
+        for stage in stages(hook) {
+            let mut next = Vec::new();
+            for w in ws {
+                for f in self.stage(w, hook, *stage) {
+                    match f {
+                        Flow::Go(w) => next.push(w),
+                        Flow::Done(w) => done.push(w),
+                    }
+                }
+            }
+            ws = next;
+        }
+        ws
+    }
+
+    fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Vec<Flow> {
+        match stage {
+            Stage::Conntrack => {
+                if matches!(w.ct, CtInfo::None) {
+                    w.ct = w.table.classify(&w.pkt);
+                    let (existing, reply) = match &w.ct {
+                        CtInfo::Conn { index, dir, .. } => {
+                            (index.is_some(), *dir == Direction::Reply)
+                        }
+                        _ => (false, false),
+                    };
+                    let state = w.ct.state_bits();
+                    w.note(Note::Conntrack {
+                        state,
+                        existing,
+                        reply,
+                    });
+                }
+                vec![Flow::Go(w)]
+            }
+            Stage::Table(t) => self.table_stage(w, hook, t, None),
+            Stage::NatDst | Stage::NatSrc => {
+                let dst_side = stage == Stage::NatDst;
+                if w.ct.nat_pending(dst_side) {
+                    let has_chain = self
+                        .ruleset
+                        .table(TableName::Nat)
+                        .is_some_and(|t| t.chain(hook.chain_name()).is_some());
+                    if !has_chain {
+                        set_done(&mut w.ct, dst_side);
+                        return vec![Flow::Go(w)];
+                    }
+                    return self.table_stage(w, hook, TableName::Nat, Some(dst_side));
+                }
+                match w.ct.clone() {
+                    CtInfo::Conn {
+                        entry, dir, index, ..
+                    } => {
+                        let from = endpoint(&w.pkt, dst_side);
+                        if conntrack::apply_binding(&mut w.pkt, &entry, dir, dst_side) {
+                            let to = endpoint(&w.pkt, dst_side);
+                            w.note(Note::CtNat {
+                                hook,
+                                dst_side,
+                                from,
+                                to,
+                            });
+                        } else if index.is_some() && self.ruleset.table(TableName::Nat).is_some() {
+                            w.note(Note::NatSkipped {
+                                hook,
+                                why: "not the first packet of its connection".into(),
+                            });
+                        }
+                    }
+                    CtInfo::Untracked => {
+                        if self.ruleset.table(TableName::Nat).is_some() {
+                            w.note(Note::NatSkipped {
+                                hook,
+                                why: "untracked".into(),
+                            });
+                        }
+                    }
+                    CtInfo::Invalid | CtInfo::None => {
+                        if self.ruleset.table(TableName::Nat).is_some() {
+                            w.note(Note::NatSkipped {
+                                hook,
+                                why: "no connection (conntrack state INVALID)".into(),
+                            });
+                        }
+                    }
+                }
+                vec![Flow::Go(w)]
+            }
+        }
+    }
+
+    fn table_stage(&self, w: World, hook: Hook, t: TableName, nat_side: Option<bool>) -> Vec<Flow> {
+        let Some(table) = self.ruleset.table(t) else {
+            return vec![Flow::Go(w)];
+        };
+        let Some(start) = table.chain_index(hook.chain_name()) else {
+            return vec![Flow::Go(w)];
+        };
+        self.walk(w, table, hook, start)
+            .into_iter()
+            .map(|(mut w, v)| {
+                if let Some(side) = nat_side {
+                    set_done(&mut w.ct, side);
+                }
+                match v {
+                    Verdict::Accept => Flow::Go(w),
+                    Verdict::Drop(r) => {
+                        Flow::Done(self.finished(w, FateKind::Dropped, Some(r), None))
+                    }
+                    Verdict::Reject(r, with) => {
+                        Flow::Done(self.finished(w, FateKind::Rejected, Some(r), Some(with)))
+                    }
+                    Verdict::Queue(r) => {
+                        Flow::Done(self.finished(w, FateKind::Queued, Some(r), None))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    // ----- the chain walk -----
+
+    fn walk(&self, w: World, table: &Table, hook: Hook, start: usize) -> Vec<(World, Verdict)> {
+        let mut out = Vec::new();
+        let mut work = vec![(
+            w,
+            Cursor {
+                chain: start,
+                pos: 0,
+                stack: Vec::new(),
+                decided: None,
+            },
+        )];
+        let base_policy = table
+            .chains
+            .get(start)
+            .and_then(|c| c.policy)
+            .unwrap_or(Policy::Accept);
+        let base_name = hook.chain_name().to_string();
+        while let Some((mut w, mut cur)) = work.pop() {
+            while let Some(chain) = table.chains.get(cur.chain) {
+                let Some(rule) = chain.rules.get(cur.pos) else {
+                    // End of the chain.
+                    if !chain.is_builtin() && cur.stack.is_empty() {
+                        // The end of a chain reached by goto from the base chain: the kernel
+                        // reports the implicit return, then the base chain's policy.
+                        w.events.push(Event {
+                            hook,
+                            table: table.name,
+                            chain: chain.name.clone(),
+                            rule: None,
+                            kind: EventKind::Return,
+                            target: "RETURN".into(),
+                            jump: false,
+                            goto: false,
+                            rule_text: None,
+                            effect: None,
+                            mark: w.pkt.mark,
+                        });
+                    }
+                    if chain.is_builtin() || cur.stack.is_empty() {
+                        let policy = if chain.is_builtin() {
+                            chain.policy.unwrap_or(Policy::Accept)
+                        } else {
+                            base_policy
+                        };
+                        w.events.push(Event {
+                            hook,
+                            table: table.name,
+                            chain: base_name.clone(),
+                            rule: None,
+                            kind: EventKind::Policy,
+                            target: policy.as_str().into(),
+                            jump: false,
+                            goto: false,
+                            rule_text: None,
+                            effect: None,
+                            mark: w.pkt.mark,
+                        });
+                        let v = match policy {
+                            Policy::Accept => Verdict::Accept,
+                            Policy::Drop => Verdict::Drop(RuleRef {
+                                hook,
+                                table: table.name,
+                                chain: base_name.clone(),
+                                rule: None,
+                            }),
+                        };
+                        out.push((w, v));
+                        break;
+                    }
+                    w.events.push(Event {
+                        hook,
+                        table: table.name,
+                        chain: chain.name.clone(),
+                        rule: None,
+                        kind: EventKind::Return,
+                        target: "RETURN".into(),
+                        jump: false,
+                        goto: false,
+                        rule_text: None,
+                        effect: None,
+                        mark: w.pkt.mark,
+                    });
+                    if let Some((c, p)) = cur.stack.pop() {
+                        cur.chain = c;
+                        cur.pos = p;
+                    }
+                    continue;
+                };
+                let at = RuleRef {
+                    hook,
+                    table: table.name,
+                    chain: chain.name.clone(),
+                    rule: Some(cur.pos + 1),
+                };
+                let matched = match cur.decided.take() {
+                    Some(m) => m,
+                    None => {
+                        let mut results = self.eval_rule(w, rule, table.name, &cur, hook, &at);
+                        // The branch where the rule matched first, as the rule reads.
+                        results.sort_by_key(|(_, m)| !*m);
+                        if results.len() == 1 {
+                            let Some((w1, m)) = results.pop() else { break };
+                            w = w1;
+                            m
+                        } else {
+                            for (w2, m) in results.into_iter().rev() {
+                                let mut c2 = cur.clone();
+                                c2.decided = Some(m);
+                                work.push((w2, c2));
+                            }
+                            break;
+                        }
+                    }
+                };
+                if !matched {
+                    cur.pos += 1;
+                    continue;
+                }
+                match self.target(&mut w, rule, table, hook, &at, &mut cur) {
+                    Some(v) => {
+                        out.push((w, v));
+                        break;
+                    }
+                    None => continue,
+                }
+            }
+        }
+        out
+    }
+
+    /// Evaluates a rule's matches in order, branching on chance and undecidable matches.
+    fn eval_rule(
+        &self,
+        w: World,
+        rule: &Rule,
+        table: TableName,
+        cur: &Cursor,
+        hook: Hook,
+        at: &RuleRef,
+    ) -> Vec<(World, bool)> {
+        let mut out = Vec::new();
+        let mut pending = Vec::new();
+        let first = {
+            let cx = self.cx(&w, hook);
+            eval_ip(&rule.ip, &cx)
+        };
+        split(w, first, at, &mut pending, &mut out, &self.branches);
+        for (mi, m) in rule.matches.iter().enumerate() {
+            let mut next = Vec::new();
+            for mut w in pending {
+                let t = match m {
+                    m2 if m2.name() == "recent" => {
+                        let args = match m2 {
+                            Match::Opaque(o) => o.args.clone(),
+                            other => crate::eval::matches::canonical_args(|s| other.print(s)),
+                        };
+                        let pkt = w.pkt.clone();
+                        match &mut w.recent {
+                            Some(lists) => crate::eval::byname::eval_recent(&args, &pkt, lists),
+                            // `--set` matches whatever the lists hold.
+                            None if args.iter().any(|a| a == "--set") => {
+                                Truth::of(!args.iter().any(|a| a == "!"))
+                            }
+                            None => Truth::Unknown(
+                                "recent lists are not given (pass their contents)".into(),
+                            ),
+                        }
+                    }
+                    Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
+                        let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
+                        let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
+                        Truth::of(s.eval_nth(count))
+                    }
+                    _ => {
+                        let cx = self.cx(&w, hook);
+                        m.eval(&cx)
+                    }
+                };
+                split(w, t, at, &mut next, &mut out, &self.branches);
+            }
+            pending = next;
+        }
+        out.extend(pending.into_iter().map(|w| (w, true)));
+        out
+    }
+
+    fn cx<'w>(&'w self, w: &'w World, hook: Hook) -> Cx<'w> {
+        Cx {
+            pkt: &w.pkt,
+            hook,
+            host: self.host,
+            ct: &w.ct,
+            family: self.family,
+            ruleset: self.ruleset,
+            sets: self.sets,
+        }
+    }
+
+    /// Runs a matched rule's target: records the event, applies the effect, and returns the
+    /// table's verdict when the traversal ends here (`None`: go on at the cursor).
+    fn target(
+        &self,
+        w: &mut World,
+        rule: &Rule,
+        table: &Table,
+        hook: Hook,
+        at: &RuleRef,
+        cur: &mut Cursor,
+    ) -> Option<Verdict> {
+        let mut ev = Event {
+            hook,
+            table: table.name,
+            chain: at.chain.clone(),
+            rule: at.rule,
+            kind: EventKind::Rule,
+            target: rule
+                .target
+                .as_ref()
+                .map(|t| t.name().to_string())
+                .unwrap_or_default(),
+            jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
+            goto: matches!(rule.target, Some(Target::Goto(_))),
+            rule_text: Some(crate::syntax::rule_to_string(rule)),
+            effect: None,
+            mark: w.pkt.mark,
+        };
+        let mut verdict = None;
+        let mut advance = true;
+        #[allow(unreachable_patterns)]
+        match &rule.target {
+            None => {}
+            Some(Target::Accept) => verdict = Some(Verdict::Accept),
+            Some(Target::Drop) => verdict = Some(Verdict::Drop(at.clone())),
+            Some(Target::Queue) => verdict = Some(Verdict::Queue(at.clone())),
+            Some(Target::Reject(r)) => {
+                verdict = Some(Verdict::Reject(
+                    at.clone(),
+                    r.answer(self.family).to_string(),
+                ))
+            }
+            Some(Target::Return) => {
+                advance = false;
+                match cur.stack.pop() {
+                    Some((c, p)) => {
+                        cur.chain = c;
+                        cur.pos = p;
+                    }
+                    None => {
+                        // RETURN with nothing to return to: the base chain's policy.
+                        w.events.push(ev);
+                        let policy = table
+                            .chain(hook.chain_name())
+                            .and_then(|c| c.policy)
+                            .unwrap_or(Policy::Accept);
+                        w.events.push(Event {
+                            hook,
+                            table: table.name,
+                            chain: hook.chain_name().into(),
+                            rule: None,
+                            kind: EventKind::Policy,
+                            target: policy.as_str().into(),
+                            jump: false,
+                            goto: false,
+                            rule_text: None,
+                            effect: None,
+                            mark: w.pkt.mark,
+                        });
+                        return Some(match policy {
+                            Policy::Accept => Verdict::Accept,
+                            Policy::Drop => Verdict::Drop(RuleRef {
+                                hook,
+                                table: table.name,
+                                chain: hook.chain_name().into(),
+                                rule: None,
+                            }),
+                        });
+                    }
+                }
+            }
+            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match table.chain_index(c) {
+                Some(idx) => {
+                    advance = false;
+                    if matches!(rule.target, Some(Target::Jump(_))) {
+                        cur.stack.push((cur.chain, cur.pos + 1));
+                    }
+                    cur.chain = idx;
+                    cur.pos = 0;
+                }
+                None => {
+                    w.uncertain.push(Uncertain {
+                        at: at.clone(),
+                        reason: format!(
+                            "chain `{c}` does not exist (the kernel would refuse the ruleset)"
+                        ),
+                        assumed: None,
+                    });
+                }
+            },
+            Some(Target::Mark(m)) => {
+                let from = w.pkt.mark;
+                w.pkt.mark = m.apply(from);
+                ev.effect = Some(Effect::Mark {
+                    from,
+                    to: w.pkt.mark,
+                });
+            }
+            Some(Target::Dnat(n)) => {
+                let from = endpoint(&w.pkt, true);
+                let (addr, port, doubt) = n.translate(from.addr, from.port);
+                self.set_dst(w, addr, port);
+                ev.effect = Some(Effect::Dnat {
+                    from,
+                    to: endpoint(&w.pkt, true),
+                });
+                if let Some(d) = doubt {
+                    w.uncertain.push(Uncertain {
+                        at: at.clone(),
+                        reason: d,
+                        assumed: None,
+                    });
+                }
+                verdict = Some(Verdict::Accept);
+            }
+            Some(Target::Snat(n)) => {
+                let from = endpoint(&w.pkt, false);
+                let (addr, port, doubt) = n.translate(from.addr, from.port);
+                self.set_src(w, addr, port, n.random_fully);
+                ev.effect = Some(Effect::Snat {
+                    from,
+                    to: endpoint(&w.pkt, false),
+                    random_port: n.random_fully,
+                });
+                if let Some(d) = doubt {
+                    w.uncertain.push(Uncertain {
+                        at: at.clone(),
+                        reason: d,
+                        assumed: None,
+                    });
+                }
+                verdict = Some(Verdict::Accept);
+            }
+            Some(Target::Masquerade(m)) => {
+                let from = endpoint(&w.pkt, false);
+                let out = w.pkt.out_iface.clone().unwrap_or_default();
+                let toward = route::lookup(self.host, w.pkt.dst)
+                    .ok()
+                    .and_then(|r| r.via)
+                    .unwrap_or(w.pkt.dst);
+                match route::select_source(self.host, &out, toward) {
+                    Some(addr) => {
+                        let (port, doubt) = m.translate_port(from.port);
+                        self.set_src(w, addr, port, m.random_fully);
+                        ev.effect = Some(Effect::Snat {
+                            from,
+                            to: endpoint(&w.pkt, false),
+                            random_port: m.random_fully,
+                        });
+                        if let Some(d) = doubt {
+                            w.uncertain.push(Uncertain {
+                                at: at.clone(),
+                                reason: d,
+                                assumed: None,
+                            });
+                        }
+                        verdict = Some(Verdict::Accept);
+                    }
+                    None => {
+                        ev.effect = Some(Effect::Unknown(format!(
+                            "{out} has no address to masquerade to"
+                        )));
+                        verdict = Some(Verdict::Drop(at.clone()));
+                    }
+                }
+            }
+            Some(Target::Opaque(o)) => {
+                verdict = self.named_target(w, &o.name, &o.args, hook, at, &mut ev);
+            }
+            Some(other) => {
+                let name = other.name().to_string();
+                let args = crate::eval::matches::canonical_args(|s| other.print(s));
+                verdict = self.named_target(w, &name, &args, hook, at, &mut ev);
+            }
+        }
+        ev.mark = w.pkt.mark;
+        w.events.push(ev);
+        if advance {
+            cur.pos += 1;
+        }
+        verdict
+    }
+
+    /// Targets known by name only (not modelled as types, or modelled on another branch).
+    fn named_target(
+        &self,
+        w: &mut World,
+        name: &str,
+        args: &[String],
+        hook: Hook,
+        at: &RuleRef,
+        ev: &mut Event,
+    ) -> Option<Verdict> {
+        const PASSIVE: &[&str] = &[
+            "LOG",
+            "NFLOG",
+            "ULOG",
+            "TRACE",
+            "AUDIT",
+            "CHECKSUM",
+            "TCPMSS",
+            "TCPOPTSTRIP",
+            "IDLETIMER",
+            "LED",
+            "RATEEST",
+            "SECMARK",
+            "CONNSECMARK",
+            "CLASSIFY",
+            "DSCP",
+            "TOS",
+            "TTL",
+            "HL",
+            "ECN",
+            "TEE",
+            "SET",
+        ];
+        if PASSIVE.contains(&name) {
+            return None;
+        }
+        let has = |a: &str| args.iter().any(|x| x == a);
+        match name {
+            "NOTRACK" => {
+                w.ct = CtInfo::Untracked;
+                ev.effect = Some(Effect::Untracked);
+                None
+            }
+            "CT" if has("--notrack") => {
+                w.ct = CtInfo::Untracked;
+                ev.effect = Some(Effect::Untracked);
+                None
+            }
+            "CT" => None,
+            "CONNMARK" => {
+                if let CtInfo::Conn { entry, .. } = &mut w.ct {
+                    match crate::eval::byname::connmark(args, entry.mark, w.pkt.mark) {
+                        Some((ct, mark)) => {
+                            entry.mark = ct;
+                            if mark != w.pkt.mark {
+                                ev.effect = Some(Effect::Mark {
+                                    from: w.pkt.mark,
+                                    to: mark,
+                                });
+                                w.pkt.mark = mark;
+                            }
+                        }
+                        None => {
+                            let reason = "CONNMARK with these options is not modelled".to_string();
+                            ev.effect = Some(Effect::Unknown(reason.clone()));
+                            w.uncertain.push(Uncertain {
+                                at: at.clone(),
+                                reason,
+                                assumed: None,
+                            });
+                        }
+                    }
+                }
+                None
+            }
+            "NFQUEUE" => {
+                if has("--queue-bypass") {
+                    w.uncertain.push(Uncertain {
+                        at: at.clone(),
+                        reason: "NFQUEUE --queue-bypass: whether a listener exists is not known; assumed one does".into(),
+                        assumed: None,
+                    });
+                }
+                Some(Verdict::Queue(at.clone()))
+            }
+            "REDIRECT" => {
+                let from = endpoint(&w.pkt, true);
+                let addr = match hook {
+                    Hook::Output => Some(if w.pkt.dst.is_ipv4() {
+                        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                    } else {
+                        IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+                    }),
+                    _ => w
+                        .pkt
+                        .in_iface
+                        .as_deref()
+                        .and_then(|i| self.host.interface(i))
+                        .and_then(|i| {
+                            i.addresses
+                                .iter()
+                                .find(|a| a.addr.is_ipv4() == w.pkt.dst.is_ipv4())
+                        })
+                        .map(|a| a.addr),
+                };
+                let port = args
+                    .iter()
+                    .position(|a| a == "--to-ports" || a == "--to-port")
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|p| p.split('-').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .or(from.port);
+                match addr {
+                    Some(a) => {
+                        self.set_dst(w, a, port);
+                        ev.effect = Some(Effect::Dnat {
+                            from,
+                            to: endpoint(&w.pkt, true),
+                        });
+                        Some(Verdict::Accept)
+                    }
+                    None => {
+                        ev.effect = Some(Effect::Unknown(
+                            "the input interface has no address to redirect to".into(),
+                        ));
+                        Some(Verdict::Drop(at.clone()))
+                    }
+                }
+            }
+            _ => {
+                let reason = format!(
+                    "target `{name}` is not modelled; assumed to let the packet go on unchanged"
+                );
+                ev.effect = Some(Effect::Unknown(reason.clone()));
+                w.uncertain.push(Uncertain {
+                    at: at.clone(),
+                    reason,
+                    assumed: None,
+                });
+                None
+            }
+        }
+    }
+
+    fn set_dst(&self, w: &mut World, addr: IpAddr, port: Option<u16>) {
+        w.pkt.dst = addr;
+        if has_ports(w.pkt.proto) {
+            w.pkt.dport = port.or(w.pkt.dport);
+        }
+        if let CtInfo::Conn { entry, .. } = &mut w.ct {
+            entry.reply.src = w.pkt.dst;
+            entry.reply.sport = w.pkt.dport.unwrap_or(0);
+        }
+    }
+
+    fn set_src(&self, w: &mut World, addr: IpAddr, port: Option<u16>, random: bool) {
+        w.pkt.src = addr;
+        if has_ports(w.pkt.proto) {
+            w.pkt.sport = port.or(w.pkt.sport);
+            w.pkt.sport_random |= random;
+        }
+        if let CtInfo::Conn { entry, .. } = &mut w.ct {
+            entry.reply.dst = w.pkt.src;
+            entry.reply.dport = w.pkt.sport.unwrap_or(0);
+            entry.sport_random |= random && has_ports(w.pkt.proto);
+        }
+    }
+}
+
+fn set_done(ct: &mut CtInfo, dst_side: bool) {
+    if let CtInfo::Conn {
+        dst_done, src_done, ..
+    } = ct
+    {
+        if dst_side {
+            *dst_done = true;
+        } else {
+            *src_done = true;
+        }
+    }
+}
+
+fn endpoint(p: &Packet, dst: bool) -> Endpoint {
+    if dst {
+        Endpoint {
+            addr: p.dst,
+            port: p.dport,
+        }
+    } else {
+        Endpoint {
+            addr: p.src,
+            port: p.sport,
+        }
+    }
+}
+
+/// Splits a world on a match's answer into the worlds where it held (`held`) and those where it
+/// did not (`out`, with `false`).
+fn split(
+    w: World,
+    t: Truth,
+    at: &RuleRef,
+    held: &mut Vec<World>,
+    out: &mut Vec<(World, bool)>,
+    branches: &std::cell::Cell<usize>,
+) {
+    // Past the limit, stop branching (the trace fails at the end).
+    let over = branches.get() > MAX_OUTCOMES;
+    let t = match t {
+        Truth::Chance(p) if over => Truth::of(p >= p.complement()),
+        Truth::Unknown(_) if over => Truth::Yes,
+        Truth::Chance(p) if !p.is_zero() && !p.is_one() => {
+            branches.set(branches.get() + 1);
+            Truth::Chance(p)
+        }
+        Truth::Unknown(r) => {
+            branches.set(branches.get() + 1);
+            Truth::Unknown(r)
+        }
+        other => other,
+    };
+    match t {
+        Truth::Yes => held.push(w),
+        Truth::No => out.push((w, false)),
+        Truth::Chance(p) => {
+            let q = p.complement();
+            if !p.is_zero() {
+                let mut a = w.clone();
+                a.prob = a.prob.mul(&p);
+                held.push(a);
+            }
+            if !q.is_zero() {
+                let mut b = w;
+                b.prob = b.prob.mul(&q);
+                out.push((b, false));
+            }
+        }
+        Truth::Unknown(reason) => {
+            let mut a = w.clone();
+            a.uncertain.push(Uncertain {
+                at: at.clone(),
+                reason: reason.clone(),
+                assumed: Some(true),
+            });
+            held.push(a);
+            let mut b = w;
+            b.uncertain.push(Uncertain {
+                at: at.clone(),
+                reason,
+                assumed: Some(false),
+            });
+            out.push((b, false));
+        }
+    }
+}
+
+impl conntrack::Table {
+    /// Confirms and returns the entry's index.
+    fn confirm_index(&mut self, info: &CtInfo) -> Option<usize> {
+        self.confirm(info);
+        match info {
+            CtInfo::Conn { index: Some(i), .. } => Some(*i),
+            CtInfo::Conn { index: None, .. } => self.entries.len().checked_sub(1),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The routing decision: local delivery, longest-prefix match over the main table (with the
+//! connected routes the addresses imply), and source address selection for local packets.
+
+use std::net::IpAddr;
+
+use crate::host::{Host, IfAddr, RouteKind};
+
+/// Where a destination goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteResult {
+    /// The route type (`Local`/`Broadcast` for local delivery).
+    pub kind: RouteKind,
+    /// The output device (`lo` for local delivery of a local packet; the address's interface
+    /// for an arriving one).
+    pub dev: String,
+    /// The gateway, when the route has one.
+    pub via: Option<IpAddr>,
+    /// The source address a local packet gets on this route.
+    pub src: Option<IpAddr>,
+    /// The matched route's destination, for explanations.
+    pub matched: Option<IfAddr>,
+}
+
+/// Why there is no route.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no route to {0}")]
+pub struct NoRoute(pub IpAddr);
+
+/// Looks `dst` up as the kernel's FIB would: the local table first (addresses of the host,
+/// broadcast addresses), then the main table by longest prefix, lower metric first.
+pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
+    if host.is_local(dst) {
+        let dev = host
+            .local_iface(dst)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| "lo".into());
+        return Ok(RouteResult {
+            kind: RouteKind::Local,
+            dev,
+            via: None,
+            src: Some(dst),
+            matched: None,
+        });
+    }
+    if host.is_broadcast(dst) {
+        let dev = host
+            .interfaces
+            .iter()
+            .find(|i| i.addresses.iter().any(|a| a.broadcast() == Some(dst)))
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
+        let src = select_source(host, &dev, dst);
+        return Ok(RouteResult {
+            kind: RouteKind::Broadcast,
+            dev,
+            via: None,
+            src,
+            matched: None,
+        });
+    }
+    // Candidates: explicit routes, and connected routes implied by each address.
+    struct Cand {
+        dst: IfAddr,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+        src: Option<IpAddr>,
+        kind: RouteKind,
+        metric: u32,
+    }
+    let mut cands: Vec<Cand> = host
+        .routes
+        .iter()
+        .filter(|r| r.kind != RouteKind::Local && r.dst.contains(dst))
+        .map(|r| Cand {
+            dst: r.dst,
+            via: r.via,
+            dev: r.dev.clone(),
+            src: r.src,
+            kind: r.kind,
+            metric: r.metric,
+        })
+        .collect();
+    for i in &host.interfaces {
+        for a in &i.addresses {
+            if a.contains(dst) && !a.addr.is_loopback() {
+                let net = IfAddr {
+                    addr: a.addr,
+                    prefix: a.prefix,
+                };
+                cands.push(Cand {
+                    dst: net,
+                    via: None,
+                    dev: Some(i.name.clone()),
+                    src: Some(a.addr),
+                    kind: RouteKind::Unicast,
+                    metric: u32::MAX,
+                });
+            }
+        }
+    }
+    // Longest prefix; then lower metric; then earlier (explicit routes come first).
+    let best = cands
+        .iter()
+        .enumerate()
+        .max_by(|(ia, a), (ib, b)| {
+            a.dst
+                .prefix
+                .cmp(&b.dst.prefix)
+                .then(b.metric.cmp(&a.metric))
+                .then(ib.cmp(ia))
+        })
+        .map(|(_, c)| c)
+        .ok_or(NoRoute(dst))?;
+    let dev = match (&best.dev, best.via) {
+        (Some(d), _) => d.clone(),
+        (None, Some(via)) => lookup(host, via).map(|r| r.dev).map_err(|_| NoRoute(dst))?,
+        (None, None) => return Err(NoRoute(dst)),
+    };
+    let src = best
+        .src
+        .or_else(|| select_source(host, &dev, best.via.unwrap_or(dst)));
+    Ok(RouteResult {
+        kind: best.kind,
+        dev,
+        via: best.via,
+        src,
+        matched: Some(best.dst),
+    })
+}
+
+/// The source address a local packet gets when it leaves through `dev` towards `toward` (the
+/// gateway or the destination): an address of `dev` whose network holds `toward`, else the
+/// first address of `dev` of the family, else the first address of the family on any
+/// non-loopback interface.
+pub fn select_source(host: &Host, dev: &str, toward: IpAddr) -> Option<IpAddr> {
+    let fam = |a: &IfAddr| a.addr.is_ipv4() == toward.is_ipv4();
+    let usable = |a: &IfAddr| fam(a) && !is_link_local(a.addr);
+    if let Some(i) = host.interface(dev) {
+        if let Some(a) = i.addresses.iter().find(|a| usable(a) && a.contains(toward)) {
+            return Some(a.addr);
+        }
+        if let Some(a) = i.addresses.iter().find(|a| usable(a)) {
+            return Some(a.addr);
+        }
+    }
+    host.interfaces
+        .iter()
+        .flat_map(|i| i.addresses.iter())
+        .find(|a| usable(a) && !a.addr.is_loopback())
+        .map(|a| a.addr)
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(_) => false,
+        IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Host {
+        Host::from_yaml(include_str!("../../../testdata/example-node/host.yaml")).unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn example_node_routes() {
+        let h = host();
+        let r = lookup(&h, ip("10.100.29.239")).unwrap();
+        assert_eq!(
+            (r.dev.as_str(), r.via, r.src),
+            ("eth0", Some(ip("192.168.49.1")), Some(ip("192.168.49.2")))
+        );
+        let r = lookup(&h, ip("10.244.0.6")).unwrap();
+        assert_eq!(
+            (r.dev.as_str(), r.via, r.src),
+            ("cni0", None, Some(ip("10.244.0.1")))
+        );
+        let r = lookup(&h, ip("192.168.49.2")).unwrap();
+        assert_eq!(r.kind, RouteKind::Local);
+        let r = lookup(&h, ip("127.0.0.1")).unwrap();
+        assert_eq!((r.kind, r.dev.as_str()), (RouteKind::Local, "lo"));
+    }
+
+    #[test]
+    fn no_default_means_no_route() {
+        let h =
+            Host::from_yaml("interfaces:\n  - name: eth0\n    addresses: [10.0.0.2/24]\n").unwrap();
+        assert_eq!(lookup(&h, ip("8.8.8.8")), Err(NoRoute(ip("8.8.8.8"))));
+        assert_eq!(lookup(&h, ip("10.0.0.9")).unwrap().dev, "eth0");
+    }
+
+    #[test]
+    fn longest_prefix_and_metric() {
+        let h = Host::from_yaml("interfaces:\n  - name: a\n    addresses: [10.0.0.2/24]\n  - name: b\n    addresses: [10.1.0.2/24]\nroutes:\n  - to: 10.9.0.0/16\n    via: 10.0.0.1\n    metric: 100\n  - to: 10.9.0.0/16\n    via: 10.1.0.1\n    dev: b\n    metric: 10\n  - to: 10.9.9.0/24\n    via: 10.0.0.1\n    type: blackhole\n").unwrap();
+        let r = lookup(&h, ip("10.9.1.1")).unwrap();
+        assert_eq!((r.dev.as_str(), r.src), ("b", Some(ip("10.1.0.2"))));
+        assert_eq!(
+            lookup(&h, ip("10.9.9.1")).unwrap().kind,
+            RouteKind::Blackhole
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! What the engine returns: a [`Trace`] of every outcome of a packet (or a sequence of
+//! packets), each with its exact probability, the uncertain decisions it rests on, and per
+//! packet the netfilter events in the kernel's order and the packet's fate. Data only: the
+//! wording for people is the report crate's business.
+
+use std::net::IpAddr;
+
+use crate::eval::prob::Prob;
+use crate::model::{Hook, TableName};
+use crate::packet::Packet;
+
+/// The result of tracing a packet sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// Assumptions made about the host (empty when a host was given) or the packets (source
+    /// port picked, source address chosen by routing).
+    pub assumptions: Vec<String>,
+    /// Every distinct outcome; probabilities sum to 1 (see [`Outcome::probability`]).
+    pub outcomes: Vec<Outcome>,
+}
+
+/// One way the sequence can go.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The exact probability of this outcome, given the choices in `uncertain`: random
+    /// statistic branches multiply in exactly; every uncertain decision splits the outcome
+    /// in two that both carry the probability of their random choices, so
+    /// `Σ probability · 2^-uncertain.len()` over all outcomes is 1, and the plain sum is 1
+    /// when nothing is uncertain.
+    pub probability: Prob,
+    /// The undecidable matches this outcome assumed an answer for.
+    pub uncertain: Vec<Uncertain>,
+    /// One step per packet of the sequence, in order.
+    pub steps: Vec<Step>,
+}
+
+/// What happened to one packet of the sequence in one outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The packet as it entered (arriving) or was built by the local process.
+    pub input: Packet,
+    /// Netfilter events in the kernel's order: rules whose matches all held, policies taken,
+    /// and returns from the end of user chains.
+    pub events: Vec<Event>,
+    /// What happened outside the rules (conntrack, routing, bridging), each with the number
+    /// of events that came before it.
+    pub notes: Vec<(usize, Note)>,
+    /// Where the packet ended.
+    pub fate: Fate,
+}
+
+/// What kind of event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A rule whose matches all held (its target ran).
+    Rule,
+    /// A built-in chain's policy was taken.
+    Policy,
+    /// The end of a user chain was reached: back to the caller.
+    Return,
+}
+
+/// One netfilter event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The hook.
+    pub hook: Hook,
+    /// The table.
+    pub table: TableName,
+    /// The chain.
+    pub chain: String,
+    /// 1-based position of the rule in its chain; `None` for a policy or an implicit return.
+    pub rule: Option<usize>,
+    /// What kind of event.
+    pub kind: EventKind,
+    /// The target: `ACCEPT`, `DROP`, a chain name for a jump or goto, `MARK`, `DNAT`, …; the
+    /// policy for a policy event; `RETURN` for an implicit return; empty for a rule without
+    /// target.
+    pub target: String,
+    /// Whether the target is a user chain (`-j CHAIN` or `-g CHAIN`).
+    pub jump: bool,
+    /// Whether the rule used `-g` (goto).
+    pub goto: bool,
+    /// The rule as `iptables-save` prints it (after `-A CHAIN`); `None` for non-rule events.
+    pub rule_text: Option<String>,
+    /// What the target did to the packet, when anything.
+    pub effect: Option<Effect>,
+    /// The mark after the event.
+    pub mark: u32,
+}
+
+impl Event {
+    /// The verdict as the kernel's nf_tables trace spells it for this event: `jump CHAIN`,
+    /// `goto CHAIN`, `accept` (ACCEPT and the NAT targets), `drop` (DROP, REJECT), `return`
+    /// (a `-j RETURN` rule), `queue`, and `continue` for non-terminating targets and for the
+    /// implicit return at the end of a user chain; a policy event gives the policy
+    /// (`accept`/`drop`).
+    pub fn kernel_verdict(&self) -> String {
+        match self.kind {
+            EventKind::Policy => self.target.to_ascii_lowercase(),
+            EventKind::Return => "continue".into(),
+            EventKind::Rule if self.goto => format!("goto {}", self.target),
+            EventKind::Rule if self.jump => format!("jump {}", self.target),
+            EventKind::Rule => match self.target.as_str() {
+                "ACCEPT" | "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" => "accept".into(),
+                "DROP" | "REJECT" => "drop".into(),
+                "RETURN" => "return".into(),
+                "QUEUE" | "NFQUEUE" => "queue".into(),
+                _ => "continue".into(),
+            },
+        }
+    }
+}
+
+/// An address and an optional port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// The address.
+    pub addr: IpAddr,
+    /// The port (for protocols with ports).
+    pub port: Option<u16>,
+}
+
+/// What a target did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The mark changed (or was set to the same value).
+    Mark {
+        /// Before.
+        from: u32,
+        /// After.
+        to: u32,
+    },
+    /// Destination NAT (DNAT, REDIRECT).
+    Dnat {
+        /// Before.
+        from: Endpoint,
+        /// After.
+        to: Endpoint,
+    },
+    /// Source NAT (SNAT, MASQUERADE).
+    Snat {
+        /// Before.
+        from: Endpoint,
+        /// After.
+        to: Endpoint,
+        /// Whether the port is randomised (`--random-fully`); the port shown is the original.
+        random_port: bool,
+    },
+    /// The packet was marked untracked (NOTRACK, CT --notrack).
+    Untracked,
+    /// The target is not modelled; its effect is unknown.
+    Unknown(String),
+}
+
+/// Something that happened outside the rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// Conntrack looked the packet up.
+    Conntrack {
+        /// `--ctstate` bits the packet has from here on.
+        state: u8,
+        /// Whether the entry came from earlier packets (`false`: a new connection).
+        existing: bool,
+        /// Whether the packet is a reply.
+        reply: bool,
+    },
+    /// Conntrack applied a connection's recorded translation (no nat rules consulted).
+    CtNat {
+        /// The hook.
+        hook: Hook,
+        /// `true` for the destination side, `false` for the source side.
+        dst_side: bool,
+        /// Before.
+        from: Endpoint,
+        /// After.
+        to: Endpoint,
+    },
+    /// The nat table was skipped for this connection (not its first packet, or untracked).
+    NatSkipped {
+        /// The hook.
+        hook: Hook,
+        /// Why.
+        why: String,
+    },
+    /// The routing decision.
+    Route {
+        /// Whether this is the re-route after OUTPUT changed the destination or mark.
+        reroute: bool,
+        /// The decision.
+        decision: RouteDecision,
+    },
+    /// A locally generated packet got its source address from the route.
+    SourceSelected {
+        /// The address.
+        addr: IpAddr,
+        /// The interface it came from.
+        dev: String,
+    },
+    /// The packet was bridged (layer 2) by this bridge.
+    Bridged {
+        /// The bridge.
+        bridge: String,
+        /// Whether `bridge-nf-call-iptables` sends it through iptables.
+        iptables: bool,
+    },
+    /// A locally generated packet for a local address loops back through `lo`.
+    Loopback,
+}
+
+/// What the routing decision said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteDecision {
+    /// Deliver locally.
+    Local,
+    /// Forward / send out of this interface.
+    Out {
+        /// The interface.
+        dev: String,
+        /// The gateway.
+        via: Option<IpAddr>,
+    },
+    /// No way: the packet is dropped.
+    Drop {
+        /// Why ("no route to host", "forwarding is off", "blackhole route").
+        reason: String,
+    },
+}
+
+/// Where a packet ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FateKind {
+    /// Delivered to a local socket.
+    Local,
+    /// Forwarded (routed or bridged) out of an interface.
+    Forwarded,
+    /// A locally generated packet left through an interface.
+    Sent,
+    /// Dropped (by a rule, a policy, or routing).
+    Dropped,
+    /// Rejected (dropped with an ICMP error or TCP reset sent back).
+    Rejected,
+    /// Handed to a userspace queue (QUEUE, NFQUEUE).
+    Queued,
+}
+
+impl FateKind {
+    /// The name used in JSON: `local`, `forwarded`, `sent`, `dropped`, `rejected`, `queued`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FateKind::Local => "local",
+            FateKind::Forwarded => "forwarded",
+            FateKind::Sent => "sent",
+            FateKind::Dropped => "dropped",
+            FateKind::Rejected => "rejected",
+            FateKind::Queued => "queued",
+        }
+    }
+}
+
+/// Where a rule or policy stands.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RuleRef {
+    /// The hook.
+    pub hook: Hook,
+    /// The table.
+    pub table: TableName,
+    /// The chain.
+    pub chain: String,
+    /// 1-based position; `None` for a policy.
+    pub rule: Option<usize>,
+}
+
+/// A packet's fate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fate {
+    /// What happened.
+    pub kind: FateKind,
+    /// The output interface (forwarded, sent) or the interface of local delivery.
+    pub iface: Option<String>,
+    /// The headers as the packet leaves or is delivered (or as they were when dropped).
+    pub packet: Packet,
+    /// The rule or policy that dropped, rejected or queued it.
+    pub by: Option<RuleRef>,
+    /// Why, for drops outside the rules (routing) and rejects (the answer sent).
+    pub reason: Option<String>,
+}
+
+/// A decision the engine could not make from packet, host and conntrack.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Uncertain {
+    /// Where.
+    pub at: RuleRef,
+    /// Why it cannot be decided.
+    pub reason: String,
+    /// For an undecidable match, what this outcome assumed: that it held (`Some(true)`) or
+    /// not (`Some(false)`); the outcome was split in two there. `None` for an effect that is
+    /// not modelled (the outcome was not split).
+    pub assumed: Option<bool>,
+}
