@@ -109,7 +109,8 @@ fn check_json_is_stable_and_lists_unmodelled_extensions() {
         (Some(4), Some(13))
     );
     assert!(diags[1]["help"].is_null() || diags[1]["help"].is_string());
-    let keys: Vec<&String> = diags[1].as_object().unwrap().keys().collect();
+    let mut keys: Vec<&String> = diags[1].as_object().unwrap().keys().collect();
+    keys.sort();
     assert_eq!(keys, ["column", "help", "line", "message", "severity"]);
 }
 
