@@ -137,6 +137,16 @@ pub struct Case {
     pub steps: Vec<CaseStep>,
     /// For trace cases: the file holding the complete ruleset.
     pub rules: Option<String>,
+    /// What the flow checks assume about the node.
+    pub tracer: CaseTracer,
+}
+
+/// The `tracer` section: what the flow checks of a case assume about the node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CaseTracer {
+    /// Exact addresses that `-m addrtype --dst-type LOCAL` treats as the node's own.
+    pub local_addresses: Vec<String>,
 }
 
 impl Case {

@@ -173,7 +173,8 @@ impl Builder {
             } => {
                 let hook = Hook::from_chain_name(&chain).filter(|h| tname.hooks().contains(h));
                 match (hook, policy) {
-                    (Some(h), Some(p)) => {
+                    (Some(h), policy) => {
+                        // `-` on a built-in chain keeps its policy, as iptables-restore does.
                         if let Some(c) = table.chain_mut(&chain) {
                             if c.span != Span::default() {
                                 return Err(ParseError::new(
@@ -185,23 +186,17 @@ impl Builder {
                                     c.span.line
                                 )));
                             }
-                            c.policy = Some(p);
+                            if policy.is_some() {
+                                c.policy = policy;
+                            }
                             c.counters = counters;
                             c.span = span;
                         } else {
-                            let mut c = Chain::builtin(h, p);
+                            let mut c = Chain::builtin(h, policy.unwrap_or(Policy::Accept));
                             c.counters = counters;
                             c.span = span;
                             table.chains.push(c);
                         }
-                    }
-                    (Some(_), None) => {
-                        return Err(ParseError::new(
-                            policy_span,
-                            format!(
-                                "built-in chain `{chain}` needs a policy (ACCEPT or DROP), not `-`"
-                            ),
-                        ));
                     }
                     (None, Some(_)) => {
                         if Hook::from_chain_name(&chain).is_some() {
