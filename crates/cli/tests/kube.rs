@@ -78,3 +78,43 @@ fn missing_step_is_a_usage_error() {
         .failure()
         .stderr(predicates::str::contains("no step 3"));
 }
+
+#[test]
+fn kube_trace_names_services_and_endpoints() {
+    let dir = testdata().join("example-node");
+    let out = chainwalk()
+        .args(["kube", "trace", "--objects"])
+        .arg(dir.join("cluster.yaml"))
+        .arg("--config")
+        .arg(dir.join("kube-proxy.yaml"))
+        .arg("--host")
+        .arg(dir.join("host.yaml"))
+        .args(["--", "-p", "tcp", "-s", "192.168.49.1", "--sport", "40000"])
+        .args([
+            "-d",
+            "10.100.29.239",
+            "--dport",
+            "80",
+            "-i",
+            "eth0",
+            "--syn",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("2 outcomes"), "{text}");
+    assert!(text.contains(
+        "KUBE-SVC-QV4NJDQ2TL4A6VRO = Service default/hello-nginx, port 80/TCP (cluster IP 10.100.29.239)"
+    ));
+    assert!(
+        text.contains("KUBE-SEP-BF7GKAYFIIMLRAW5 = endpoint 10.244.0.6:80 of default/hello-nginx")
+    );
+    assert!(
+        text.contains("KUBE-SEP-5GV5FJNBRYEOQ7QB = endpoint 10.244.0.7:80 of default/hello-nginx")
+    );
+    // Chains the packet never visits are not listed.
+    assert!(!text.contains("kube-dns"), "{text}");
+}

@@ -48,6 +48,7 @@
 
 pub mod case;
 pub mod config;
+pub mod legend;
 mod model;
 pub mod names;
 pub mod node;
@@ -58,6 +59,7 @@ pub mod synthetic;
 
 pub use case::Case;
 pub use config::{IpFamily, KubeProxyConfiguration, LocalDetector, ProxyConfig};
+pub use legend::chain_legend;
 pub use node::{JumpRule, NodeTables, iptables_save_form, jump_rules, node_ruleset};
 pub use objects::{Cluster, ParseError, Warning};
 pub use proxier::{Proxier, SyncOutput};

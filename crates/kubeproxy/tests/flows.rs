@@ -143,19 +143,18 @@ fn reduce(trace: &Trace) -> (String, bool) {
                 verdict = Some("ACCEPT".into());
             }
         }
-        if matches!(step.fate.kind, FateKind::Dropped | FateKind::Rejected) {
-            if let Some(by) = &step.fate.by {
-                if by.chain.starts_with("KUBE-") {
-                    verdict = Some(
-                        if step.fate.kind == FateKind::Rejected {
-                            "REJECT"
-                        } else {
-                            "DROP"
-                        }
-                        .into(),
-                    );
+        if matches!(step.fate.kind, FateKind::Dropped | FateKind::Rejected)
+            && let Some(by) = &step.fate.by
+            && by.chain.starts_with("KUBE-")
+        {
+            verdict = Some(
+                if step.fate.kind == FateKind::Rejected {
+                    "REJECT"
+                } else {
+                    "DROP"
                 }
-            }
+                .into(),
+            );
         }
     }
     let out = if !dnat.is_empty() {

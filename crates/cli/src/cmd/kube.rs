@@ -20,6 +20,41 @@ enum KubeCommand {
     /// Print the iptables-restore input kube-proxy writes for the cluster's objects (or for a
     /// conformance case with `--case`).
     Render(RenderArgs),
+    /// Render the node's rules for the cluster's objects and trace a packet through them,
+    /// naming the Service or endpoint behind every kube-proxy chain on the way.
+    Trace(TraceArgs),
+}
+
+/// Arguments of `kube trace`.
+#[derive(clap::Args)]
+struct TraceArgs {
+    #[command(flatten)]
+    render: RenderArgs,
+    /// The host: a YAML file (interfaces, addresses, routes, bridges, forwarding). Without it
+    /// chainwalk assumes a host and says what it assumed.
+    #[arg(long, value_name = "HOST")]
+    host: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// The packet, with iptables' option letters (`-p tcp -s 10.0.0.2 -d 10.96.0.10 --dport
+    /// 53 -i eth0`; `--then reply` continues the flow), as for `chainwalk trace`.
+    #[arg(
+        value_name = "PACKET",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 1..,
+        required = true
+    )]
+    packet: Vec<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    /// For people.
+    Text,
+    /// The chainwalk/trace/v1 JSON document.
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -70,7 +105,71 @@ enum FamilyArg {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         KubeCommand::Render(r) => render(r),
+        KubeCommand::Trace(t) => trace(t),
     }
+}
+
+fn trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
+    use chainwalk_netfilter::eval::Simulator;
+    use chainwalk_netfilter::host::Host;
+    use chainwalk_netfilter::packet::parse_packets;
+    use chainwalk_netfilter::syntax::parse_save;
+
+    let (mut tables, outputs) = match &args.render.case {
+        Some(dir) => render_case(dir, args.render.step)?,
+        None => render_objects(&args.render)?,
+    };
+    for o in &outputs {
+        tables.apply(o);
+    }
+    let rules = tables.to_save();
+    let parsed = parse_save(&rules, None);
+    if parsed.has_errors() {
+        bail!("the rendered rules do not parse: {:?}", parsed.diagnostics);
+    }
+    let host = match &args.host {
+        Some(h) => Host::from_yaml(&read(h)?).with_context(|| format!("in `{}`", h.display()))?,
+        None => {
+            let ifaces: Vec<String> = args
+                .packet
+                .windows(2)
+                .filter(|w| w[0] == "-i" || w[0] == "--in-interface")
+                .map(|w| w[1].clone())
+                .collect();
+            Host::assumed(&ifaces)
+        }
+    };
+    let specs = parse_packets(&args.packet)
+        .map_err(|e| anyhow::anyhow!("bad packet description: {}", e.message))?;
+    let trace = Simulator::new(&parsed.ruleset, &host).trace(&specs)?;
+    match args.format {
+        OutputFormat::Json => print!("{}", chainwalk_report::trace_to_json(&trace)),
+        OutputFormat::Text => {
+            print!(
+                "{}",
+                chainwalk_report::trace_to_text(&trace, &super::trace::labels(&specs))
+            );
+            let legend = chainwalk_kubeproxy::chain_legend(&rules);
+            let mut used: Vec<&String> = legend
+                .keys()
+                .filter(|chain| {
+                    trace.outcomes.iter().any(|o| {
+                        o.steps
+                            .iter()
+                            .any(|s| s.events.iter().any(|e| &e.chain == *chain))
+                    })
+                })
+                .collect();
+            used.sort();
+            if !used.is_empty() {
+                println!("\nkube-proxy chains on the way:");
+                for chain in used {
+                    println!("  {chain} = {}", legend[chain]);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
