@@ -20,6 +20,7 @@
 mod byname;
 pub mod hook;
 pub mod matches;
+mod nat;
 pub mod prob;
 mod walk;
 
