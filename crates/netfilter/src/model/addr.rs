@@ -35,7 +35,7 @@ pub enum AddrParseError {
     #[error("`{0}` is not a valid mask")]
     BadMask(String),
     /// The prefix length is larger than the address.
-    #[error("prefix length {len} is too long for {family:?} (at most {max})")]
+    #[error("prefix length {len} is too long for {family} (at most {max})")]
     PrefixTooLong {
         /// The length given.
         len: u32,
