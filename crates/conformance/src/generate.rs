@@ -724,11 +724,10 @@ fn packet(r: &mut R, w: &World) -> PacketSpec {
         )
     } else {
         let i = r.below(w.ifaces.len());
-        let f = w
-            .ifaces
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| w.ifaces[0].clone());
+        let f = match w.ifaces.get(i) {
+            Some(f) => f.clone(),
+            None => w.pick_iface(r),
+        };
         let src = if i == 0 && r.chance(0.7) {
             r.pick_or(&w.remotes, Ipv4Addr::new(203, 0, 113, 1))
         } else {
@@ -920,5 +919,228 @@ pub fn flow_case(seed: u64, index: u64) -> Case {
         family: Family::Ipv4,
         rules: service,
         packets,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    #[test]
+    fn same_seed_same_case() {
+        assert_eq!(random_case(3, 9), random_case(3, 9));
+        assert_ne!(random_case(3, 9).rules, random_case(3, 10).rules);
+        assert_ne!(random_case(3, 9).rules, random_case(4, 9).rules);
+        assert_eq!(flow_case(3, 2), flow_case(3, 2));
+    }
+
+    /// Per table: chain → hooks reaching it, and the rule lines of each chain; computed
+    /// from the text alone.
+    fn reach(
+        rules: &str,
+    ) -> Vec<(
+        String,
+        BTreeMap<String, BTreeSet<String>>,
+        Vec<(String, String)>,
+    )> {
+        let mut out = Vec::new();
+        for block in rules.split("COMMIT\n").filter(|b| b.starts_with('*')) {
+            let table = block
+                .lines()
+                .next()
+                .unwrap()
+                .trim_start_matches('*')
+                .to_string();
+            let mut order: Vec<String> = Vec::new();
+            let mut lines: Vec<(String, String)> = Vec::new();
+            for l in block.lines() {
+                if let Some(c) = l.strip_prefix(':') {
+                    order.push(c.split_whitespace().next().unwrap().to_string());
+                }
+                if let Some(r) = l.strip_prefix("-A ") {
+                    let (c, body) = r.split_once(' ').unwrap_or((r, ""));
+                    lines.push((c.to_string(), body.to_string()));
+                }
+            }
+            let mut hooks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for c in &order {
+                if c.chars().all(|ch| ch.is_ascii_uppercase()) {
+                    hooks.entry(c.clone()).or_default().insert(c.clone());
+                }
+            }
+            // Calls only go forward, so one pass in declaration order suffices.
+            for c in &order {
+                let from = hooks.get(c).cloned().unwrap_or_default();
+                for (chain, body) in &lines {
+                    if chain != c {
+                        continue;
+                    }
+                    let words: Vec<&str> = body.split_whitespace().collect();
+                    for w in words.windows(2) {
+                        if (w[0] == "-j" || w[0] == "-g") && order.iter().any(|o| o == w[1]) {
+                            let callee = w[1].to_string();
+                            let ci = order.iter().position(|o| *o == callee).unwrap();
+                            let cc = order.iter().position(|o| o == c).unwrap();
+                            assert!(ci > cc, "backward call {c} -> {callee}");
+                            hooks
+                                .entry(callee)
+                                .or_default()
+                                .extend(from.iter().cloned());
+                        }
+                    }
+                }
+            }
+            out.push((table, hooks, lines));
+        }
+        out
+    }
+
+    #[test]
+    fn cases_cover_every_match_target_table_and_hook() {
+        let mut text = String::new();
+        let mut tables_hooks: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut ingress = BTreeSet::new();
+        let mut protos = BTreeSet::new();
+        let mut aimed = 0;
+        let mut packets = 0;
+        for i in 0..300 {
+            let c = random_case(1, i);
+            text.push_str(&c.rules);
+            for (table, hooks, lines) in reach(&c.rules) {
+                for (chain, body) in &lines {
+                    let hs = hooks.get(chain).cloned().unwrap_or_default();
+                    assert!(!hs.is_empty(), "{chain} unreachable in {}", c.name);
+                    if chain.chars().all(|ch| ch.is_ascii_uppercase()) {
+                        tables_hooks.insert((table.clone(), chain.clone()));
+                    }
+                    // Rules with state a node's own answers could change stay inbound.
+                    if body.contains("--mode nth") || body.contains("-j CONNMARK") {
+                        assert!(
+                            hs.iter()
+                                .all(|h| ["PREROUTING", "INPUT", "FORWARD"].contains(&h.as_str())),
+                            "{}: {chain} reached from {hs:?}: {body}",
+                            c.name
+                        );
+                    }
+                    if body.contains("-j DNAT") || body.contains("-j REDIRECT") {
+                        assert!(
+                            hs.iter().all(|h| h == "PREROUTING" || h == "OUTPUT"),
+                            "{body}"
+                        );
+                    }
+                    if body.contains("-j MASQUERADE") {
+                        assert!(hs.iter().all(|h| h == "POSTROUTING"), "{body}");
+                    }
+                    if body.contains("-i ") {
+                        assert!(
+                            !hs.contains("OUTPUT") && !hs.contains("POSTROUTING"),
+                            "{body}"
+                        );
+                    }
+                    if body.contains("-o ") {
+                        assert!(
+                            !hs.contains("PREROUTING") && !hs.contains("INPUT"),
+                            "{body}"
+                        );
+                    }
+                }
+            }
+            for p in &c.packets {
+                let PacketTemplate::Fixed(p) = &p.packet else {
+                    panic!("random cases hold fixed packets")
+                };
+                packets += 1;
+                ingress.insert(
+                    format!("{:?}", p.ingress)
+                        .split('(')
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                );
+                protos.insert(p.proto.number());
+                if c.rules.contains(&format!("{}/", p.dst))
+                    || c.rules.contains(&format!("--dport {}", p.dport))
+                {
+                    aimed += 1;
+                }
+            }
+        }
+        for needle in [
+            "-j ACCEPT",
+            "-j DROP",
+            "-j REJECT",
+            "-j RETURN",
+            "-j MARK",
+            "-j CONNMARK",
+            "-j DNAT",
+            "-j SNAT",
+            "-j MASQUERADE",
+            "-j REDIRECT",
+            " -g ",
+            "--random-fully",
+            "tcp-reset",
+            "-s ",
+            "! -s ",
+            "-d ",
+            "! -d ",
+            "-i ",
+            "! -i ",
+            "-o ",
+            "+ ",
+            "-p tcp",
+            "-p udp",
+            "-p icmp",
+            "! -p ",
+            "--dport",
+            "--sport",
+            "! --dport",
+            "--tcp-flags",
+            "--syn",
+            "-m multiport",
+            "--dports",
+            "--sports",
+            "--ports",
+            "-m mark",
+            "! --mark",
+            "-m connmark",
+            "--ctstate",
+            "! --ctstate",
+            "-m addrtype",
+            "--src-type",
+            "! --dst-type",
+            "-m comment",
+            "--mode nth",
+            "-m iprange",
+            "--src-range",
+            "--dst-range",
+            "--icmp-type",
+            "--save-mark",
+            "--restore-mark",
+            "/24 ",
+            "/16 ",
+            "/32 ",
+            ":PREROUTING DROP",
+            ":FORWARD DROP",
+        ] {
+            assert!(text.contains(needle), "no generated rule has {needle:?}");
+        }
+        for (table, hooks) in TABLES {
+            for h in hooks {
+                assert!(
+                    tables_hooks.contains(&(table.to_string(), h.chain().to_string())),
+                    "no rule in {table} {}",
+                    h.chain()
+                );
+            }
+        }
+        assert_eq!(ingress.len(), 2, "{ingress:?}");
+        assert_eq!(protos, BTreeSet::from([1, 6, 17]));
+        assert!(
+            aimed * 2 > packets,
+            "only {aimed} of {packets} packets aimed at rules"
+        );
     }
 }
