@@ -4,6 +4,7 @@
 //! - [`run`]: runs a case on the kernel ([`chainwalk_host::kernel::Lab`]) and turns
 //!   what the kernel showed into engine-independent [`Record`]s.
 //! - [`compare`]: the [`Engine`] seam, the comparison, reproducer folders.
+//! - [`corpus`]: cases from real rulesets, packets aimed at their own rules.
 //! - [`stats`]: the statistical check of `-m statistic --mode random` against expected
 //!   probabilities.
 //!
@@ -11,6 +12,7 @@
 
 pub mod case;
 pub mod compare;
+pub mod corpus;
 mod error;
 pub mod generate;
 pub mod record;
