@@ -37,7 +37,6 @@ fn words(line: &str) -> Vec<String> {
 /// What a packet needs to match one rule (positive options only).
 #[derive(Debug, Clone, Default)]
 struct RuleFacts {
-    table: String,
     chain: String,
     src: Option<String>,
     dst: Option<String>,
@@ -54,10 +53,9 @@ fn first_port(v: &str) -> Option<u16> {
     v.split([',', ':']).next()?.parse().ok()
 }
 
-fn facts(table: &str, line: &str) -> Option<RuleFacts> {
+fn facts(line: &str) -> Option<RuleFacts> {
     let w = words(line.strip_prefix("-A ")?);
     let mut f = RuleFacts {
-        table: table.to_string(),
         chain: w.first()?.clone(),
         ..RuleFacts::default()
     };
@@ -191,15 +189,7 @@ fn node_addr(i: usize, family: Family, host: u8) -> IpAddr {
 /// plain ones (to the node, through it, from it) up to three.
 pub fn corpus_case(name: &str, rules: &str, max_packets: usize) -> Case {
     let family = family_of(rules);
-    let mut table = String::new();
-    let mut all: Vec<RuleFacts> = Vec::new();
-    for line in rules.lines() {
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.trim().to_string();
-        } else if let Some(f) = facts(&table, line) {
-            all.push(f);
-        }
-    }
+    let all: Vec<RuleFacts> = rules.lines().filter_map(facts).collect();
     // Interfaces by how often rules name them.
     let mut freq: BTreeMap<String, usize> = BTreeMap::new();
     for f in &all {

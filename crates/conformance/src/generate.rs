@@ -939,13 +939,13 @@ mod tests {
 
     /// Per table: chain → hooks reaching it, and the rule lines of each chain; computed
     /// from the text alone.
-    fn reach(
-        rules: &str,
-    ) -> Vec<(
+    type Reach = (
         String,
         BTreeMap<String, BTreeSet<String>>,
         Vec<(String, String)>,
-    )> {
+    );
+
+    fn reach(rules: &str) -> Vec<Reach> {
         let mut out = Vec::new();
         for block in rules.split("COMMIT\n").filter(|b| b.starts_with('*')) {
             let table = block

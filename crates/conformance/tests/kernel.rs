@@ -74,12 +74,22 @@ fn share_matching(records: &[Record]) -> (usize, usize) {
     (matching, records.len())
 }
 
-/// 50 random cases run on the kernel without harness errors; a good share of packets
-/// match rules; every fate occurs.
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Random cases (50 of seed 11 unless `CHAINWALK_CONFORMANCE_CASES` and
+/// `CHAINWALK_CONFORMANCE_SEED` say otherwise) run on the kernel without harness errors;
+/// a good share of packets match rules; every fate occurs.
 #[test]
 fn random_cases_run_on_the_kernel() {
     let _g = lock();
-    let cases = generate::random_cases(11, 50);
+    let seed = env_u64("CHAINWALK_CONFORMANCE_SEED", 11);
+    let count = env_u64("CHAINWALK_CONFORMANCE_CASES", 50);
+    let cases = generate::random_cases(seed, count);
     let mut fates: BTreeMap<String, usize> = BTreeMap::new();
     let (mut matching, mut packets) = (0, 0);
     let (mut setup, mut sending) = (Duration::ZERO, Duration::ZERO);
@@ -111,10 +121,10 @@ fn random_cases_run_on_the_kernel() {
     }
     let total = start.elapsed();
     println!(
-        "50 random cases, {packets} packets in {total:?}: per case {:?} (lab + restore {:?}, packets {:?}); per packet {:?}; slowest {} {:?}",
-        total / 50,
-        setup / 50,
-        sending / 50,
+        "{count} random cases of seed {seed}, {packets} packets in {total:?}: per case {:?} (lab + restore {:?}, packets {:?}); per packet {:?}; slowest {} {:?}",
+        total / count as u32,
+        setup / count as u32,
+        sending / count as u32,
         sending / packets as u32,
         slowest.1,
         slowest.0

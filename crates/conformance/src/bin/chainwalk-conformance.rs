@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         done += 1;
         if let Outcome::Disagree(d) = outcome {
             eprintln!("[{done}/{total}] {}: {} differences", case.name, d.len());
-        } else if done % 50 == 0 {
+        } else if done.is_multiple_of(50) {
             eprintln!("[{done}/{total}] {:?}", start.elapsed());
         }
     });
