@@ -288,6 +288,79 @@ pub fn write_reproducer(
     Ok(folder)
 }
 
+/// Whether `case` still shows a disagreement (kernel or engine errors count as no).
+fn still_disagrees(case: &Case, engine: &dyn Engine) -> bool {
+    let Ok(kernel) = run_kernel(case) else {
+        return false;
+    };
+    let Ok(ours) = engine.run(case) else {
+        return false;
+    };
+    matches!(compare(case, &kernel.records, &ours), Outcome::Disagree(_))
+}
+
+/// The case without packet `k` (templates that point past it are renumbered); `None` when
+/// a later packet is derived from it.
+fn without_packet(case: &Case, k: usize) -> Option<Case> {
+    use crate::case::PacketTemplate as T;
+    let referenced = case.packets.iter().any(|p| match p.packet {
+        T::Reply { to, .. } => to == k,
+        T::Again { of, .. } => of == k,
+        T::Fixed(_) => false,
+    });
+    if referenced || case.packets.len() <= 1 {
+        return None;
+    }
+    let mut c = case.clone();
+    c.packets.remove(k);
+    for p in &mut c.packets {
+        match &mut p.packet {
+            T::Reply { to: i, .. } | T::Again { of: i, .. } if *i > k => *i -= 1,
+            _ => {}
+        }
+    }
+    if let Some(first) = c.packets.first_mut() {
+        first.flush_conntrack = true;
+    }
+    Some(c)
+}
+
+/// Shrinks a disagreeing case to a smaller one that still disagrees: drops packets, then
+/// rule lines, one at a time, keeping each removal after which kernel and engine still
+/// disagree. Tries at most `budget` candidates (each runs the kernel and the engine once).
+pub fn shrink(case: &Case, engine: &dyn Engine, budget: usize) -> Case {
+    let mut best = case.clone();
+    let mut tries = 0;
+    let mut k = best.packets.len();
+    while k > 0 && tries < budget {
+        k -= 1;
+        if let Some(c) = without_packet(&best, k) {
+            tries += 1;
+            if still_disagrees(&c, engine) {
+                best = c;
+            }
+        }
+    }
+    let mut lines: Vec<String> = best.rules.lines().map(str::to_string).collect();
+    let mut i = lines.len();
+    while i > 0 && tries < budget {
+        i -= 1;
+        if !lines.get(i).is_some_and(|l| l.starts_with("-A ")) {
+            continue;
+        }
+        let mut shorter = lines.clone();
+        shorter.remove(i);
+        let mut c = best.clone();
+        c.rules = shorter.iter().map(|l| format!("{l}\n")).collect();
+        tries += 1;
+        if still_disagrees(&c, engine) {
+            lines = shorter;
+            best = c;
+        }
+    }
+    best
+}
+
 /// Totals of a conformance run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -300,11 +373,13 @@ pub struct Summary {
 }
 
 /// Runs `cases` on the kernel and on `engine`, compares them and writes a reproducer
-/// into `out` for every disagreement. `progress` is called after each case.
+/// into `out` for every disagreement, shrunk with [`shrink`] when `shrink_budget` is not
+/// zero. `progress` is called after each case.
 pub fn run_all(
     cases: &[Case],
     engine: &dyn Engine,
     out: &Path,
+    shrink_budget: usize,
     mut progress: impl FnMut(&Case, &Outcome),
 ) -> Result<Summary, ConformanceError> {
     let mut summary = Summary::default();
@@ -316,9 +391,22 @@ pub fn run_all(
             Outcome::Agree => summary.agree += 1,
             Outcome::Disagree(d) => {
                 summary.disagree += 1;
-                summary
-                    .reproducers
-                    .push(write_reproducer(out, case, &kernel, &ours, d)?);
+                let small = if shrink_budget > 0 {
+                    shrink(case, engine, shrink_budget)
+                } else {
+                    case.clone()
+                };
+                let dir = if small == *case {
+                    write_reproducer(out, case, &kernel, &ours, d)?
+                } else {
+                    let k = run_kernel(&small)?.records;
+                    let e = engine.run(&small)?;
+                    match compare(&small, &k, &e) {
+                        Outcome::Disagree(d2) => write_reproducer(out, &small, &k, &e, &d2)?,
+                        Outcome::Agree => write_reproducer(out, case, &kernel, &ours, d)?,
+                    }
+                };
+                summary.reproducers.push(dir);
             }
         }
         progress(case, &outcome);

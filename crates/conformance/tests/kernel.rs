@@ -396,3 +396,97 @@ fn statistic_random_three_way_split() {
     assert!(check.ok, "{check}");
     assert!(!check_split(&split.counts, &[0.5, 0.25, 0.25], 1e-6).ok);
 }
+
+/// An engine that is wrong on purpose: it reports every packet that met a MARK rule as
+/// dropped.
+struct WrongAboutMark;
+
+impl Engine for WrongAboutMark {
+    fn name(&self) -> &str {
+        "wrong-about-mark"
+    }
+
+    fn run(&self, case: &Case) -> Result<Vec<Record>, ConformanceError> {
+        let index = chainwalk_conformance::RuleIndex::parse(&case.rules);
+        let mut records = KernelEngine.run(case)?;
+        for r in &mut records {
+            let marked = r.steps.iter().any(|s| match s.at {
+                At::Rule(p) => index.target(&s.table, &s.chain, p) == Some("MARK"),
+                _ => false,
+            });
+            if marked {
+                r.fate = Fate::Dropped;
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// A disagreement is shrunk to the packet and the rule that cause it, and the run
+/// reports it with a reproducer.
+#[test]
+fn disagreements_are_shrunk_to_a_minimal_reproducer() {
+    let _g = lock();
+    let base = generate::random_case(1, 0);
+    let up = base.host.interfaces[1].name.clone();
+    let gw = base
+        .neighbors
+        .iter()
+        .find(|n| n.interface == up)
+        .unwrap()
+        .address;
+    let node = base.host.interfaces[1].addresses[0]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let rules = format!(
+        "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+         -A PREROUTING -p udp -j ACCEPT\n-A PREROUTING -p tcp -m tcp --dport 22 -j MARK --set-mark 0x1\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n\
+         *filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n-A INPUT -p icmp -j DROP\nCOMMIT\n"
+    );
+    let to = |port: u16| SocketAddr::new(node.parse().unwrap(), port);
+    let from = SocketAddr::new(gw, 40000);
+    let ingress = Ingress::Interface(up.clone());
+    let packets = [
+        PacketSpec::tcp_syn(from, to(80), ingress.clone()),
+        PacketSpec::udp(from, to(53), ingress.clone()),
+        PacketSpec::tcp_syn(from, to(22), ingress.clone()),
+    ];
+    let case = Case {
+        name: "wrong-about-mark".into(),
+        rules,
+        packets: packets
+            .into_iter()
+            .map(|p| chainwalk_conformance::CasePacket {
+                flush_conntrack: true,
+                packet: chainwalk_conformance::PacketTemplate::Fixed(p),
+            })
+            .collect(),
+        ..base
+    };
+    let out = std::env::temp_dir().join(format!("chainwalk-shrink-{}", std::process::id()));
+    let t = Instant::now();
+    let summary = chainwalk_conformance::run_all(
+        std::slice::from_ref(&case),
+        &WrongAboutMark,
+        &out,
+        40,
+        |_, _| {},
+    )
+    .unwrap();
+    println!("shrinking took {:?}", t.elapsed());
+    assert_eq!((summary.agree, summary.disagree), (0, 1));
+    let dir = &summary.reproducers[0];
+    let rules = std::fs::read_to_string(dir.join("rules")).unwrap();
+    let packets = std::fs::read_to_string(dir.join("packets.txt")).unwrap();
+    let kept: Vec<&str> = rules.lines().filter(|l| l.starts_with("-A ")).collect();
+    assert_eq!(
+        kept,
+        ["-A PREROUTING -p tcp -m tcp --dport 22 -j MARK --set-mark 0x1"],
+        "{rules}"
+    );
+    assert_eq!(packets.lines().count(), 1, "{packets}");
+    assert!(packets.contains(":22 "), "{packets}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -1,7 +1,8 @@
 //! `chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine kernel]`:
 //! runs `N` random cases and `F` flow cases of seed `S` on the kernel and on the engine,
 //! prints `agree A / disagree D` and writes a reproducer folder for each disagreement
-//! into `DIR` (default `conformance-failures`). Needs root.
+//! into `DIR` (default `conformance-failures`), shrunk to fewer packets and rules with at
+//! most `TRIES` reruns (`--shrink`, default 60; 0 keeps cases whole). Needs root.
 //!
 //! Engines: `kernel` (the kernel against itself: shows that the cases are deterministic).
 
@@ -17,10 +18,10 @@ struct Args {
     flows: u64,
     out: PathBuf,
     engine: String,
+    shrink: usize,
 }
 
-const USAGE: &str =
-    "usage: chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine kernel]";
+const USAGE: &str = "usage: chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine kernel] [--shrink TRIES]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -29,6 +30,7 @@ fn parse_args() -> Result<Args, String> {
         flows: 0,
         out: PathBuf::from("conformance-failures"),
         engine: "kernel".into(),
+        shrink: 60,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
             "--flows" => a.flows = num()?,
             "--out" => a.out = PathBuf::from(&value),
             "--engine" => a.engine = value.clone(),
+            "--shrink" => a.shrink = num()? as usize,
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
@@ -75,14 +78,20 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let total = cases.len();
     let mut done = 0usize;
-    let result = run_all(&cases, engine.as_ref(), &args.out, |case, outcome| {
-        done += 1;
-        if let Outcome::Disagree(d) = outcome {
-            eprintln!("[{done}/{total}] {}: {} differences", case.name, d.len());
-        } else if done.is_multiple_of(50) {
-            eprintln!("[{done}/{total}] {:?}", start.elapsed());
-        }
-    });
+    let result = run_all(
+        &cases,
+        engine.as_ref(),
+        &args.out,
+        args.shrink,
+        |case, outcome| {
+            done += 1;
+            if let Outcome::Disagree(d) = outcome {
+                eprintln!("[{done}/{total}] {}: {} differences", case.name, d.len());
+            } else if done.is_multiple_of(50) {
+                eprintln!("[{done}/{total}] {:?}", start.elapsed());
+            }
+        },
+    );
     match result {
         Ok(s) => {
             println!(
