@@ -455,7 +455,7 @@ fn disagreements_are_shrunk_to_a_minimal_reproducer() {
     ];
     let case = Case {
         name: "wrong-about-mark".into(),
-        rules,
+        rules: rules.to_string(),
         packets: packets
             .into_iter()
             .map(|p| chainwalk_conformance::CasePacket {
