@@ -440,11 +440,10 @@ fn disagreements_are_shrunk_to_a_minimal_reproducer() {
         .next()
         .unwrap()
         .to_string();
-    let rules = concat!(
-        "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
          -A PREROUTING -p udp -j ACCEPT\n-A PREROUTING -p tcp -m tcp --dport 22 -j MARK --set-mark 0x1\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n\
-         *filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n-A INPUT -p icmp -j DROP\nCOMMIT\n"
-    );
+         *filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n-A INPUT -p icmp -j DROP\nCOMMIT\n";
+
     let to = |port: u16| SocketAddr::new(node.parse().unwrap(), port);
     let from = SocketAddr::new(gw, 40000);
     let ingress = Ingress::Interface(up.clone());
