@@ -15,7 +15,7 @@
 //! locally generated packet reaches (reached from PREROUTING, INPUT and FORWARD only).
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use chainwalk_host::kernel::{
     Family, Ingress, InterfaceKind, LabHost, LabInterface, LabRoute, Neighbor, PacketSpec,
@@ -90,20 +90,23 @@ struct Iface {
     name: String,
     /// Wildcards that cover the name (`eth+`, `e+`).
     wildcards: Vec<String>,
-    addr: Ipv4Addr,
+    addr: IpAddr,
+    /// Prefix length of its address.
+    plen: u8,
     prefix: String,
     /// Neighbours behind it.
-    neighbors: Vec<Ipv4Addr>,
+    neighbors: Vec<IpAddr>,
 }
 
 /// Everything the rules and packets draw from.
 #[derive(Debug, Clone)]
 struct World {
+    family: Family,
     ifaces: Vec<Iface>,
     /// Addresses beyond the uplink gateway.
-    remotes: Vec<Ipv4Addr>,
+    remotes: Vec<IpAddr>,
     /// Service addresses that exist only in DNAT rules.
-    vips: Vec<Ipv4Addr>,
+    vips: Vec<IpAddr>,
     dports: Vec<u16>,
     sports: Vec<u16>,
     marks: Vec<u32>,
@@ -114,30 +117,41 @@ impl World {
         let fallback = Iface {
             name: "lo".into(),
             wildcards: vec!["l+".into()],
-            addr: Ipv4Addr::LOCALHOST,
+            addr: self.fallback(),
+            plen: 8,
             prefix: "127.0.0.0/8".into(),
             neighbors: Vec::new(),
         };
         r.pick_or(&self.ifaces, fallback)
     }
-    fn node_addrs(&self) -> Vec<Ipv4Addr> {
+    /// An address of the world's family for fallbacks that never happen.
+    fn fallback(&self) -> IpAddr {
+        match self.family {
+            Family::Ipv4 => v4(10, 0, 0, 1),
+            Family::Ipv6 => v6(0xfd00, 0, 0, 1),
+        }
+    }
+    fn full_len(&self) -> u32 {
+        if self.family == Family::Ipv4 { 32 } else { 128 }
+    }
+    fn node_addrs(&self) -> Vec<IpAddr> {
         self.ifaces.iter().map(|i| i.addr).collect()
     }
-    fn neighbors(&self) -> Vec<Ipv4Addr> {
+    fn neighbors(&self) -> Vec<IpAddr> {
         self.ifaces
             .iter()
             .flat_map(|i| i.neighbors.iter().copied())
             .collect()
     }
     /// Endpoints behind the non-uplink interfaces (DNAT targets).
-    fn backends(&self) -> Vec<Ipv4Addr> {
+    fn backends(&self) -> Vec<IpAddr> {
         self.ifaces
             .iter()
             .skip(1)
             .flat_map(|i| i.neighbors.iter().copied())
             .collect()
     }
-    fn any_addr(&self, r: &mut R) -> Ipv4Addr {
+    fn any_addr(&self, r: &mut R) -> IpAddr {
         let pools = [
             self.node_addrs(),
             self.neighbors(),
@@ -145,11 +159,21 @@ impl World {
             self.vips.clone(),
         ];
         let pool = r.pick_or(&pools, Vec::new());
-        r.pick_or(&pool, Ipv4Addr::new(10, 0, 0, 1))
+        r.pick_or(&pool, self.fallback())
     }
 }
 
-fn build_world(r: &mut R) -> World {
+/// An IPv4 address.
+fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+/// An IPv6 address `prefix:x:y::host` of the documentation and ULA ranges.
+fn v6(p0: u16, p1: u16, p2: u16, host: u16) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(p0, p1, p2, 0, 0, 0, 0, host))
+}
+
+fn build_world(r: &mut R, family: Family) -> World {
     let up_name = r.pick_or(&["eth0", "ens3"], "eth0").to_string();
     let lan_name = r.pick_or(&["eth1", "enp1s0"], "eth1").to_string();
     let br_name = r.pick_or(&["br0", "cni0"], "br0").to_string();
@@ -161,43 +185,95 @@ fn build_world(r: &mut R) -> World {
         w.push(format!("{}+", &name[..1]));
         w
     };
+    let bridge = r.chance(0.6);
+    let v = r.range(0, 255) as u8;
+    let (a, b) = (r.range(1, 250) as u8, r.range(1, 250) as u8);
+    let (x6, y6, z6, v6n) = (u16::from(x), u16::from(y), u16::from(z), u16::from(v));
+    let v6_world = family == Family::Ipv6;
     let mut ifaces = vec![
         Iface {
             wildcards: wild(&up_name),
             name: up_name,
-            addr: Ipv4Addr::new(192, 168, x, 2),
-            prefix: format!("192.168.{x}.0/24"),
-            neighbors: vec![Ipv4Addr::new(192, 168, x, 1)],
+            addr: if v6_world {
+                v6(0x2001, 0xdb8, x6, 2)
+            } else {
+                v4(192, 168, x, 2)
+            },
+            plen: if v6_world { 64 } else { 24 },
+            prefix: if v6_world {
+                format!("2001:db8:{x6:x}::/64")
+            } else {
+                format!("192.168.{x}.0/24")
+            },
+            neighbors: vec![if v6_world {
+                v6(0x2001, 0xdb8, x6, 1)
+            } else {
+                v4(192, 168, x, 1)
+            }],
         },
         Iface {
             wildcards: wild(&lan_name),
             name: lan_name,
-            addr: Ipv4Addr::new(10, y, 1, 1),
-            prefix: format!("10.{y}.1.0/24"),
-            neighbors: vec![Ipv4Addr::new(10, y, 1, 10), Ipv4Addr::new(10, y, 1, 11)],
+            addr: if v6_world {
+                v6(0xfd00, y6, 1, 1)
+            } else {
+                v4(10, y, 1, 1)
+            },
+            plen: if v6_world { 64 } else { 24 },
+            prefix: if v6_world {
+                format!("fd00:{y6:x}:1::/64")
+            } else {
+                format!("10.{y}.1.0/24")
+            },
+            neighbors: if v6_world {
+                vec![v6(0xfd00, y6, 1, 0x10), v6(0xfd00, y6, 1, 0x11)]
+            } else {
+                vec![v4(10, y, 1, 10), v4(10, y, 1, 11)]
+            },
         },
     ];
-    if r.chance(0.6) {
+    if bridge {
         ifaces.push(Iface {
             wildcards: wild(&br_name),
             name: br_name,
-            addr: Ipv4Addr::new(10, 244, z, 1),
-            prefix: format!("10.244.{z}.0/24"),
-            neighbors: vec![
-                Ipv4Addr::new(10, 244, z, 5),
-                Ipv4Addr::new(10, 244, z, 6),
-                Ipv4Addr::new(10, 244, z, 7),
-            ],
+            addr: if v6_world {
+                v6(0xfd00, 0x244, z6, 1)
+            } else {
+                v4(10, 244, z, 1)
+            },
+            plen: if v6_world { 64 } else { 24 },
+            prefix: if v6_world {
+                format!("fd00:244:{z6:x}::/64")
+            } else {
+                format!("10.244.{z}.0/24")
+            },
+            neighbors: if v6_world {
+                vec![
+                    v6(0xfd00, 0x244, z6, 5),
+                    v6(0xfd00, 0x244, z6, 6),
+                    v6(0xfd00, 0x244, z6, 7),
+                ]
+            } else {
+                vec![v4(10, 244, z, 5), v4(10, 244, z, 6), v4(10, 244, z, 7)]
+            },
         });
     }
-    let v = r.range(0, 255) as u8;
     World {
+        family,
         ifaces,
-        remotes: vec![
-            Ipv4Addr::new(203, 0, 113, r.range(1, 250) as u8),
-            Ipv4Addr::new(198, 51, 100, r.range(1, 250) as u8),
-        ],
-        vips: vec![Ipv4Addr::new(10, 96, v, 10), Ipv4Addr::new(10, 96, v, 20)],
+        remotes: if v6_world {
+            vec![
+                v6(0x2001, 0xdb8, 0xff00, u16::from(a)),
+                v6(0x2001, 0xdb8, 0xfe00, u16::from(b)),
+            ]
+        } else {
+            vec![v4(203, 0, 113, a), v4(198, 51, 100, b)]
+        },
+        vips: if v6_world {
+            vec![v6(0xfd00, 0x96, v6n, 0x10), v6(0xfd00, 0x96, v6n, 0x20)]
+        } else {
+            vec![v4(10, 96, v, 10), v4(10, 96, v, 20)]
+        },
         dports: vec![22, 53, 80, 443, 8080],
         sports: vec![40000, 40001, 40002, 50000, 33333],
         marks: vec![0x1, 0x2, 0x10, 0x4000],
@@ -214,7 +290,7 @@ fn host_of(w: &World) -> (LabHost, Vec<Neighbor>) {
     for (i, f) in w.ifaces.iter().enumerate() {
         interfaces.push(LabInterface {
             name: f.name.clone(),
-            addresses: vec![format!("{}/24", f.addr)],
+            addresses: vec![format!("{}/{}", f.addr, f.plen)],
             kind: if i == 2 {
                 InterfaceKind::Bridge { ports: vec![] }
             } else {
@@ -222,7 +298,7 @@ fn host_of(w: &World) -> (LabHost, Vec<Neighbor>) {
             },
         });
         for n in &f.neighbors {
-            neighbors.push(Neighbor::new(&f.name, IpAddr::V4(*n)));
+            neighbors.push(Neighbor::new(&f.name, *n));
         }
     }
     let up = w.ifaces.first();
@@ -267,20 +343,55 @@ const HAS_OUT: [Hook; 3] = [Hook::Fwd, Hook::Out, Hook::Post];
 
 fn addr_match(r: &mut R, w: &World, flag: &str) -> String {
     let neg = if r.chance(0.15) { "! " } else { "" };
+    let half = w.full_len() / 2;
     let a = match r.below(4) {
-        0 => {
-            let f = w.pick_iface(r);
-            f.prefix.clone()
-        }
-        1 => format!("{}/{}", mask_addr(w.any_addr(r), 16), 16),
-        _ => format!("{}/32", w.any_addr(r)),
+        0 => w.pick_iface(r).prefix,
+        1 => format!("{}/{half}", mask_addr(w.any_addr(r), half)),
+        _ => format!("{}/{}", w.any_addr(r), w.full_len()),
     };
     format!("{neg}{flag} {a}")
 }
 
-fn mask_addr(a: Ipv4Addr, len: u32) -> Ipv4Addr {
-    let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    Ipv4Addr::from(u32::from(a) & m)
+fn mask_addr(a: IpAddr, len: u32) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len.min(32))
+            };
+            IpAddr::V4(Ipv4Addr::from(u32::from(v) & m))
+        }
+        IpAddr::V6(v) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len.min(128))
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(v) & m))
+        }
+    }
+}
+
+/// `a` moved by `delta` (saturating), within its family.
+fn offset(a: IpAddr, delta: i64) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let x = i64::from(u32::from(v))
+                .saturating_add(delta)
+                .clamp(0, i64::from(u32::MAX));
+            IpAddr::V4(Ipv4Addr::from(x as u32))
+        }
+        IpAddr::V6(v) => {
+            let x = u128::from(v);
+            let y = if delta < 0 {
+                x.saturating_sub(delta.unsigned_abs().into())
+            } else {
+                x.saturating_add(delta as u128)
+            };
+            IpAddr::V6(Ipv6Addr::from(y))
+        }
+    }
 }
 
 fn iface_match(r: &mut R, w: &World, flag: &str) -> String {
@@ -317,7 +428,12 @@ fn proto_match(r: &mut R, w: &World, need: Need) -> (String, Option<&'static str
         r.pick_or(&["tcp", "tcp", "udp", "icmp"], "tcp")
     };
     if !force_tcp_udp && r.chance(0.1) {
-        return (format!("! -p {proto}"), None);
+        let name = if proto == "icmp" && w.family == Family::Ipv6 {
+            "ipv6-icmp"
+        } else {
+            proto
+        };
+        return (format!("! -p {name}"), None);
     }
     let mut s = format!("-p {proto}");
     let neg = |r: &mut R| if r.chance(0.15) { "! " } else { "" };
@@ -355,7 +471,14 @@ fn proto_match(r: &mut R, w: &World, need: Need) -> (String, Option<&'static str
             _ => {}
         },
         _ => {
-            if r.chance(0.6) {
+            if w.family == Family::Ipv6 {
+                s = "-p ipv6-icmp".to_string();
+                if r.chance(0.6) {
+                    let n = neg(r);
+                    let t = r.pick_or(&[128u8, 129, 1], 128);
+                    let _ = write!(s, " -m icmp6 {n}--icmpv6-type {t}");
+                }
+            } else if r.chance(0.6) {
                 let n = neg(r);
                 let t = r.pick_or(&[8u8, 0, 3], 8);
                 let _ = write!(s, " -m icmp {n}--icmp-type {t}");
@@ -439,9 +562,9 @@ fn matches(r: &mut R, w: &World, hooks: &[Hook], need: Need) -> (String, Option<
             }
             9 => {
                 let neg = if r.chance(0.2) { "! " } else { "" };
-                let a = u32::from(w.any_addr(r));
-                let lo = Ipv4Addr::from(a.saturating_sub(r.range(0, 4) as u32));
-                let hi = Ipv4Addr::from(a.saturating_add(r.range(0, 4) as u32));
+                let a = w.any_addr(r);
+                let lo = offset(a, -(r.range(0, 4) as i64));
+                let hi = offset(a, r.range(0, 4) as i64);
                 let dir = r.pick_or(&["--src-range", "--dst-range"], "--dst-range");
                 parts.push(format!("-m iprange {neg}{dir} {lo}-{hi}"));
             }
@@ -536,26 +659,41 @@ fn target(
             if r.chance(0.4) {
                 ("REJECT --reject-with tcp-reset".into(), Need::Tcp)
             } else {
-                let with = r.pick_or(
-                    &[
+                let with = if w.family == Family::Ipv6 {
+                    r.pick_or(
+                        &[
+                            "icmp6-port-unreachable",
+                            "icmp6-adm-prohibited",
+                            "icmp6-no-route",
+                        ],
+                        "icmp6-port-unreachable",
+                    )
+                } else {
+                    r.pick_or(
+                        &[
+                            "icmp-port-unreachable",
+                            "icmp-host-prohibited",
+                            "icmp-net-unreachable",
+                        ],
                         "icmp-port-unreachable",
-                        "icmp-host-prohibited",
-                        "icmp-net-unreachable",
-                    ],
-                    "icmp-port-unreachable",
-                );
+                    )
+                };
                 (format!("REJECT --reject-with {with}"), Need::Nothing)
             }
         }
         "DNAT" => {
-            let pool: Vec<Ipv4Addr> = if r.chance(0.85) {
+            let pool: Vec<IpAddr> = if r.chance(0.85) {
                 w.backends()
             } else {
                 w.node_addrs()
             };
-            let to = r.pick_or(&pool, Ipv4Addr::new(10, 0, 0, 1));
+            let to = r.pick_or(&pool, w.fallback());
             if r.chance(0.5) {
                 let p = r.pick_or(&w.dports, 80);
+                let to = match to {
+                    IpAddr::V6(_) => format!("[{to}]"),
+                    IpAddr::V4(_) => to.to_string(),
+                };
                 (format!("DNAT --to-destination {to}:{p}"), Need::TcpOrUdp)
             } else {
                 (format!("DNAT --to-destination {to}"), Need::Nothing)
@@ -566,7 +704,7 @@ fn target(
             (format!("REDIRECT --to-ports {p}"), Need::TcpOrUdp)
         }
         "SNAT" => {
-            let a = r.pick_or(&w.node_addrs(), Ipv4Addr::new(10, 0, 0, 1));
+            let a = r.pick_or(&w.node_addrs(), w.fallback());
             let rf = if r.chance(0.2) { " --random-fully" } else { "" };
             (format!("SNAT --to-source {a}{rf}"), Need::Nothing)
         }
@@ -718,10 +856,7 @@ fn flags(r: &mut R) -> u8 {
 fn packet(r: &mut R, w: &World) -> PacketSpec {
     let local = r.chance(0.25);
     let (src, ingress) = if local {
-        (
-            r.pick_or(&w.node_addrs(), Ipv4Addr::LOCALHOST),
-            Ingress::Local,
-        )
+        (r.pick_or(&w.node_addrs(), w.fallback()), Ingress::Local)
     } else {
         let i = r.below(w.ifaces.len());
         let f = match w.ifaces.get(i) {
@@ -729,20 +864,20 @@ fn packet(r: &mut R, w: &World) -> PacketSpec {
             None => w.pick_iface(r),
         };
         let src = if i == 0 && r.chance(0.7) {
-            r.pick_or(&w.remotes, Ipv4Addr::new(203, 0, 113, 1))
+            r.pick_or(&w.remotes, w.fallback())
         } else {
-            r.pick_or(&f.neighbors, Ipv4Addr::new(10, 0, 0, 1))
+            r.pick_or(&f.neighbors, w.fallback())
         };
         (src, Ingress::Interface(f.name.clone()))
     };
     let mut dst = match r.below(10) {
-        0..=2 => r.pick_or(&w.vips, Ipv4Addr::new(10, 96, 0, 1)),
-        3..=4 => r.pick_or(&w.node_addrs(), Ipv4Addr::LOCALHOST),
-        5..=7 => r.pick_or(&w.neighbors(), Ipv4Addr::new(10, 0, 0, 1)),
-        _ => r.pick_or(&w.remotes, Ipv4Addr::new(203, 0, 113, 1)),
+        0..=2 => r.pick_or(&w.vips, w.fallback()),
+        3..=4 => r.pick_or(&w.node_addrs(), w.fallback()),
+        5..=7 => r.pick_or(&w.neighbors(), w.fallback()),
+        _ => r.pick_or(&w.remotes, w.fallback()),
     };
     if dst == src {
-        dst = r.pick_or(&w.remotes, Ipv4Addr::new(203, 0, 113, 1));
+        dst = r.pick_or(&w.remotes, w.fallback());
     }
     let sport = if r.chance(0.8) {
         r.pick_or(&w.sports, 40000)
@@ -750,14 +885,14 @@ fn packet(r: &mut R, w: &World) -> PacketSpec {
         r.range(1024, 65000) as u16
     };
     let dport = r.pick_or(&w.dports, 80);
-    let s = SocketAddr::new(IpAddr::V4(src), sport);
-    let d = SocketAddr::new(IpAddr::V4(dst), dport);
+    let s = SocketAddr::new(src, sport);
+    let d = SocketAddr::new(dst, dport);
     let mut p = match r.below(20) {
         0..=11 => PacketSpec::tcp(s, d, flags(r), ingress),
         12..=16 => PacketSpec::udp(s, d, ingress),
         _ => {
-            let mut e = PacketSpec::echo_request(IpAddr::V4(src), IpAddr::V4(dst), sport, ingress);
-            if r.chance(0.2) {
+            let mut e = PacketSpec::echo_request(src, dst, sport, ingress);
+            if r.chance(0.2) && w.family == Family::Ipv4 {
                 e.icmp_type = 13;
             }
             e
@@ -775,10 +910,16 @@ fn seeded(seed: u64, index: u64, stream: u64) -> R {
     R(rng)
 }
 
-/// The random case `index` of `seed`: independent packets (conntrack flushed before each).
+/// The random case `index` of `seed`: independent packets (conntrack flushed before
+/// each); about 30 % of the cases are IPv6 (`ip6tables-restore`, ICMPv6), the others IPv4.
 pub fn random_case(seed: u64, index: u64) -> Case {
     let mut r = seeded(seed, index, 0);
-    let w = build_world(&mut r);
+    let family = if r.chance(0.3) {
+        Family::Ipv6
+    } else {
+        Family::Ipv4
+    };
+    let w = build_world(&mut r, family);
     let (host, neighbors) = host_of(&w);
     let rules = ruleset(&mut r, &w);
     let n = r.range(2, 5);
@@ -792,7 +933,7 @@ pub fn random_case(seed: u64, index: u64) -> Case {
         name: format!("seed-{seed}-case-{index}"),
         host,
         neighbors,
-        family: Family::Ipv4,
+        family,
         rules,
         packets,
     }
@@ -809,10 +950,10 @@ pub fn random_cases(seed: u64, count: u64) -> Vec<Case> {
 /// response and a second request. Conntrack is flushed only before the first packet.
 pub fn flow_case(seed: u64, index: u64) -> Case {
     let mut r = seeded(seed, index, 1);
-    let w = build_world(&mut r);
+    let w = build_world(&mut r, Family::Ipv4);
     let (host, neighbors) = host_of(&w);
-    let vip = r.pick_or(&w.vips, Ipv4Addr::new(10, 96, 0, 10));
-    let backend = r.pick_or(&w.backends(), Ipv4Addr::new(10, 0, 0, 1));
+    let vip = r.pick_or(&w.vips, w.fallback());
+    let backend = r.pick_or(&w.backends(), w.fallback());
     let tcp = r.chance(0.6);
     let (proto, dport) = if tcp { ("tcp", 80u16) } else { ("udp", 53u16) };
     let bport = if r.chance(0.5) { 8080 } else { dport };
@@ -856,12 +997,12 @@ pub fn flow_case(seed: u64, index: u64) -> Case {
     service.push_str(&rules);
     let client_if = w.ifaces.first().map(|f| f.name.clone()).unwrap_or_default();
     let client = if r.chance(0.5) {
-        r.pick_or(&w.remotes, Ipv4Addr::new(203, 0, 113, 1))
+        r.pick_or(&w.remotes, w.fallback())
     } else {
         w.ifaces
             .first()
             .and_then(|f| f.neighbors.first().copied())
-            .unwrap_or(Ipv4Addr::new(192, 168, 0, 1))
+            .unwrap_or(w.fallback())
     };
     let sport = r.pick_or(&w.sports, 40000);
     let local = r.chance(0.2);
@@ -873,8 +1014,8 @@ pub fn flow_case(seed: u64, index: u64) -> Case {
     } else {
         (client, Ingress::Interface(client_if))
     };
-    let s = SocketAddr::new(IpAddr::V4(src), sport);
-    let d = SocketAddr::new(IpAddr::V4(vip), dport);
+    let s = SocketAddr::new(src, sport);
+    let d = SocketAddr::new(vip, dport);
     let fixed = |p: PacketSpec, flush: bool| CasePacket {
         flush_conntrack: flush,
         packet: PacketTemplate::Fixed(p),
@@ -1122,6 +1263,12 @@ mod tests {
             "/24 ",
             "/16 ",
             "/32 ",
+            "/64 ",
+            "/128 ",
+            "-p ipv6-icmp",
+            "--icmpv6-type",
+            "icmp6-",
+            "--to-destination [",
             ":PREROUTING DROP",
             ":FORWARD DROP",
         ] {
@@ -1137,7 +1284,7 @@ mod tests {
             }
         }
         assert_eq!(ingress.len(), 2, "{ingress:?}");
-        assert_eq!(protos, BTreeSet::from([1, 6, 17]));
+        assert_eq!(protos, BTreeSet::from([1, 6, 17, 58]));
         assert!(
             aimed * 2 > packets,
             "only {aimed} of {packets} packets aimed at rules"
