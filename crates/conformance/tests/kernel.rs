@@ -489,3 +489,37 @@ fn disagreements_are_shrunk_to_a_minimal_reproducer() {
     assert!(packets.contains(":22 "), "{packets}");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// Generated rulesets with random branch probabilities (nested splits included): 2,000
+/// packets each, every leaf's share within the bound of its expected probability.
+#[test]
+fn statistic_random_generated_branches() {
+    let _g = lock();
+    for seed in 1..=3 {
+        let bc = chainwalk_conformance::stats::branch_case(seed);
+        let mut lab = Lab::new(&bc.case.host, &bc.case.neighbors).unwrap();
+        lab.restore(&bc.case.rules, Family::Ipv4).unwrap();
+        let chainwalk_conformance::PacketTemplate::Fixed(spec) = &bc.case.packets[0].packet else {
+            panic!("fixed packet expected");
+        };
+        let split = kernel_split(
+            &lab,
+            Family::Ipv4,
+            2000,
+            |i| {
+                let mut p = spec.clone();
+                p.sport = 1024 + i as u16;
+                p
+            },
+            &bc.leaves,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", bc.case.rules));
+        let check = check_split(&split.counts, &bc.expected, 1e-6);
+        println!(
+            "branches seed {seed}: {} leaves, 2000 packets in {:?}\n{check}",
+            bc.leaves.len(),
+            split.elapsed
+        );
+        assert!(check.ok, "{}\n{check}", bc.case.rules);
+    }
+}
