@@ -1,0 +1,165 @@
+//! Kernel behaviours the comparison depends on (listed in docs/conformance.md), shown on
+//! the real kernel. Needs root and the tools from `.ci/install-deps.sh`; without them these
+//! tests fail (never skipped).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use chainwalk_conformance::{Case, CasePacket, Fate, PacketTemplate, Record, run_kernel};
+use chainwalk_host::kernel::{
+    Family, Ingress, InterfaceKind, LabHost, LabInterface, Neighbor, PacketSpec, check_environment,
+};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn host() -> (LabHost, Vec<Neighbor>) {
+    let iface = |name: &str, addr: &str, kind| LabInterface {
+        name: name.into(),
+        addresses: vec![addr.into()],
+        kind,
+    };
+    (
+        LabHost {
+            forwarding_v4: true,
+            forwarding_v6: true,
+            interfaces: vec![
+                iface("lo", "127.0.0.1/8", InterfaceKind::Loopback),
+                iface("eth0", "192.0.2.2/24", InterfaceKind::Veth),
+                iface("eth1", "198.51.100.1/24", InterfaceKind::Veth),
+            ],
+            routes: vec![],
+            bridge_nf_call_iptables: false,
+        },
+        vec![
+            Neighbor::new("eth0", "192.0.2.1".parse().unwrap()),
+            Neighbor::new("eth1", "198.51.100.2".parse().unwrap()),
+        ],
+    )
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn run(rules: &str, packets: Vec<PacketSpec>) -> Vec<Record> {
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = check_environment() {
+        panic!(
+            "kernel tests need root and the kernel tools (run .ci/install-deps.sh as root): {e}"
+        );
+    }
+    let (host, neighbors) = host();
+    let case = Case {
+        name: "fact".into(),
+        host,
+        neighbors,
+        family: Family::Ipv4,
+        rules: rules.into(),
+        packets: packets
+            .into_iter()
+            .map(|p| CasePacket {
+                flush_conntrack: true,
+                packet: PacketTemplate::Fixed(p),
+            })
+            .collect(),
+    };
+    run_kernel(&case).unwrap().records
+}
+
+fn forward_syn() -> PacketSpec {
+    PacketSpec::tcp_syn(
+        sa("192.0.2.1:40000"),
+        sa("198.51.100.2:80"),
+        Ingress::Interface("eth0".into()),
+    )
+}
+
+#[test]
+fn conntrack_only_when_the_ruleset_needs_it() {
+    let filter_only = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p tcp -j ACCEPT\nCOMMIT\n";
+    let r = run(filter_only, vec![forward_syn()]);
+    assert_eq!(r[0].fate, Fate::Forwarded);
+    assert_eq!(r[0].conntrack, None, "{r:?}");
+    let with_ct = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate NEW -j ACCEPT\nCOMMIT\n";
+    let r = run(with_ct, vec![forward_syn()]);
+    assert_eq!(r[0].fate, Fate::Forwarded);
+    assert!(r[0].conntrack.is_some(), "{r:?}");
+}
+
+const NAT_NO_CONNTRACK: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j ACCEPT\nCOMMIT\n";
+
+#[test]
+fn nat_chains_run_only_with_conntrack() {
+    // A nat table whose rules need no conntrack: its chains never run, not even their
+    // policies.
+    let r = run(NAT_NO_CONNTRACK, vec![forward_syn()]);
+    assert_eq!(r[0].fate, Fate::Forwarded);
+    assert!(r[0].steps.is_empty(), "{r:?}");
+    assert_eq!(r[0].conntrack, None);
+    // One rule that needs conntrack (here in filter) and the same nat rules run.
+    let with_ct = format!(
+        "{NAT_NO_CONNTRACK}*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n"
+    );
+    let r = run(&with_ct, vec![forward_syn()]);
+    let nat: Vec<_> = r[0].steps.iter().filter(|s| s.table == "nat").collect();
+    assert_eq!(
+        nat.len(),
+        2,
+        "rule 1 of PREROUTING and the POSTROUTING policy: {r:?}"
+    );
+    assert!(r[0].conntrack.is_some());
+}
+
+#[test]
+fn unreplied_tcp_entry_dies_with_the_nodes_reset() {
+    let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o lo -j MASQUERADE\nCOMMIT\n";
+    let tcp = PacketSpec::tcp_syn(
+        sa("192.0.2.1:40000"),
+        sa("192.0.2.2:80"),
+        Ingress::Interface("eth0".into()),
+    );
+    let udp = PacketSpec::udp(
+        sa("192.0.2.1:40000"),
+        sa("192.0.2.2:53"),
+        Ingress::Interface("eth0".into()),
+    );
+    let r = run(rules, vec![tcp, udp, forward_syn()]);
+    assert_eq!(r[0].fate, Fate::Delivered);
+    assert_eq!(r[0].conntrack, None, "the reset deleted the entry: {r:?}");
+    assert_eq!(r[1].fate, Fate::Delivered);
+    assert!(r[1].conntrack.is_some(), "UDP keeps its entry: {r:?}");
+    // A forwarded SYN (nobody answers) keeps its entry.
+    assert!(r[2].conntrack.is_some(), "{r:?}");
+}
+
+#[test]
+fn redirect_in_output_is_delivered_through_loopback() {
+    let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A OUTPUT -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080\nCOMMIT\n";
+    let p = PacketSpec::tcp_syn(sa("192.0.2.2:40000"), sa("198.51.100.2:80"), Ingress::Local);
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Delivered, "{r:?}");
+    assert_eq!(r[0].out_iface, None);
+    let h = r[0].headers.as_ref().unwrap();
+    assert_eq!(
+        (h.dst.to_string(), h.dport.map(|p| p.value())),
+        ("127.0.0.1".into(), Some(8080))
+    );
+    // On its way back in through lo the packet belongs to a known connection: nat INPUT
+    // does not run again.
+    assert!(r[0].steps.iter().all(|s| s.hook != "INPUT"), "{r:?}");
+}
+
+#[test]
+fn drop_in_output_is_seen() {
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p udp -j DROP\nCOMMIT\n";
+    let p = PacketSpec::udp(sa("192.0.2.2:40000"), sa("198.51.100.2:53"), Ingress::Local);
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Dropped, "{r:?}");
+    let last = r[0].steps.last().unwrap();
+    assert_eq!(
+        (last.chain.as_str(), last.hook.as_str()),
+        ("OUTPUT", "OUTPUT")
+    );
+}
