@@ -345,7 +345,7 @@ pub fn parse_commands(text: &str, family: Option<Family>) -> Parsed {
         b.error(e);
     }
     for words in &commands {
-        if let Err(e) = command(&mut b, words, family) {
+        if let Err(e) = command(&mut b, text, words, family) {
             b.error(e);
         }
     }
@@ -353,7 +353,7 @@ pub fn parse_commands(text: &str, family: Option<Family>) -> Parsed {
 }
 
 /// Applies one command (its words, program included) to the builder.
-fn command(b: &mut Builder, words: &[Word], family: Family) -> Result<(), ParseError> {
+fn command(b: &mut Builder, text: &str, words: &[Word], family: Family) -> Result<(), ParseError> {
     let mut words = words;
     if let Some(w) = words.first()
         && w.text == "sudo"
@@ -503,7 +503,11 @@ fn command(b: &mut Builder, words: &[Word], family: Family) -> Result<(), ParseE
     toks.extend(before);
     let last = words.last().map(|w| w.span).unwrap_or(cmd.span);
     let end = Span {
-        col: last.col + u32::try_from(last.end - last.start).unwrap_or(0),
+        col: last.col
+            + text
+                .get(last.start..last.end)
+                .map(|w| u32::try_from(w.chars().count()).unwrap_or(0))
+                .unwrap_or(0),
         start: last.end,
         end: last.end,
         ..last
