@@ -18,6 +18,14 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|d| d.render("printed", &printed))
         .collect();
-    assert!(!second.has_errors(), "the print does not read back:\n{}", errors.join(""));
-    assert_eq!(print_save(&second.ruleset), printed, "print is not a fixed point");
+    assert!(
+        !second.has_errors(),
+        "the print does not read back:\n{}",
+        errors.join("")
+    );
+    assert_eq!(
+        print_save(&second.ruleset),
+        printed,
+        "print is not a fixed point"
+    );
 });
