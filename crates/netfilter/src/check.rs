@@ -41,9 +41,13 @@ fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) {
                             t.name
                         ),
                     );
-                    if let Some(s) =
-                        suggest_within(name, t.chains.iter().map(|c| c.name.as_str()), budget)
-                    {
+                    // A misspelt target (`-j ACCPET`) reads as a jump to a chain of that name.
+                    let targets = ["ACCEPT", "DROP", "RETURN", "QUEUE"]
+                        .into_iter()
+                        .chain(crate::target::MODELLED.iter().copied())
+                        .chain(crate::target::KNOWN_UNMODELLED.iter().copied());
+                    let chains = t.chains.iter().map(|c| c.name.as_str());
+                    if let Some(s) = suggest_within(name, targets.chain(chains), budget) {
                         e = e.with_help(format!("did you mean `{s}`?"));
                     } else {
                         e = e.with_help(format!("declare it with `:{name} - [0:0]`"));
