@@ -114,3 +114,23 @@ fn chain_suggestions_are_bounded() {
         Some("did you mean `KUBE-SEP-0000000000000000`?")
     );
 }
+
+/// A quoted shell argument may hold a line break, but the `iptables-save` form cannot: the
+/// printed ruleset did not read back. Such arguments (and over-long ones) are now refused.
+#[test]
+fn command_arguments_must_fit_the_save_form() {
+    let script =
+        "iptables -A INPUT -j LOG --log-prefix \"dropped\nIN: \"\niptables -A INPUT -j DROP\n";
+    let parsed = parse_commands(script, None);
+    assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+    let e = &parsed.diagnostics[0].error;
+    assert!(e.message.contains("line break"), "{}", e.message);
+    assert_eq!((e.span.line, e.span.col), (1, 39));
+    let long = "x".repeat(2000);
+    let parsed = parse_commands(
+        &format!("iptables -A INPUT -m comment --comment {long}\n"),
+        None,
+    );
+    assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+    assert!(parsed.diagnostics[0].error.message.contains("2000 bytes"));
+}
