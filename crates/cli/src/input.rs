@@ -3,8 +3,8 @@
 use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
-use chainwalk_netfilter::model::Family;
-use chainwalk_netfilter::syntax::{Parsed, parse_any};
+use chainwalk_netfilter::model::{Family, Span};
+use chainwalk_netfilter::syntax::{Diagnostic, ParseError, Parsed, parse_any};
 
 /// The address family of input that does not say (no `iptables-save` header, no program name).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -32,6 +32,8 @@ pub(crate) struct Input {
     pub(crate) text: String,
     /// The parse.
     pub(crate) parsed: Parsed,
+    /// Warnings about the text itself rather than the ruleset (invalid UTF-8).
+    pub(crate) notes: Vec<Diagnostic>,
 }
 
 /// Reads `path` (`-` = standard input) and parses it in whichever format it is.
@@ -46,11 +48,41 @@ pub(crate) fn read(path: &str, family: Option<FamilyArg>) -> anyhow::Result<Inpu
         let bytes = std::fs::read(path).with_context(|| format!("cannot read `{path}`"))?;
         (path.to_string(), bytes)
     };
-    let Ok(text) = String::from_utf8(bytes) else {
-        bail!("`{name}` is not UTF-8 text");
+    let (text, invalid_at) = match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+        }
     };
     let parsed = parse_any(&text, family.map(Family::from));
-    Ok(Input { name, text, parsed })
+    let notes = invalid_at
+        .map(|at| not_utf8(&text, at))
+        .into_iter()
+        .collect();
+    Ok(Input {
+        name,
+        text,
+        parsed,
+        notes,
+    })
+}
+
+/// A warning at the first byte that is not UTF-8 (offset `at`, which the lossy text shares).
+fn not_utf8(text: &str, at: usize) -> Diagnostic {
+    let before = text.get(..at).unwrap_or("");
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let span = Span {
+        line: u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX),
+        col: u32::try_from(before.get(line_start..).unwrap_or("").chars().count() + 1)
+            .unwrap_or(u32::MAX),
+        start: at,
+        end: at + '\u{fffd}'.len_utf8(),
+    };
+    Diagnostic::warning(
+        ParseError::new(span, "the input is not valid UTF-8")
+            .with_help("each invalid byte was read as U+FFFD (�)"),
+    )
 }
 
 /// Refuses `-` given more than once (standard input can be read only once).

@@ -127,12 +127,28 @@ fn unreadable_file_and_usage_errors_exit_2() {
         .assert()
         .code(2);
     chainwalk().args(["check", "-", "-"]).assert().code(2);
+}
+
+#[test]
+fn invalid_utf8_is_read_with_a_warning() {
+    let mut text = b"*filter\n-A INPUT -m comment --comment \"caf".to_vec();
+    text.extend([0xe9, b'"']);
+    text.extend(b" -j ACCEPT\nCOMMIT\n");
     chainwalk()
         .args(["fmt", "-"])
-        .write_stdin(vec![0xff, 0xfe, b'\n'])
+        .write_stdin(text.clone())
         .assert()
-        .code(2)
-        .stderr(contains("not UTF-8"));
+        .success()
+        .stdout(contains("--comment \"caf\u{fffd}\" -j ACCEPT"))
+        .stderr(contains(
+            "<stdin>:2:35: warning: the input is not valid UTF-8",
+        ));
+    chainwalk()
+        .args(["check", "-"])
+        .write_stdin(text)
+        .assert()
+        .success()
+        .stdout("ok: 1 file, 0 errors, 1 warning\n");
 }
 
 #[test]

@@ -7,14 +7,15 @@ use std::collections::{BTreeSet, HashMap};
 use crate::ext::Match;
 use crate::ext::policy::PolicyDir;
 use crate::model::{Chain, Hook, Rule, Ruleset, Span, Table, TableName};
-use crate::syntax::error::{Diagnostic, ParseError, suggest};
+use crate::syntax::error::{Diagnostic, ParseError, SUGGEST_BUDGET, suggest_within};
 use crate::target::Target;
 
 /// Runs every check over the ruleset and returns what it found, in input order.
 pub fn check(ruleset: &Ruleset) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let mut budget = SUGGEST_BUDGET;
     for t in &ruleset.tables {
-        missing_chains(t, &mut out);
+        missing_chains(t, &mut out, &mut budget);
         loops(t, &mut out);
         placement(t, &mut out);
     }
@@ -29,7 +30,7 @@ fn jump_target(r: &Rule) -> Option<&str> {
     }
 }
 
-fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>) {
+fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) {
     for c in &t.chains {
         for r in &c.rules {
             let Some(name) = jump_target(r) else { continue };
@@ -42,7 +43,13 @@ fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>) {
                             t.name
                         ),
                     );
-                    if let Some(s) = suggest(name, t.chains.iter().map(|c| c.name.as_str())) {
+                    // A misspelt target (`-j ACCPET`) reads as a jump to a chain of that name.
+                    let targets = ["ACCEPT", "DROP", "RETURN", "QUEUE"]
+                        .into_iter()
+                        .chain(crate::target::MODELLED.iter().copied())
+                        .chain(crate::target::KNOWN_UNMODELLED.iter().copied());
+                    let chains = t.chains.iter().map(|c| c.name.as_str());
+                    if let Some(s) = suggest_within(name, targets.chain(chains), budget) {
                         e = e.with_help(format!("did you mean `{s}`?"));
                     } else {
                         e = e.with_help(format!("declare it with `:{name} - [0:0]`"));

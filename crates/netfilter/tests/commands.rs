@@ -5,6 +5,10 @@
 //! (`article-rules.kernel-save`); `article_rules_match_live_kernel` runs the script in a fresh
 //! network namespace and asks the kernel again. The live test needs root and iptables, and fails
 //! (it does not skip) without them.
+//!
+//! `corpus_as_commands_parses_like_the_save_form` rewrites every corpus ruleset as a script of
+//! `iptables -t TABLE …` commands and requires the same ruleset as from the save form (the
+//! kernel prints the same for both forms, so the corpus test's kernel comparison carries over).
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -13,7 +17,10 @@ use std::process::Command;
 
 use chainwalk_netfilter::check::check;
 use chainwalk_netfilter::model::Family;
-use chainwalk_netfilter::syntax::{Format, Severity, detect_format, parse_any, print_save};
+use chainwalk_netfilter::syntax::token::tokenize;
+use chainwalk_netfilter::syntax::{
+    Format, Severity, detect_format, parse_any, parse_commands, parse_save, print_save,
+};
 
 fn example_node() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/example-node")
@@ -107,4 +114,89 @@ fn article_rules_match_live_kernel() {
         "iptables-save printed no nat table:\n{kernel}"
     );
     assert_same(&ours(), &normalise(&kernel));
+}
+
+/// `text` (iptables-save form) rewritten as iptables commands, each argument shell-quoted.
+fn as_commands(text: &str, program: &str) -> String {
+    let mut out = String::new();
+    let mut table = "filter".to_string();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if let Some(t) = line.strip_prefix('*') {
+            table = t.to_string();
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') || line == "COMMIT" {
+            continue;
+        }
+        let toks = tokenize(line, u32::try_from(i + 1).unwrap(), 0).unwrap();
+        let mut words: Vec<String> = toks.into_iter().map(|t| t.text).collect();
+        if words.first().is_some_and(|w| w.starts_with('[')) {
+            words.remove(0);
+        }
+        if let Some(chain) = words.first().and_then(|w| w.strip_prefix(':')) {
+            words = match words.get(1).map(String::as_str) {
+                Some("-") => vec!["-N".into(), chain.into()],
+                Some(policy) => vec!["-P".into(), chain.into(), policy.into()],
+                None => continue,
+            };
+        }
+        let quoted: Vec<String> = words
+            .iter()
+            .map(|w| shlex::try_quote(w).unwrap().into_owned())
+            .collect();
+        out.push_str(&format!("{program} -t {table} {}\n", quoted.join(" ")));
+    }
+    out
+}
+
+#[test]
+fn corpus_as_commands_parses_like_the_save_form() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/rulesets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rules"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 30, "corpus missing: {}", dir.display());
+    let mut failures = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let save = parse_save(&text, None);
+        if save.has_errors() {
+            continue; // the corpus test reports these
+        }
+        let program = match save.ruleset.family {
+            Some(Family::Ipv6) => "ip6tables",
+            _ => "iptables",
+        };
+        let script = as_commands(&text, program);
+        let commands = parse_commands(&script, None);
+        let name = file.file_name().unwrap().to_string_lossy();
+        let errors: String = commands
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .take(3)
+            .map(|d| d.render(&format!("{name} as commands"), &script))
+            .collect();
+        if !errors.is_empty() {
+            failures.push(errors);
+            continue;
+        }
+        // Counters cannot be given on the command line, so they are left out of the comparison.
+        let (ours, theirs) = (
+            normalise(&print_save(&commands.ruleset)),
+            normalise(&print_save(&save.ruleset)),
+        );
+        if let Some((a, b)) = ours.lines().zip(theirs.lines()).find(|(a, b)| a != b) {
+            failures.push(format!(
+                "{name}: the command form prints `{a}`, the save form `{b}`"
+            ));
+        } else if ours != theirs {
+            failures.push(format!("{name}: the command form prints differently"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

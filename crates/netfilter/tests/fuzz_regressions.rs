@@ -82,3 +82,55 @@ fn many_head_inserts_are_fast_and_ordered() {
     assert_eq!(rules[1], "-A INPUT -m mark --mark 0xc34e -j ACCEPT");
     assert_eq!(rules[50_000], "-A INPUT -p udp -j ACCEPT");
 }
+
+/// "Did you mean" over a ruleset's chains compared every missing name with every chain: with
+/// thousands of each that is quadratic, and the fuzzer spent most of its time there. The work
+/// is now bounded; the first errors still get their suggestion.
+#[test]
+fn chain_suggestions_are_bounded() {
+    let mut text = String::from("*filter\n");
+    for i in 0..2000 {
+        text.push_str(&format!(":KUBE-SEP-{i:016} - [0:0]\n"));
+    }
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "-A KUBE-SVC-{i:016} -j ACCEPT\n-A INPUT -j KUBE-SVC-{i:016}\n"
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let started = std::time::Instant::now();
+    let parsed = parse_save(&text, None);
+    let found = check(&parsed.ruleset);
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(parsed.diagnostics.len(), 2000);
+    assert_eq!(found.len(), 2000);
+    let first = &parsed.diagnostics[0].error;
+    assert_eq!(
+        first.help.as_deref(),
+        Some("did you mean `KUBE-SEP-0000000000000000`?")
+    );
+}
+
+/// A quoted shell argument may hold a line break, but the `iptables-save` form cannot: the
+/// printed ruleset did not read back. Such arguments (and over-long ones) are now refused.
+#[test]
+fn command_arguments_must_fit_the_save_form() {
+    let script =
+        "iptables -A INPUT -j LOG --log-prefix \"dropped\nIN: \"\niptables -A INPUT -j DROP\n";
+    let parsed = parse_commands(script, None);
+    assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+    let e = &parsed.diagnostics[0].error;
+    assert!(e.message.contains("line break"), "{}", e.message);
+    assert_eq!((e.span.line, e.span.col), (1, 39));
+    let long = "x".repeat(2000);
+    let parsed = parse_commands(
+        &format!("iptables -A INPUT -m comment --comment {long}\n"),
+        None,
+    );
+    assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+    assert!(parsed.diagnostics[0].error.message.contains("2000 bytes"));
+}

@@ -144,6 +144,13 @@ const CASES: &[Case] = &[
         "unknown match `tpc`",
         Some("did you mean `tcp`?"),
     ),
+    case(
+        "misspelt target",
+        "*filter\n-A INPUT -p tcp -j ACCPET\nCOMMIT\n",
+        (2, 20),
+        "jump to chain `ACCPET`, which does not exist",
+        Some("did you mean `ACCEPT`?"),
+    ),
     // The same mistakes in command scripts.
     case(
         "script: unknown option",

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use chainwalk_netfilter::syntax::command::split_script;
 use chainwalk_netfilter::syntax::token::{push_restore_arg, tokenize};
 use chainwalk_netfilter::syntax::{Parsed, parse_commands, parse_save, print_save};
 use proptest::prelude::*;
@@ -22,6 +23,33 @@ proptest! {
         let toks = tokenize(&line, 1, 0).unwrap();
         let back: Vec<String> = toks.into_iter().map(|t| t.text).collect();
         prop_assert_eq!(back, args);
+    }
+
+    #[test]
+    fn shell_splitting_reads_back_shell_quoting(
+        lines in prop::collection::vec(prop::collection::vec("[^\\x00\\r]{0,12}", 1..6), 1..4)
+    ) {
+        let mut script = String::new();
+        for words in &lines {
+            let quoted: Vec<String> = words
+                .iter()
+                .map(|w| shlex::try_quote(w).unwrap().into_owned())
+                .collect();
+            script.push_str(&quoted.join(" \\\n  "));
+            script.push_str("  # comment\n\n");
+        }
+        let (cmds, errors) = split_script(&script);
+        prop_assert!(errors.is_empty(), "{:?}", errors);
+        let back: Vec<Vec<String>> = cmds
+            .iter()
+            .map(|c| c.iter().map(|w| w.text.clone()).collect())
+            .collect();
+        prop_assert_eq!(&back, &lines);
+        // Every span covers exactly the word as written.
+        for w in cmds.iter().flatten() {
+            let raw = &script[w.span.start..w.span.end];
+            prop_assert_eq!(shlex::split(raw), Some(vec![w.text.clone()]));
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Text output (the default) renders each diagnostic with its source line and a caret on
 //! standard error, then prints one summary line on standard output. `--format json` prints one
 //! JSON document on standard output instead (schema `chainwalk/check/v1`). The exit status is
-//! 0 when no file has an error, 1 when one does, 2 when a file cannot be read.
+//! 0 when no file has an error, 1 when one does, 2 when a file cannot be read. Bytes that are
+//! not UTF-8 are read as U+FFFD and reported as a warning.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -69,7 +70,8 @@ struct JsonDiagnostic {
 
 /// Everything said about one file: parse diagnostics and check findings, in input order.
 fn diagnose(input: &input::Input) -> Vec<Diagnostic> {
-    let mut all = input.parsed.diagnostics.clone();
+    let mut all = input.notes.clone();
+    all.extend(input.parsed.diagnostics.iter().cloned());
     all.extend(check(&input.parsed.ruleset));
     all.sort_by_key(|d| (d.error.span.line, d.error.span.col));
     all

@@ -44,6 +44,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_ERRORS));
     }
+    for d in &input.notes {
+        eprint!("{}", d.render(&input.name, &input.text));
+    }
     print!("{}", print_save(&input.parsed.ruleset));
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::model::{Chain, Counters, Family, Hook, Policy, Rule, Ruleset, Span, TableName};
-use crate::syntax::error::{Diagnostic, ParseError, suggest};
+use crate::syntax::error::{Diagnostic, ParseError, SUGGEST_BUDGET, suggest_within};
 use crate::syntax::save::Parsed;
 use crate::target::Target;
 
@@ -111,6 +111,8 @@ pub struct Builder {
     /// inserting at the head (`-I CHAIN`, the usual form) costs the same as appending. They move
     /// into the chains in [`Builder::finish`].
     rules: HashMap<(TableName, String), VecDeque<Rule>>,
+    /// What is left of [`SUGGEST_BUDGET`] for chain-name suggestions.
+    budget: usize,
 }
 
 impl Builder {
@@ -124,6 +126,7 @@ impl Builder {
             current: None,
             diagnostics: Vec::new(),
             rules: HashMap::new(),
+            budget: SUGGEST_BUDGET,
         }
     }
 
@@ -240,7 +243,7 @@ impl Builder {
                 }
             }
             Command::Append { chain, rules, span } => {
-                find_chain(table, &chain, span)?;
+                find_chain(table, &chain, span, &mut self.budget)?;
                 self.rules.entry((tname, chain)).or_default().extend(rules);
             }
             Command::Insert {
@@ -249,7 +252,7 @@ impl Builder {
                 rules,
                 span,
             } => {
-                find_chain(table, &chain, span)?;
+                find_chain(table, &chain, span, &mut self.budget)?;
                 let held = self.rules.entry((tname, chain.clone())).or_default();
                 if index == 0 || index > held.len() + 1 {
                     return Err(ParseError::new(
@@ -276,7 +279,7 @@ impl Builder {
                 rules,
                 span,
             } => {
-                find_chain(table, &chain, span)?;
+                find_chain(table, &chain, span, &mut self.budget)?;
                 let held = self.rules.entry((tname, chain.clone())).or_default();
                 let [rule] = <[Rule; 1]>::try_from(rules).map_err(|_| {
                     ParseError::new(
@@ -290,7 +293,7 @@ impl Builder {
                 *slot = rule;
             }
             Command::Delete { chain, what, span } => {
-                find_chain(table, &chain, span)?;
+                find_chain(table, &chain, span, &mut self.budget)?;
                 let held = self.rules.entry((tname, chain.clone())).or_default();
                 let pos = match what {
                     RuleRef::Index(i) => (i >= 1 && i <= held.len()).then(|| i - 1),
@@ -305,7 +308,7 @@ impl Builder {
                 Some(name) => {
                     let i = table
                         .chain_index(&name)
-                        .ok_or_else(|| missing_chain(table, &name, span))?;
+                        .ok_or_else(|| missing_chain(table, &name, span, &mut self.budget))?;
                     if table.chains.get(i).is_some_and(Chain::is_builtin) {
                         return Err(ParseError::new(
                             span,
@@ -338,7 +341,7 @@ impl Builder {
             },
             Command::Flush { chain, span } => match chain {
                 Some(name) => {
-                    find_chain(table, &name, span)?;
+                    find_chain(table, &name, span, &mut self.budget)?;
                     self.rules.remove(&(tname, name));
                 }
                 None => self.rules.retain(|(t, _), _| *t != tname),
@@ -348,7 +351,7 @@ impl Builder {
                 policy,
                 span,
             } => {
-                let c = find_chain(table, &chain, span)?;
+                let c = find_chain(table, &chain, span, &mut self.budget)?;
                 if !c.is_builtin() {
                     return Err(ParseError::new(
                         span,
@@ -419,6 +422,7 @@ fn find_chain<'a>(
     table: &'a mut crate::model::Table,
     name: &str,
     span: Span,
+    budget: &mut usize,
 ) -> Result<&'a mut Chain, ParseError> {
     if table.chain(name).is_none() {
         match Hook::from_chain_name(name).filter(|h| table.name.hooks().contains(h)) {
@@ -427,7 +431,7 @@ fn find_chain<'a>(
                 c.span = Span::default();
                 table.chains.push(c);
             }
-            None => return Err(missing_chain(table, name, span)),
+            None => return Err(missing_chain(table, name, span, budget)),
         }
     }
     table
@@ -435,12 +439,17 @@ fn find_chain<'a>(
         .ok_or_else(|| ParseError::new(span, format!("chain `{name}` does not exist")))
 }
 
-fn missing_chain(table: &crate::model::Table, name: &str, span: Span) -> ParseError {
+fn missing_chain(
+    table: &crate::model::Table,
+    name: &str,
+    span: Span,
+    budget: &mut usize,
+) -> ParseError {
     let mut e = ParseError::new(
         span,
         format!("chain `{name}` does not exist in table `{}`", table.name),
     );
-    if let Some(s) = suggest(name, table.chains.iter().map(|c| c.name.as_str())) {
+    if let Some(s) = suggest_within(name, table.chains.iter().map(|c| c.name.as_str()), budget) {
         e = e.with_help(format!("did you mean `{s}`?"));
     } else if Hook::from_chain_name(name).is_some() {
         e = e.with_help(format!("table `{}` has no `{name}` chain", table.name));

@@ -25,7 +25,7 @@ use crate::model::{Family, Span, TableName};
 use crate::syntax::build::Builder;
 use crate::syntax::error::{ParseError, suggest};
 use crate::syntax::save::{Parsed, parse_save, rule_line};
-use crate::syntax::token::Token;
+use crate::syntax::token::{MAX_ARG_LEN, Token};
 
 /// The two input formats chainwalk reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,7 +345,7 @@ pub fn parse_commands(text: &str, family: Option<Family>) -> Parsed {
         b.error(e);
     }
     for words in &commands {
-        if let Err(e) = command(&mut b, words, family) {
+        if let Err(e) = command(&mut b, text, words, family) {
             b.error(e);
         }
     }
@@ -353,7 +353,7 @@ pub fn parse_commands(text: &str, family: Option<Family>) -> Parsed {
 }
 
 /// Applies one command (its words, program included) to the builder.
-fn command(b: &mut Builder, words: &[Word], family: Family) -> Result<(), ParseError> {
+fn command(b: &mut Builder, text: &str, words: &[Word], family: Family) -> Result<(), ParseError> {
     let mut words = words;
     if let Some(w) = words.first()
         && w.text == "sudo"
@@ -397,6 +397,7 @@ fn command(b: &mut Builder, words: &[Word], family: Family) -> Result<(), ParseE
         ));
     }
 
+    check_words(words)?;
     let mut table: Option<(TableName, Span)> = None;
     let mut cmd: Option<&Word> = None;
     let mut after: Vec<Token> = Vec::new();
@@ -503,13 +504,45 @@ fn command(b: &mut Builder, words: &[Word], family: Family) -> Result<(), ParseE
     toks.extend(before);
     let last = words.last().map(|w| w.span).unwrap_or(cmd.span);
     let end = Span {
-        col: last.col + u32::try_from(last.end - last.start).unwrap_or(0),
+        col: last.col
+            + text
+                .get(last.start..last.end)
+                .map(|w| u32::try_from(w.chars().count()).unwrap_or(0))
+                .unwrap_or(0),
         start: last.end,
         end: last.end,
         ..last
     };
     rule_line(b, &toks, end)
 }
+
+/// Refuses arguments that the `iptables-save` form cannot hold: line breaks, and (except for
+/// address lists, which are split into one rule per address) more than [`MAX_ARG_LEN`] bytes.
+fn check_words(words: &[Word]) -> Result<(), ParseError> {
+    for (k, w) in words.iter().enumerate().skip(1) {
+        if w.text.contains(['\n', '\r']) {
+            return Err(ParseError::new(w.span, "an argument with a line break in it")
+                .with_help("iptables-save cannot write such an argument back; remove the line break from inside the quotes"));
+        }
+        let after_address_option = k
+            .checked_sub(1)
+            .and_then(|p| words.get(p))
+            .is_some_and(|p| ADDRESS_OPTIONS.contains(&p.text.as_str()));
+        if w.text.len() > MAX_ARG_LEN && !after_address_option {
+            return Err(ParseError::new(
+                w.span,
+                format!(
+                    "argument of {} bytes; iptables-restore reads at most {MAX_ARG_LEN}",
+                    w.text.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Options whose value may be a comma-separated address list.
+const ADDRESS_OPTIONS: &[&str] = &["-s", "--source", "--src", "-d", "--destination", "--dst"];
 
 fn push(before: &mut Vec<Token>, after: &mut Vec<Token>, seen_cmd: bool, w: &Word) {
     if seen_cmd {

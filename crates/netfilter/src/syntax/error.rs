@@ -103,12 +103,40 @@ impl Diagnostic {
 
 /// The closest candidate to `word` by edit distance, when it is close enough to suggest.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    let mut unlimited = usize::MAX;
+    suggest_within(word, candidates, &mut unlimited)
+}
+
+/// How much work suggestions over a ruleset's own names (its chains, which can be thousands)
+/// may take for one input, in character comparisons; past it, errors come without a "did you
+/// mean" rather than taking time quadratic in the input.
+pub const SUGGEST_BUDGET: usize = 4_000_000;
+
+/// Like [`suggest`], but spends at most `budget` character comparisons (deducted from it) and
+/// gives no suggestion once it is spent.
+pub fn suggest_within<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    budget: &mut usize,
+) -> Option<&'a str> {
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        let limit = (c.len().max(word.len()) / 3).max(1);
+        if word.len().abs_diff(c.len()) > limit {
+            continue;
+        }
+        let cost = word.len().max(1).saturating_mul(c.len().max(1));
+        if *budget < cost {
+            *budget = 0;
+            return None;
+        }
+        *budget -= cost;
+        let d = edit_distance(word, c);
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// Edit distance counting insertions, deletions, substitutions and swaps of two neighbouring
@@ -174,5 +202,8 @@ mod tests {
         assert_eq!(suggest("tpc", ["udp", "tcp", "icmp"]), Some("tcp"));
         assert_eq!(edit_distance("nta", "nat"), 1);
         assert_eq!(edit_distance("abc", ""), 3);
+        let mut budget = 10;
+        assert_eq!(suggest_within("--dprot", ["--dport"], &mut budget), None);
+        assert_eq!(budget, 0);
     }
 }
