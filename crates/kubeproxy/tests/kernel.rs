@@ -11,7 +11,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chainwalk_kubeproxy::node::CANARY;
-use chainwalk_kubeproxy::{Case, IpFamily, NodeTables, Proxier, jump_rules};
+use chainwalk_kubeproxy::{
+    Case, Cluster, IpFamily, KubeProxyConfiguration, NodeTables, Proxier, ProxyConfig, SyncOutput,
+    jump_rules,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,6 +93,67 @@ fn strip(save: &str) -> String {
         .collect()
 }
 
+/// Loads one sync's output the way kube-proxy does: at a full sync the canary chains and the
+/// jump rules in the built-in chains are ensured with `iptables -N/-C/-I`, then the restore
+/// input goes through `iptables-restore --noflush`.
+fn load_like_kube_proxy(ns: &Netns, family: IpFamily, out: &SyncOutput) -> Result<(), String> {
+    let (restore_bin, ipt) = match family {
+        IpFamily::V4 => ("iptables-restore", "iptables"),
+        IpFamily::V6 => ("ip6tables-restore", "ip6tables"),
+    };
+    if out.full_sync {
+        for t in ["mangle", "nat", "filter"] {
+            let _ = ns.run(&[ipt, "-t", t, "-N", CANARY], None);
+        }
+        for j in jump_rules() {
+            let _ = ns.run(&[ipt, "-t", j.table, "-N", j.target], None);
+            let mut check = vec![ipt, "-t", j.table, "-C", j.chain];
+            check.extend(j.args());
+            if ns.run(&check, None).is_err() {
+                let mut ins = vec![ipt, "-t", j.table, "-I", j.chain, "1"];
+                ins.extend(j.args());
+                ns.run(&ins, None)?;
+            }
+        }
+    }
+    ns.run(&[restore_bin, "--noflush"], Some(&out.restore))
+        .map(|_| ())
+}
+
+/// The example cluster rendered with the example node's kube-proxy configuration and loaded
+/// into a kernel as kube-proxy loads it: `iptables-save` prints exactly the real node's
+/// `node.rules` (kubelet's own canary chain, which kube-proxy does not write, left out).
+#[test]
+fn example_cluster_loads_into_the_real_nodes_ruleset() {
+    assert!(
+        usable(),
+        "this test needs root, ip and iptables (run .ci/install-deps.sh as root)"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/example-node");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("example node file");
+    let (cluster, warnings) = Cluster::from_objects(&read("cluster.yaml")).expect("cluster");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let kpc = KubeProxyConfiguration::from_yaml(&read("kube-proxy.yaml")).expect("config");
+    let host = ProxyConfig {
+        random_fully: true,
+        nfacct_invalid_dropped: false,
+        nfacct_localhost_nodeports: false,
+        ..ProxyConfig::default()
+    };
+    let cfg = kpc.resolve(IpFamily::V4, None, &cluster, &host);
+    let out = Proxier::new(cfg).sync(&cluster);
+    let ns = Netns::new("example").expect("netns");
+    load_like_kube_proxy(&ns, IpFamily::V4, &out).expect("restore");
+    let without_kubelet = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("KUBE-KUBELET-CANARY"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let kernel = without_kubelet(&ns.run(&["iptables-save"], None).expect("save"));
+    assert_eq!(kernel, without_kubelet(&read("node.rules")));
+}
+
 #[test]
 fn kernel_agrees_with_node_view() {
     assert!(
@@ -103,9 +167,9 @@ fn kernel_agrees_with_node_view() {
         let mut cfg = case.proxy_config();
         cfg.nfacct_invalid_dropped = false;
         cfg.nfacct_localhost_nodeports = false;
-        let (restore_bin, save_bin, ipt) = match cfg.family {
-            IpFamily::V4 => ("iptables-restore", "iptables-save", "iptables"),
-            IpFamily::V6 => ("ip6tables-restore", "ip6tables-save", "ip6tables"),
+        let save_bin = match cfg.family {
+            IpFamily::V4 => "iptables-save",
+            IpFamily::V6 => "ip6tables-save",
         };
         let ns = Netns::new(&n.to_string()).expect("netns");
         let mut proxier = Proxier::new(cfg.clone());
@@ -115,29 +179,13 @@ fn kernel_agrees_with_node_view() {
                 proxier.request_full_sync();
             }
             let out = proxier.sync(&cluster);
-            if out.full_sync {
-                for t in ["mangle", "nat", "filter"] {
-                    let _ = ns.run(&[ipt, "-t", t, "-N", CANARY], None);
-                }
-                for j in jump_rules() {
-                    let _ = ns.run(&[ipt, "-t", j.table, "-N", j.target], None);
-                    let mut check = vec![ipt, "-t", j.table, "-C", j.chain];
-                    check.extend(j.args());
-                    if ns.run(&check, None).is_err() {
-                        let mut ins = vec![ipt, "-t", j.table, "-I", j.chain, "1"];
-                        ins.extend(j.args());
-                        ns.run(&ins, None).expect("insert jump rule");
-                    }
-                }
-            }
-            ns.run(&[restore_bin, "--noflush"], Some(&out.restore))
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "{}: step {step}: restore failed: {e}\n{}",
-                        dir.display(),
-                        out.restore
-                    )
-                });
+            load_like_kube_proxy(&ns, cfg.family, &out).unwrap_or_else(|e| {
+                panic!(
+                    "{}: step {step}: restore failed: {e}\n{}",
+                    dir.display(),
+                    out.restore
+                )
+            });
             node.apply(&out);
             let kernel = strip(&ns.run(&[save_bin], None).expect("save"));
             let ours = node.to_save();
