@@ -17,6 +17,7 @@ declare -A tool_pkg=(
     [ip]=iproute2
     [bridge]=iproute2
     [ipset]=ipset
+    [nfacct]=nfacct
 )
 
 missing=()

@@ -455,6 +455,13 @@ fn save_match(name: &str, args: &[(bool, String, Vec<String>)], family: IpFamily
                 out.push_str(&quote(v.first().map(String::as_str).unwrap_or_default()));
             }
         }
+        "nfacct" => {
+            // iptables-save prints two blanks between `--nfacct-name` and the name.
+            for (neg, k, v) in args {
+                let vals: Vec<String> = v.iter().map(|x| format!(" {x}")).collect();
+                push(&mut out, *neg, k, &vals);
+            }
+        }
         "mark" => {
             for (neg, k, v) in args {
                 let vals: Vec<String> = v.iter().map(|x| mark_norm(x)).collect();

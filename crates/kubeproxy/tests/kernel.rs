@@ -4,8 +4,8 @@
 //! --noflush`) into a fresh network namespace, and `iptables-save` must print exactly
 //! our node view. This checks both the replay semantics and the `iptables-save` form.
 //!
-//! nfacct counters are switched off for this test (the `nfacct` match needs counter
-//! objects that an `nfacct` tool would have to create). Fails, never skips, when not root
+//! The nfacct objects kube-proxy's counters use are created in the namespace first, as the
+//! `nfacct` match needs them. Fails, never skips, when not root
 //! or when `ip`/`iptables` are missing (`scripts/test-all.sh` installs them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -164,14 +164,20 @@ fn kernel_agrees_with_node_view() {
     for (n, dir) in cases().iter().enumerate() {
         let input = std::fs::read_to_string(dir.join("input.yaml")).expect("input");
         let (case, mut cluster, mut warnings) = Case::load(&input).expect("case");
-        let mut cfg = case.proxy_config();
-        cfg.nfacct_invalid_dropped = false;
-        cfg.nfacct_localhost_nodeports = false;
+        let cfg = case.proxy_config();
         let save_bin = match cfg.family {
             IpFamily::V4 => "iptables-save",
             IpFamily::V6 => "ip6tables-save",
         };
         let ns = Netns::new(&n.to_string()).expect("netns");
+        // The accounting objects kube-proxy's `-m nfacct` rules count into.
+        for counter in [
+            "ct_state_invalid_dropped_pkts",
+            "localhost_nps_accepted_pkts",
+        ] {
+            ns.run(&["nfacct", "add", counter], None)
+                .expect("nfacct (installed by .ci/install-deps.sh)");
+        }
         let mut proxier = Proxier::new(cfg.clone());
         let mut node = NodeTables::new(cfg.family);
         for step in 0..=case.steps.len() {
