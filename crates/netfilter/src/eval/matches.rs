@@ -1,36 +1,58 @@
 //! Dispatch from the [`Match`] enum to each extension's `eval`, and the generic header match.
 
-use crate::eval::{Cx, Truth, byname};
+use crate::eval::{Cx, Truth};
 use crate::ext::Match;
 use crate::model::IpMatch;
 
 impl Match {
-    /// Evaluates the match against the packet, host and conntrack in `cx`. `-m statistic
-    /// --mode nth` needs a counter and is evaluated by the chain walk instead.
+    /// Evaluates the match against the packet, host and conntrack in `cx`, each extension
+    /// with its own `eval`. `-m statistic --mode nth` needs a counter and `-m recent` the
+    /// recent lists: the chain walk evaluates those itself.
     pub fn eval(&self, cx: &Cx<'_>) -> Truth {
-        #[allow(unreachable_patterns)]
         match self {
             Match::Addrtype(m) => m.eval(cx),
-            Match::Comment(_) => Truth::Yes,
+            Match::Ah(m) => m.eval(cx),
+            Match::Comment(m) => m.eval(cx),
+            Match::Connlimit(m) => m.eval(cx),
+            Match::Connmark(m) => m.eval(cx),
             Match::Conntrack(m) => m.eval(cx),
-            Match::Mark(m) => Truth::of(m.holds(cx.pkt.mark)),
+            Match::Dscp(m) => m.eval(cx),
+            Match::Esp(m) => m.eval(cx),
+            Match::Frag(m) => m.eval(cx),
+            Match::Hashlimit(m) => m.eval(cx),
+            Match::Helper(m) => m.eval(cx),
+            Match::Hl(m) => m.eval(cx),
+            Match::Icmp(m) => m.eval(cx),
+            Match::Icmp6(m) => m.eval(cx),
+            Match::Iprange(m) => m.eval(cx),
+            Match::Length(m) => m.eval(cx),
+            Match::Limit(m) => m.eval(cx),
+            Match::Mac(m) => m.eval(cx),
+            Match::Mark(m) => m.eval(cx),
             Match::Multiport(m) => m.eval(cx),
+            Match::Nfacct(m) => m.eval(cx),
+            Match::Owner(m) => m.eval(cx),
+            Match::Physdev(m) => m.eval(cx),
+            Match::Pkttype(m) => m.eval(cx),
+            Match::Policy(m) => m.eval(cx),
+            Match::Recent(_) => Truth::Unknown(
+                "match `-m recent`: the recent lists are kept by the chain walk".into(),
+            ),
+            Match::Rpfilter(m) => m.eval(cx),
+            Match::Rt(m) => m.eval(cx),
+            Match::Sctp(m) => m.eval(cx),
+            Match::Set(m) => m.eval(cx),
+            Match::State(m) => m.eval(cx),
             Match::Statistic(m) => m.eval(),
             Match::Tcp(m) => m.eval(cx),
+            Match::Tcpmss(m) => m.eval(cx),
+            Match::Tos(m) => m.eval(cx),
+            Match::Ttl(m) => m.eval(cx),
             Match::Udp(m) => m.eval(cx),
-            Match::Opaque(o) => byname::eval_match(&o.name, &o.args, cx).unwrap_or_else(|| {
+            Match::Opaque(o) => {
                 let mut text = String::new();
                 o.print(&mut text);
                 Truth::Unknown(format!("match `-m {}{}` is not modelled", o.name, text))
-            }),
-            other => {
-                let args = canonical_args(|s| other.print(s));
-                byname::eval_match(other.name(), &args, cx).unwrap_or_else(|| {
-                    Truth::Unknown(format!(
-                        "match `-m {}` is not evaluated by the engine yet",
-                        other.name()
-                    ))
-                })
             }
         }
     }
@@ -60,14 +82,4 @@ pub fn eval_ip(ip: &IpMatch, cx: &Cx<'_>) -> Truth {
         ok &= f.apply(false);
     }
     Truth::of(ok)
-}
-
-/// The arguments a match or target prints (`-m NAME ARGS` / `-j NAME ARGS`), without the
-/// leading option and name.
-pub(crate) fn canonical_args(print: impl FnOnce(&mut String)) -> Vec<String> {
-    let mut s = String::new();
-    print(&mut s);
-    crate::syntax::token::tokenize(&s, 1, 0)
-        .map(|toks| toks.into_iter().skip(2).map(|t| t.text).collect())
-        .unwrap_or_default()
 }

@@ -17,7 +17,6 @@
 //! assert_eq!(trace.outcomes[0].steps[0].fate.kind, FateKind::Local);
 //! ```
 
-mod byname;
 pub mod hook;
 pub mod matches;
 mod nat;

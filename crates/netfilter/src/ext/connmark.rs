@@ -1,5 +1,7 @@
 //! `-m connmark --mark VALUE[/MASK]`: the connection's mark, masked.
 
+use crate::conntrack::CtInfo;
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::ext::mark::MarkMask;
@@ -42,6 +44,22 @@ impl MatchExt for Connmark {
             push_neg(out, m.negated);
             out.push_str(" --mark ");
             m.value.push(out);
+        }
+    }
+}
+
+impl Connmark {
+    /// Evaluates `--mark` against the connection's mark. Without a connection the match fails,
+    /// negated or not, as in the kernel.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        let Some(m) = &self.mark else {
+            return Truth::Yes;
+        };
+        match cx.ct {
+            CtInfo::Conn { entry, .. } => {
+                Truth::of(m.apply(entry.mark & m.value.mask == m.value.value))
+            }
+            _ => Truth::No,
         }
     }
 }

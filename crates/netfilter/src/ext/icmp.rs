@@ -1,5 +1,6 @@
 //! `-m icmp --icmp-type TYPE[/CODE]` (IPv4) and the name tables shared with `icmp6`.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::model::{Neg, Protocol, Span};
@@ -184,5 +185,39 @@ impl MatchExt for Icmp {
                 t.value.push(out);
             }
         }
+    }
+}
+
+impl IcmpType {
+    /// Whether a packet of ICMP `kind` and `code` passes this test; `any_wildcard` makes type
+    /// 255 match every packet, as the IPv4 match does (the IPv6 one has no wildcard).
+    pub fn matches(&self, kind: u8, code: u8, any_wildcard: bool) -> bool {
+        (any_wildcard && self.kind == 255)
+            || (self.kind == kind && self.code_min <= code && code <= self.code_max)
+    }
+}
+
+/// Evaluates an ICMP or ICMPv6 type test: a packet of another protocol never matches, negated
+/// or not, as in the kernel (the match is only called for its protocol).
+pub(crate) fn eval_icmp(
+    test: Option<&Neg<IcmpType>>,
+    proto: Protocol,
+    any_wildcard: bool,
+    cx: &Cx<'_>,
+) -> Truth {
+    let p = cx.pkt;
+    let Some(t) = test else {
+        return Truth::Yes;
+    };
+    let held = p
+        .icmp
+        .is_some_and(|(kind, code)| t.value.matches(kind, code, any_wildcard));
+    Truth::of(p.proto == proto && t.apply(held))
+}
+
+impl Icmp {
+    /// Evaluates `--icmp-type` against the packet's ICMP type and code.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        eval_icmp(self.icmp_type.as_ref(), Protocol::ICMP, true, cx)
     }
 }

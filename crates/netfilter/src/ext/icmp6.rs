@@ -1,5 +1,6 @@
 //! `-m icmp6 --icmpv6-type TYPE[/CODE]` (IPv6).
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::ext::icmp::IcmpType;
@@ -102,5 +103,12 @@ impl MatchExt for Icmp6 {
             out.push_str(" --icmpv6-type ");
             t.value.push(out);
         }
+    }
+}
+
+impl Icmp6 {
+    /// Evaluates `--icmpv6-type` against the packet's ICMPv6 type and code.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        crate::ext::icmp::eval_icmp(self.icmp_type.as_ref(), Protocol::ICMPV6, false, cx)
     }
 }

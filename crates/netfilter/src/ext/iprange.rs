@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::{ip_of_family, push_neg};
 use crate::model::{Neg, Span};
@@ -60,5 +61,19 @@ impl MatchExt for Iprange {
                 out.push_str(&format!(" {name} {}-{}", r.value.0, r.value.1));
             }
         }
+    }
+}
+
+impl Iprange {
+    /// Evaluates the ranges against the packet's source and destination (an address of the
+    /// other family is never within a range).
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        let within = |r: &Option<Neg<(IpAddr, IpAddr)>>, ip: IpAddr| {
+            r.as_ref().is_none_or(|r| {
+                let (lo, hi) = r.value;
+                r.apply(lo.is_ipv4() == ip.is_ipv4() && lo <= ip && ip <= hi)
+            })
+        };
+        Truth::of(within(&self.src, cx.pkt.src) && within(&self.dst, cx.pkt.dst))
     }
 }

@@ -98,3 +98,10 @@ impl MatchExt for MarkMatch {
         self.mark.value.push(out);
     }
 }
+
+impl MarkMatch {
+    /// Evaluates `--mark` against the packet mark.
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::of(self.holds(cx.pkt.mark))
+    }
+}

@@ -1,5 +1,6 @@
 //! `-m owner`: the local socket owner of locally generated packets (OUTPUT and POSTROUTING).
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::model::{Neg, Span};
@@ -115,5 +116,24 @@ impl MatchExt for Owner {
         if self.suppl_groups {
             out.push_str(" --suppl-groups");
         }
+    }
+}
+
+impl Owner {
+    /// Evaluates the owner tests. Packets from local sockets cannot be decided (the socket's
+    /// owner is not modelled); a packet without a socket (one that came in) matches only when
+    /// every test is negated, as the kernel answers for a missing socket (`--suppl-groups`
+    /// counts as a test that is not negated).
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        if cx.pkt.in_iface.is_none() {
+            return Truth::Unknown("owner: the sending socket's owner is not modelled".into());
+        }
+        let negated = |n: Option<bool>| n.is_none_or(|n| n);
+        Truth::of(
+            negated(self.socket_exists.as_ref().map(|s| s.negated))
+                && negated(self.uid.as_ref().map(|u| u.negated))
+                && negated(self.gid.as_ref().map(|g| g.negated))
+                && !self.suppl_groups,
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! `-m physdev`: the bridge ports a bridged packet came in on or goes out of.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::model::{Iface, Neg, Span};
@@ -90,5 +91,37 @@ impl MatchExt for Physdev {
         flag(out, &self.is_out, " --physdev-is-out");
         dev(out, &self.phys_out, " --physdev-out");
         flag(out, &self.is_bridged, " --physdev-is-bridged");
+    }
+}
+
+impl Physdev {
+    /// Evaluates the bridge-port tests. A packet that arrived on a bridge without its bridge
+    /// port being named cannot be decided.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        let p = cx.pkt;
+        let bridged_in = p.physdev_in.is_some();
+        let bridge_in = p
+            .in_iface
+            .as_deref()
+            .and_then(|i| cx.host.interface(i))
+            .is_some_and(|i| i.bridge);
+        if bridge_in && !bridged_in {
+            return Truth::Unknown(
+                "physdev: the packet arrived on a bridge but the bridge port is not known (name it with -i PORT)".into(),
+            );
+        }
+        let dev = |d: &Option<Neg<Iface>>, port: Option<&str>| {
+            d.as_ref()
+                .is_none_or(|d| d.apply(port.is_some_and(|n| d.value.matches(n))))
+        };
+        let flag = |f: &Option<Neg<()>>, held: bool| f.as_ref().is_none_or(|f| f.apply(held));
+        let bridged_out = p.physdev_out.is_some();
+        Truth::of(
+            flag(&self.is_in, bridged_in)
+                && dev(&self.phys_in, p.physdev_in.as_deref())
+                && flag(&self.is_out, bridged_out)
+                && dev(&self.phys_out, p.physdev_out.as_deref())
+                && flag(&self.is_bridged, bridged_out),
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! `-m policy`: the IPsec policy that was (or will be) applied to the packet.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::{addr_of_family, number, push_addr_host, push_neg};
 use crate::model::{AddrMask, Neg, Span};
@@ -236,6 +237,21 @@ impl MatchExt for Policy {
                     push_addr_host(out, &a.value);
                 }
             }
+        }
+    }
+}
+
+impl Policy {
+    /// Evaluates the policy test. Traced packets are plain: none arrived through IPsec, so
+    /// `--dir in --pol none` holds and `--dir in --pol ipsec` does not. Which outgoing packets
+    /// an IPsec policy of the host would take is not modelled (`--dir out` is uncertain).
+    pub fn eval(&self, _cx: &Cx<'_>) -> Truth {
+        match (self.dir, self.ipsec) {
+            (Some(PolicyDir::In), Some(ipsec)) => Truth::of(!ipsec),
+            (Some(PolicyDir::Out), _) => Truth::Unknown(
+                "policy --dir out: the host's IPsec policies are not modelled".into(),
+            ),
+            _ => Truth::Unknown("policy: `--dir` and `--pol` are both needed".into()),
         }
     }
 }

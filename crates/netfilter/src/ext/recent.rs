@@ -2,9 +2,12 @@
 
 use std::net::IpAddr;
 
+use crate::eval::Truth;
 use crate::ext::MatchExt;
 use crate::ext::common::{ip_of_family, no_negation, number, push_neg};
 use crate::model::{Family, Span};
+use crate::packet::Packet;
+use crate::recent::RecentLists;
 use crate::syntax::args::{Args, Opt};
 use crate::syntax::error::ParseError;
 
@@ -176,5 +179,55 @@ impl MatchExt for Recent {
             out.push_str(&format!(" --mask {m}"));
         }
         out.push_str(if self.rdest { " --rdest" } else { " --rsource" });
+    }
+}
+
+impl Recent {
+    /// Evaluates the match against the lists, updating them: `--set` adds the address and
+    /// matches; `--rcheck`/`--update` match when the address is listed; `--remove` matches
+    /// and removes a listed address. With `--seconds`, `--hitcount` or `--reap` a listed
+    /// address cannot be decided (when it was seen is not known). The address is the
+    /// packet's source (`--rdest`: destination), masked with `--mask`.
+    pub fn eval(&self, pkt: &Packet, lists: &mut RecentLists) -> Truth {
+        let name = self.name.as_str();
+        let addr = masked(if self.rdest { pkt.dst } else { pkt.src }, self.mask);
+        let timed = self.seconds != 0 || self.hitcount != 0 || self.reap;
+        let listed = lists.contains(name, addr);
+        let (command, negated) = self.command.unwrap_or((RecentCommand::Rcheck, false));
+        let held = match command {
+            RecentCommand::Set => {
+                lists.insert(name, addr);
+                true
+            }
+            RecentCommand::Remove => {
+                lists.remove(name, addr);
+                listed
+            }
+            RecentCommand::Rcheck | RecentCommand::Update if listed && timed => {
+                return Truth::Unknown(format!(
+                    "recent list `{name}` holds {addr}, but when it was seen is not known (--seconds/--hitcount)"
+                ));
+            }
+            RecentCommand::Rcheck | RecentCommand::Update => listed,
+        };
+        Truth::of(held != negated)
+    }
+
+    /// The answer when the lists' contents are not given: `--set` holds whatever they hold;
+    /// every other command is uncertain.
+    pub fn eval_without_lists(&self) -> Truth {
+        match self.command {
+            Some((RecentCommand::Set, negated)) => Truth::of(!negated),
+            _ => Truth::Unknown("recent lists are not given (pass their contents)".into()),
+        }
+    }
+}
+
+/// Masks an address with `--mask` (a mask of the other family leaves it as it is).
+fn masked(addr: IpAddr, mask: Option<IpAddr>) -> IpAddr {
+    match (addr, mask) {
+        (IpAddr::V4(a), Some(IpAddr::V4(m))) => IpAddr::V4((u32::from(a) & u32::from(m)).into()),
+        (IpAddr::V6(a), Some(IpAddr::V6(m))) => IpAddr::V6((u128::from(a) & u128::from(m)).into()),
+        (a, _) => a,
     }
 }

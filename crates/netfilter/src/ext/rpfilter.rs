@@ -1,7 +1,9 @@
 //! `-m rpfilter`: reverse-path filtering (would a reply to the source leave by the interface
 //! the packet arrived on?). Only valid in PREROUTING.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
+use crate::host::RouteKind;
 use crate::syntax::args::{Args, Opt};
 use crate::syntax::error::ParseError;
 
@@ -48,5 +50,35 @@ impl MatchExt for Rpfilter {
                 out.push_str(name);
             }
         }
+    }
+}
+
+impl Rpfilter {
+    /// Evaluates the reverse-path test with the host's routes: packets from the host itself
+    /// (no input interface, or `lo`) pass; a local source passes only with `--accept-local`;
+    /// otherwise the route back to the source must be a unicast route out of the input
+    /// interface (any unicast route with `--loose`). `--validmark` (a lookup with the packet
+    /// mark, i.e. policy routing) cannot be decided.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        if self.validmark {
+            return Truth::Unknown(
+                "rpfilter --validmark: routing by the packet mark is not modelled".into(),
+            );
+        }
+        let p = cx.pkt;
+        let held = match p.in_iface.as_deref() {
+            None | Some("lo") => true,
+            Some(iif) => {
+                if cx.host.is_local(p.src) {
+                    self.accept_local
+                } else {
+                    match crate::route::lookup(cx.host, p.src) {
+                        Ok(r) if r.kind == RouteKind::Unicast => self.loose || r.dev == iif,
+                        _ => false,
+                    }
+                }
+            }
+        };
+        Truth::of(held != self.invert)
     }
 }

@@ -1,9 +1,12 @@
 //! `-m set --match-set NAME DIRS`: membership of the packet's addresses/ports in an ipset.
 //! The sets themselves live in the kernel, outside the ruleset; their names are kept as given.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::{no_negation, push_neg};
+use crate::ipset::Dim;
 use crate::model::{Neg, Span};
+use crate::packet::has_ports;
 use crate::syntax::args::{Args, Opt};
 use crate::syntax::error::ParseError;
 use crate::syntax::token::Token;
@@ -62,14 +65,7 @@ impl SetRef {
     pub fn push(&self, out: &mut String) {
         out.push_str(&self.name);
         out.push(' ');
-        let dirs: Vec<&str> = self
-            .dirs
-            .iter()
-            .map(|d| match d {
-                SetDir::Src => "src",
-                SetDir::Dst => "dst",
-            })
-            .collect();
+        let dirs: Vec<&str> = self.dirs.iter().map(|d| d.as_str()).collect();
         out.push_str(&dirs.join(","));
     }
 }
@@ -217,6 +213,83 @@ impl MatchExt for SetMatch {
                 };
                 out.push_str(&format!(" --{what}-{op} {n}"));
             }
+        }
+    }
+}
+
+impl SetDir {
+    /// The direction as `--match-set` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetDir::Src => "src",
+            SetDir::Dst => "dst",
+        }
+    }
+
+    /// The packet's value for one set dimension (`ip`/`net`, `port`, `iface`, `mark`) taken
+    /// from this side of the packet.
+    fn value(self, dim: &str, cx: &Cx<'_>) -> Dim {
+        let p = cx.pkt;
+        let src = self == SetDir::Src;
+        match dim {
+            "port" => {
+                let port = if src { p.sport } else { p.dport };
+                Dim::Port(
+                    p.proto,
+                    if has_ports(p.proto) {
+                        port.unwrap_or(0)
+                    } else {
+                        0
+                    },
+                )
+            }
+            "iface" => Dim::Iface(
+                if src { &p.in_iface } else { &p.out_iface }
+                    .clone()
+                    .unwrap_or_default(),
+            ),
+            "mark" => Dim::Mark(p.mark),
+            _ => Dim::Addr(if src { p.src } else { p.dst }),
+        }
+    }
+}
+
+impl SetMatch {
+    /// Evaluates `--match-set` against the ipset contents in `cx`: uncertain when the set's
+    /// contents are not given, when the rule names fewer directions than the set has
+    /// dimensions, or when the set's type cannot be evaluated (`list:set`, MAC addresses).
+    /// The counter tests and `--return-nomatch` are not looked at.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        let Some(r) = &self.set else {
+            return Truth::Yes;
+        };
+        let name = &r.value.name;
+        let Some(set) = cx.sets.and_then(|s| s.get(name)) else {
+            return Truth::Unknown(format!(
+                "set `{name}`: its contents are not given (pass `ipset save` output)"
+            ));
+        };
+        let dims = set.dims();
+        if r.value.dirs.len() < dims.len() {
+            let dirs: Vec<&str> = r.value.dirs.iter().map(|d| d.as_str()).collect();
+            return Truth::Unknown(format!(
+                "set `{name}` has more dimensions than `{}`",
+                dirs.join(",")
+            ));
+        }
+        let values: Vec<Dim> = r
+            .value
+            .dirs
+            .iter()
+            .zip(dims.iter())
+            .map(|(dir, dim)| dir.value(dim, cx))
+            .collect();
+        match set.contains(&values) {
+            Some(held) => Truth::of(r.apply(held)),
+            None => Truth::Unknown(format!(
+                "set `{name}` of type {} cannot be evaluated",
+                set.kind
+            )),
         }
     }
 }

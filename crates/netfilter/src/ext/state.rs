@@ -2,6 +2,7 @@
 //! its own match and prints it back as `-m state`, so it is modelled separately from
 //! `conntrack`, sharing its state set.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::conntrack::{CTSTATE_NAMES, CtState};
 use crate::model::{Neg, Span};
@@ -58,5 +59,16 @@ impl MatchExt for State {
             out.push_str(" --state ");
             s.value.push(out);
         }
+    }
+}
+
+impl State {
+    /// Evaluates `--state`: whether the packet's conntrack state is one of the listed ones.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        Truth::of(
+            self.state
+                .as_ref()
+                .is_none_or(|s| s.apply(cx.ct.state_bits() & s.value.0 != 0)),
+        )
     }
 }

@@ -160,3 +160,19 @@ impl TargetExt for ConnmarkTarget {
         }
     }
 }
+
+impl ConnmarkTarget {
+    /// What the target does to the marks: `(connection mark, packet mark)` after it runs,
+    /// from the ones before, as the kernel computes them; `None` without an operation.
+    pub fn apply(&self, ctmark: u32, mark: u32) -> Option<(u32, u32)> {
+        match self.op? {
+            ConnmarkOp::SetXmark { value, mask } => Some(((ctmark & !mask) ^ value, mark)),
+            ConnmarkOp::Save { nfmask, ctmask } => {
+                Some(((ctmark & !ctmask) ^ (mark & nfmask), mark))
+            }
+            ConnmarkOp::Restore { nfmask, ctmask } => {
+                Some((ctmark, (mark & !nfmask) ^ (ctmark & ctmask)))
+            }
+        }
+    }
+}

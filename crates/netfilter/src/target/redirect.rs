@@ -55,3 +55,11 @@ impl TargetExt for Redirect {
         }
     }
 }
+
+impl Redirect {
+    /// The destination port after the redirection: the first of `--to-ports`, or the
+    /// original one.
+    pub fn port(&self, original: Option<u16>) -> Option<u16> {
+        self.ports.map(|(lo, _)| lo).or(original)
+    }
+}
