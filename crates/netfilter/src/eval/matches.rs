@@ -83,3 +83,51 @@ pub fn eval_ip(ip: &IpMatch, cx: &Cx<'_>) -> Truth {
     }
     Truth::of(ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, match6, packet};
+    use crate::model::Protocol;
+
+    #[test]
+    fn undecidable_extensions_stay_uncertain() {
+        let v4 = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        for rule in [
+            "-m limit --limit 5/sec",
+            "-m hashlimit --hashlimit-upto 5/sec --hashlimit-name h",
+            "-p tcp -m connlimit --connlimit-above 2",
+            "-m nfacct --nfacct-name n",
+            "-p ah -m ah --ahspi 5",
+            "-p esp -m esp --espspi 5",
+            "-m dscp --dscp 0x0a",
+            "-m tos --tos 0x10",
+            "-m ttl --ttl-eq 64",
+            "-m length --length 100",
+            "-m mac --mac-source 00:11:22:33:44:55",
+            "-m pkttype --pkt-type broadcast",
+            "-p sctp -m sctp --dport 80",
+            "-p tcp -m tcpmss --mss 1400",
+            "-m time --timestart 09:00",
+            "-m recent --rcheck",
+        ] {
+            let m = match4(rule);
+            assert!(matches!(m.eval(&v4.cx()), Truth::Unknown(_)), "{rule}");
+        }
+        let v6 = Fixture::new(packet(Protocol::TCP, "2001:db8::7", "2001:db8::2"));
+        for rule in [
+            "-m hl --hl-eq 64",
+            "-m frag --fragid 1",
+            "-m rt --rt-type 0",
+        ] {
+            let m = match6(rule);
+            assert!(matches!(m.eval(&v6.cx()), Truth::Unknown(_)), "{rule}");
+        }
+    }
+
+    #[test]
+    fn comment_holds() {
+        let fix = Fixture::new(packet(Protocol::UDP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(match4("-m comment --comment x").eval(&fix.cx()), Truth::Yes);
+    }
+}

@@ -21,6 +21,8 @@ pub mod hook;
 pub mod matches;
 mod nat;
 pub mod prob;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod walk;
 
 use crate::conntrack::CtInfo;

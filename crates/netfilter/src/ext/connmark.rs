@@ -63,3 +63,54 @@ impl Connmark {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn connmark(rule: &str) -> super::Connmark {
+        match match4(rule) {
+            Match::Connmark(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn masked_connection_mark() {
+        let pkt = packet(Protocol::TCP, "192.168.49.7", "192.168.49.2");
+        let marked = Fixture::new(pkt.clone()).conn(0x5);
+        assert_eq!(
+            connmark("-m connmark --mark 0x1/0x1").eval(&marked.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            connmark("-m connmark --mark 0x2/0x2").eval(&marked.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            connmark("-m connmark --mark 0x5").eval(&marked.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            connmark("-m connmark ! --mark 0x2/0x2").eval(&marked.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            connmark("-m connmark ! --mark 0x1/0x1").eval(&marked.cx()),
+            Truth::No
+        );
+        // Without a connection neither the test nor its negation holds.
+        let none = Fixture::new(pkt);
+        assert_eq!(
+            connmark("-m connmark ! --mark 0x2/0x2").eval(&none.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            connmark("-m connmark --mark 0x0").eval(&none.cx()),
+            Truth::No
+        );
+    }
+}

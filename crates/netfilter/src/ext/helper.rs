@@ -60,3 +60,21 @@ impl Helper {
         Truth::Yes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    #[test]
+    fn taken_as_holding() {
+        let fix = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2")).conn(0);
+        let m = match match4("-m helper --helper ftp") {
+            Match::Helper(m) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(m.eval(&fix.cx()), Truth::Yes);
+    }
+}

@@ -221,3 +221,58 @@ impl Icmp {
         eval_icmp(self.icmp_type.as_ref(), Protocol::ICMP, true, cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn icmp(rule: &str) -> super::Icmp {
+        match match4(rule) {
+            Match::Icmp(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fix(kind: u8, code: u8) -> Fixture {
+        let mut p = packet(Protocol::ICMP, "192.168.49.7", "192.168.49.2");
+        p.icmp = Some((kind, code));
+        Fixture::new(p)
+    }
+
+    #[test]
+    fn types_codes_and_names() {
+        let echo = icmp("-p icmp -m icmp --icmp-type echo-request");
+        assert_eq!(echo.eval(&fix(8, 0).cx()), Truth::Yes);
+        assert_eq!(echo.eval(&fix(0, 0).cx()), Truth::No);
+        let port = icmp("-p icmp -m icmp --icmp-type port-unreachable");
+        assert_eq!(port.eval(&fix(3, 3).cx()), Truth::Yes);
+        assert_eq!(port.eval(&fix(3, 1).cx()), Truth::No);
+        let unreach = icmp("-p icmp -m icmp --icmp-type 3");
+        assert_eq!(unreach.eval(&fix(3, 13).cx()), Truth::Yes);
+        assert_eq!(
+            icmp("-p icmp -m icmp --icmp-type 3/4").eval(&fix(3, 4).cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            icmp("-p icmp -m icmp --icmp-type any").eval(&fix(13, 0).cx()),
+            Truth::Yes
+        );
+    }
+
+    #[test]
+    fn negation_and_other_protocols() {
+        let not_echo = icmp("-p icmp -m icmp ! --icmp-type echo-request");
+        assert_eq!(not_echo.eval(&fix(0, 0).cx()), Truth::Yes);
+        assert_eq!(not_echo.eval(&fix(8, 0).cx()), Truth::No);
+        // A packet of another protocol matches neither the test nor its negation.
+        let tcp = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(not_echo.eval(&tcp.cx()), Truth::No);
+        assert_eq!(
+            icmp("-p icmp -m icmp --icmp-type any").eval(&tcp.cx()),
+            Truth::No
+        );
+    }
+}

@@ -77,3 +77,34 @@ impl Iprange {
         Truth::of(within(&self.src, cx.pkt.src) && within(&self.dst, cx.pkt.dst))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn iprange(rule: &str) -> super::Iprange {
+        match match4(rule) {
+            Match::Iprange(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ranges_are_inclusive() {
+        let m = iprange("-m iprange --src-range 10.0.0.1-10.0.0.9");
+        let at = |src: &str| Fixture::new(packet(Protocol::TCP, src, "192.168.49.2"));
+        assert_eq!(m.eval(&at("10.0.0.1").cx()), Truth::Yes);
+        assert_eq!(m.eval(&at("10.0.0.9").cx()), Truth::Yes);
+        assert_eq!(m.eval(&at("10.0.0.10").cx()), Truth::No);
+        let not = iprange("-m iprange ! --src-range 10.0.0.1-10.0.0.9");
+        assert_eq!(not.eval(&at("10.0.0.10").cx()), Truth::Yes);
+        assert_eq!(not.eval(&at("10.0.0.5").cx()), Truth::No);
+        let both = iprange(
+            "-m iprange --src-range 10.0.0.1-10.0.0.9 --dst-range 192.168.49.0-192.168.49.1",
+        );
+        assert_eq!(both.eval(&at("10.0.0.5").cx()), Truth::No);
+    }
+}

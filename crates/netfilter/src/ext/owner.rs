@@ -137,3 +137,53 @@ impl Owner {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4_in, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn owner(rule: &str) -> super::Owner {
+        match match4_in("filter", "OUTPUT", rule) {
+            Match::Owner(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn packets_without_a_socket() {
+        let fix = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(owner("-m owner --uid-owner 0").eval(&fix.cx()), Truth::No);
+        assert_eq!(
+            owner("-m owner ! --uid-owner 0").eval(&fix.cx()),
+            Truth::Yes
+        );
+        assert_eq!(owner("-m owner --socket-exists").eval(&fix.cx()), Truth::No);
+        assert_eq!(
+            owner("-m owner ! --socket-exists ! --gid-owner 5").eval(&fix.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            owner("-m owner ! --socket-exists --gid-owner 5").eval(&fix.cx()),
+            Truth::No
+        );
+        // `--suppl-groups` is a test of its own that is never negated.
+        assert_eq!(
+            owner("-m owner ! --gid-owner 5 --suppl-groups").eval(&fix.cx()),
+            Truth::No
+        );
+    }
+
+    #[test]
+    fn local_sockets_are_uncertain() {
+        let mut pkt = packet(Protocol::TCP, "192.168.49.2", "192.168.49.7");
+        pkt.in_iface = None;
+        let fix = Fixture::new(pkt);
+        assert!(matches!(
+            owner("-m owner --uid-owner 0").eval(&fix.cx()),
+            Truth::Unknown(_)
+        ));
+    }
+}

@@ -125,3 +125,77 @@ impl Physdev {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn physdev(rule: &str) -> super::Physdev {
+        match match4(rule) {
+            Match::Physdev(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn bridged(port: Option<&str>) -> Fixture {
+        let mut p = packet(Protocol::TCP, "10.244.0.5", "10.244.0.6");
+        p.in_iface = Some("br0".into());
+        p.physdev_in = port.map(String::from);
+        Fixture::new(p)
+    }
+
+    #[test]
+    fn bridge_ports() {
+        let from1 = bridged(Some("veth1"));
+        assert_eq!(
+            physdev("-m physdev --physdev-in veth1").eval(&from1.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            physdev("-m physdev --physdev-in veth2").eval(&from1.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            physdev("-m physdev ! --physdev-in veth2").eval(&from1.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            physdev("-m physdev --physdev-in veth+").eval(&from1.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            physdev("-m physdev --physdev-is-in").eval(&from1.cx()),
+            Truth::Yes
+        );
+        // The output port is not known yet: not bridged out.
+        assert_eq!(
+            physdev("-m physdev --physdev-is-bridged").eval(&from1.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            physdev("-m physdev ! --physdev-is-out").eval(&from1.cx()),
+            Truth::Yes
+        );
+    }
+
+    #[test]
+    fn unbridged_and_unknown_ports() {
+        let routed = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(
+            physdev("-m physdev --physdev-is-in").eval(&routed.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            physdev("-m physdev ! --physdev-in veth1").eval(&routed.cx()),
+            Truth::Yes
+        );
+        let unknown = bridged(None);
+        assert!(matches!(
+            physdev("-m physdev --physdev-in veth1").eval(&unknown.cx()),
+            Truth::Unknown(_)
+        ));
+    }
+}

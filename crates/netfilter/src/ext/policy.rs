@@ -255,3 +255,33 @@ impl Policy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4_in, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    #[test]
+    fn traced_packets_are_not_ipsec() {
+        let fix = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        let eval = |chain: &str, rule: &str| match match4_in("filter", chain, rule) {
+            Match::Policy(m) => m.eval(&fix.cx()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(eval("INPUT", "-m policy --dir in --pol none"), Truth::Yes);
+        assert_eq!(eval("INPUT", "-m policy --dir in --pol ipsec"), Truth::No);
+        assert_eq!(
+            eval(
+                "INPUT",
+                "-m policy --dir in --pol ipsec --strict --proto esp"
+            ),
+            Truth::No
+        );
+        assert!(matches!(
+            eval("OUTPUT", "-m policy --dir out --pol ipsec"),
+            Truth::Unknown(_)
+        ));
+    }
+}

@@ -231,3 +231,93 @@ fn masked(addr: IpAddr, mask: Option<IpAddr>) -> IpAddr {
         (a, _) => a,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+    use crate::recent::RecentLists;
+
+    fn recent(rule: &str) -> super::Recent {
+        match match4(rule) {
+            Match::Recent(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn lists(text: &str) -> RecentLists {
+        RecentLists::parse(text).unwrap()
+    }
+
+    #[test]
+    fn set_check_and_remove() {
+        let p = packet(Protocol::TCP, "10.0.0.7", "192.168.49.2");
+        let mut l = lists("[ssh]\n");
+        assert_eq!(
+            recent("-m recent --rcheck --name ssh").eval(&p, &mut l),
+            Truth::No
+        );
+        assert_eq!(
+            recent("-m recent ! --rcheck --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert_eq!(
+            recent("-m recent --set --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert!(l.contains("ssh", p.src));
+        assert_eq!(
+            recent("-m recent --update --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert_eq!(
+            recent("-m recent ! --rcheck --name ssh").eval(&p, &mut l),
+            Truth::No
+        );
+        assert_eq!(
+            recent("-m recent --remove --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert!(!l.contains("ssh", p.src));
+        assert_eq!(
+            recent("-m recent --remove --name ssh").eval(&p, &mut l),
+            Truth::No
+        );
+    }
+
+    #[test]
+    fn destination_mask_and_timing() {
+        let p = packet(Protocol::TCP, "10.0.0.7", "192.168.49.2");
+        let mut l = lists("[DEFAULT]\n192.168.49.2\n[nets]\n10.0.0.0\n");
+        assert_eq!(
+            recent("-m recent --rcheck --rdest").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert_eq!(recent("-m recent --rcheck").eval(&p, &mut l), Truth::No);
+        assert_eq!(
+            recent("-m recent --rcheck --name nets --mask 255.255.255.0").eval(&p, &mut l),
+            Truth::Yes
+        );
+        // Listed, but whether within the last minute is not known; not listed is decided.
+        assert!(matches!(
+            recent("-m recent --rcheck --seconds 60 --rdest").eval(&p, &mut l),
+            Truth::Unknown(_)
+        ));
+        assert_eq!(
+            recent("-m recent --rcheck --seconds 60").eval(&p, &mut l),
+            Truth::No
+        );
+    }
+
+    #[test]
+    fn without_lists() {
+        assert_eq!(recent("-m recent --set").eval_without_lists(), Truth::Yes);
+        assert_eq!(recent("-m recent ! --set").eval_without_lists(), Truth::No);
+        assert!(matches!(
+            recent("-m recent --rcheck").eval_without_lists(),
+            Truth::Unknown(_)
+        ));
+    }
+}

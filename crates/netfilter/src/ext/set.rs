@@ -293,3 +293,69 @@ impl SetMatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    const SETS: &str = "create web hash:ip,port family inet\nadd web 10.0.0.5,tcp:80\n\
+                        create nets hash:net family inet\nadd nets 192.168.49.0/24\n";
+
+    fn set(rule: &str) -> super::SetMatch {
+        match match4(rule) {
+            Match::Set(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn to(dport: u16) -> Fixture {
+        let mut p = packet(Protocol::TCP, "192.168.49.7", "10.0.0.5");
+        p.dport = Some(dport);
+        p.sport = Some(40000);
+        Fixture::new(p).sets(SETS)
+    }
+
+    #[test]
+    fn membership_by_direction() {
+        let web = set("-m set --match-set web dst,dst");
+        assert_eq!(web.eval(&to(80).cx()), Truth::Yes);
+        assert_eq!(web.eval(&to(81).cx()), Truth::No);
+        let not_web = set("-m set ! --match-set web dst,dst");
+        assert_eq!(not_web.eval(&to(81).cx()), Truth::Yes);
+        assert_eq!(not_web.eval(&to(80).cx()), Truth::No);
+        // The source address with the destination port is not a member.
+        assert_eq!(
+            set("-m set --match-set web src,dst").eval(&to(80).cx()),
+            Truth::No
+        );
+        assert_eq!(
+            set("-m set --match-set nets src").eval(&to(80).cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            set("-m set --match-set nets dst").eval(&to(80).cx()),
+            Truth::No
+        );
+    }
+
+    #[test]
+    fn uncertain_without_contents_or_directions() {
+        assert!(matches!(
+            set("-m set --match-set web dst").eval(&to(80).cx()),
+            Truth::Unknown(_)
+        ));
+        assert!(matches!(
+            set("-m set --match-set other dst").eval(&to(80).cx()),
+            Truth::Unknown(_)
+        ));
+        let mut bare = to(80);
+        bare.sets = None;
+        assert!(matches!(
+            set("-m set --match-set web dst,dst").eval(&bare.cx()),
+            Truth::Unknown(_)
+        ));
+    }
+}

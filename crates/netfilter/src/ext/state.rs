@@ -72,3 +72,41 @@ impl State {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn state(rule: &str) -> super::State {
+        match match4(rule) {
+            Match::State(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn state_of_the_connection() {
+        let pkt = packet(Protocol::TCP, "192.168.49.7", "192.168.49.2");
+        let new = Fixture::new(pkt.clone()).conn(0);
+        let reply = Fixture::new(pkt.clone()).reply();
+        let untracked = Fixture::new(pkt);
+        let m = state("-m state --state NEW,RELATED");
+        assert_eq!(m.eval(&new.cx()), Truth::Yes);
+        assert_eq!(m.eval(&reply.cx()), Truth::No);
+        let not_new = state("-m state ! --state NEW");
+        assert_eq!(not_new.eval(&new.cx()), Truth::No);
+        assert_eq!(not_new.eval(&reply.cx()), Truth::Yes);
+        // Before conntrack has looked at it, a packet is INVALID.
+        assert_eq!(
+            state("-m state --state INVALID").eval(&untracked.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            state("-m state --state ESTABLISHED").eval(&reply.cx()),
+            Truth::Yes
+        );
+    }
+}

@@ -63,3 +63,24 @@ impl Redirect {
         self.ports.map(|(lo, _)| lo).or(original)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::testkit::target4;
+    use crate::target::Target;
+
+    fn redirect(args: &str) -> super::Redirect {
+        match target4("nat", "PREROUTING", &format!("-p tcp -j REDIRECT {args}")) {
+            Target::Redirect(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn port_after_redirection() {
+        assert_eq!(redirect("--to-ports 8080").port(Some(80)), Some(8080));
+        assert_eq!(redirect("--to-ports 8080-8090").port(Some(80)), Some(8080));
+        assert_eq!(redirect("").port(Some(80)), Some(80));
+        assert_eq!(redirect("").port(None), None);
+    }
+}
