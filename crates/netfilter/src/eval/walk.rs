@@ -1223,11 +1223,9 @@ impl<'a> Simulator<'a> {
                     }
                 }
             }
-            Some(Target::Ct(ct)) => {
-                if ct.notrack {
-                    w.ct = CtInfo::Untracked;
-                    ev.effect = Some(Effect::Untracked);
-                }
+            Some(Target::Ct(ct)) if ct.notrack => {
+                w.ct = CtInfo::Untracked;
+                ev.effect = Some(Effect::Untracked);
             }
             Some(Target::Notrack(_)) => {
                 w.ct = CtInfo::Untracked;
@@ -1245,9 +1243,11 @@ impl<'a> Simulator<'a> {
             }
             Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, at, &mut ev),
             // Targets that change nothing the trace follows (they log, count, or rewrite
-            // header fields and ipsets that traces do not model).
+            // header fields and ipsets that traces do not model; `CT` without `--notrack`
+            // attaches helpers, zones or timeouts).
             Some(
-                Target::Log(_)
+                Target::Ct(_)
+                | Target::Log(_)
                 | Target::Nflog(_)
                 | Target::Trace(_)
                 | Target::Checksum(_)
