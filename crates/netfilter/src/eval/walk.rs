@@ -1282,8 +1282,7 @@ impl<'a> Simulator<'a> {
     }
 
     /// `REDIRECT`: to the host itself, at the first address of the input interface
-    /// (loopback for locally generated packets), to the first port of `--to-ports` or the
-    /// original port.
+    /// (loopback for locally generated packets), to the port [`Redirect::port`] chooses.
     fn redirect(
         &self,
         w: &mut World,
@@ -1313,11 +1312,19 @@ impl<'a> Simulator<'a> {
         };
         match addr {
             Some(a) => {
-                self.set_dst(w, a, r.port(from.port));
+                let (port, doubt) = r.port(from.port);
+                self.set_dst(w, a, port);
                 ev.effect = Some(Effect::Dnat {
                     from,
                     to: endpoint(&w.pkt, true),
                 });
+                if let Some(d) = doubt {
+                    w.uncertain.push(Uncertain {
+                        at: at.clone(),
+                        reason: d,
+                        assumed: None,
+                    });
+                }
                 Some(Verdict::Accept)
             }
             None => {
