@@ -258,7 +258,9 @@ impl SetMatch {
     /// Evaluates `--match-set` against the ipset contents in `cx`: uncertain when the set's
     /// contents are not given, when the rule names fewer directions than the set has
     /// dimensions, or when the set's type cannot be evaluated (`list:set`, MAC addresses).
-    /// The counter tests and `--return-nomatch` are not looked at.
+    /// A member with counter tests (`--packets-gt` …) is uncertain too: the kernel tests the
+    /// member's counters, which every matching packet changes. `--return-nomatch` is not
+    /// looked at.
     pub fn eval(&self, cx: &Cx<'_>) -> Truth {
         let Some(r) = &self.set else {
             return Truth::Yes;
@@ -285,6 +287,9 @@ impl SetMatch {
             .map(|(dir, dim)| dir.value(dim, cx))
             .collect();
         match set.contains(&values) {
+            Some(true) if self.packets.is_some() || self.bytes.is_some() => Truth::Unknown(
+                format!("set `{name}`: the member's packet and byte counters are not known"),
+            ),
             Some(held) => Truth::of(r.apply(held)),
             None => Truth::Unknown(format!(
                 "set `{name}` of type {} cannot be evaluated",
@@ -339,6 +344,19 @@ mod tests {
             set("-m set --match-set nets dst").eval(&to(80).cx()),
             Truth::No
         );
+    }
+
+    /// Checked against the kernel: with `ipset create s hash:ip counters` holding 127.0.0.2,
+    /// `-m set --match-set s dst --packets-gt 1` did not count the first two packets to
+    /// 127.0.0.2 and counted the third: membership alone does not decide.
+    #[test]
+    fn counter_tests_on_members_are_uncertain() {
+        let m = set("-m set --match-set web dst,dst --packets-gt 1");
+        assert!(matches!(m.eval(&to(80).cx()), Truth::Unknown(_)));
+        // Not a member: the counters are never looked at.
+        assert_eq!(m.eval(&to(81).cx()), Truth::No);
+        let not = set("-m set ! --match-set web dst,dst --bytes-lt 100");
+        assert_eq!(not.eval(&to(81).cx()), Truth::Yes);
     }
 
     #[test]
