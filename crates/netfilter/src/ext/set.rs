@@ -4,7 +4,7 @@
 use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::{no_negation, push_neg};
-use crate::ipset::Dim;
+use crate::ipset::{Dim, Lookup};
 use crate::model::{Neg, Span};
 use crate::packet::has_ports;
 use crate::syntax::args::{Args, Opt};
@@ -259,8 +259,8 @@ impl SetMatch {
     /// contents are not given, when the rule names fewer directions than the set has
     /// dimensions, or when the set's type cannot be evaluated (`list:set`, MAC addresses).
     /// A member with counter tests (`--packets-gt` …) is uncertain too: the kernel tests the
-    /// member's counters, which every matching packet changes. `--return-nomatch` is not
-    /// looked at.
+    /// member's counters, which every matching packet changes. `--return-nomatch` makes
+    /// `nomatch` elements match and plain ones not, in set types that take `nomatch`.
     pub fn eval(&self, cx: &Cx<'_>) -> Truth {
         let Some(r) = &self.set else {
             return Truth::Yes;
@@ -286,16 +286,25 @@ impl SetMatch {
             .zip(dims.iter())
             .map(|(dir, dim)| dir.value(dim, cx))
             .collect();
-        match set.contains(&values) {
-            Some(true) if self.packets.is_some() || self.bytes.is_some() => Truth::Unknown(
-                format!("set `{name}`: the member's packet and byte counters are not known"),
-            ),
-            Some(held) => Truth::of(r.apply(held)),
-            None => Truth::Unknown(format!(
+        let Some(found) = set.lookup(&values) else {
+            return Truth::Unknown(format!(
                 "set `{name}` of type {} cannot be evaluated",
                 set.kind
-            )),
+            ));
+        };
+        if found != Lookup::Absent && (self.packets.is_some() || self.bytes.is_some()) {
+            return Truth::Unknown(format!(
+                "set `{name}`: the member's packet and byte counters are not known"
+            ));
         }
+        // `--return-nomatch` reverses the answer of set types that take `nomatch` elements.
+        let reversed = self.return_nomatch && set.supports_nomatch();
+        let held = match found {
+            Lookup::Absent => false,
+            Lookup::Member => !reversed,
+            Lookup::NoMatch => reversed,
+        };
+        Truth::of(r.apply(held))
     }
 }
 
@@ -357,6 +366,27 @@ mod tests {
         assert_eq!(m.eval(&to(81).cx()), Truth::No);
         let not = set("-m set ! --match-set web dst,dst --bytes-lt 100");
         assert_eq!(not.eval(&to(81).cx()), Truth::Yes);
+    }
+
+    /// Checked against the kernel: in a `hash:net` set of 127.0.0.0/8 with 127.0.0.2 added as
+    /// `nomatch`, `--match-set n dst --return-nomatch` matched 127.0.0.2 and not 127.0.0.3, and
+    /// its negation matched 127.0.0.4; in a `hash:ip` set it changed nothing.
+    #[test]
+    fn return_nomatch() {
+        let sets = "create n hash:net family inet\nadd n 127.0.0.0/8\nadd n 127.0.0.2 nomatch\n\
+                    create h hash:ip family inet\nadd h 127.0.0.3\n";
+        let to = |dst: &str| Fixture::new(packet(Protocol::UDP, "127.0.0.1", dst)).sets(sets);
+        let plain = set("-m set --match-set n dst");
+        assert_eq!(plain.eval(&to("127.0.0.2").cx()), Truth::No);
+        assert_eq!(plain.eval(&to("127.0.0.3").cx()), Truth::Yes);
+        let reversed = set("-m set --match-set n dst --return-nomatch");
+        assert_eq!(reversed.eval(&to("127.0.0.2").cx()), Truth::Yes);
+        assert_eq!(reversed.eval(&to("127.0.0.3").cx()), Truth::No);
+        assert_eq!(reversed.eval(&to("10.0.0.1").cx()), Truth::No);
+        let not = set("-m set ! --match-set n dst --return-nomatch");
+        assert_eq!(not.eval(&to("127.0.0.4").cx()), Truth::Yes);
+        let ip = set("-m set --match-set h dst --return-nomatch");
+        assert_eq!(ip.eval(&to("127.0.0.3").cx()), Truth::Yes);
     }
 
     #[test]
