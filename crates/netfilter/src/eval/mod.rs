@@ -19,7 +19,6 @@
 
 pub mod hook;
 pub mod matches;
-mod nat;
 pub mod prob;
 #[cfg(test)]
 pub(crate) mod testkit;
