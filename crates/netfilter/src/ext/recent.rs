@@ -186,7 +186,8 @@ impl Recent {
     /// Evaluates the match against the lists, updating them: `--set` adds the address and
     /// matches; `--rcheck`/`--update` match when the address is listed; `--remove` matches
     /// and removes a listed address. With `--seconds`, `--hitcount` or `--reap` a listed
-    /// address cannot be decided (when it was seen is not known). The address is the
+    /// address cannot be decided (when it was seen is not known), nor with `--rttl` (the TTL
+    /// it was seen with is not known). The address is the
     /// packet's source (`--rdest`: destination), masked with `--mask`.
     pub fn eval(&self, pkt: &Packet, lists: &mut RecentLists) -> Truth {
         let name = self.name.as_str();
@@ -194,6 +195,12 @@ impl Recent {
         let timed = self.seconds != 0 || self.hitcount != 0 || self.reap;
         let listed = lists.contains(name, addr);
         let (command, negated) = self.command.unwrap_or((RecentCommand::Rcheck, false));
+        if listed && self.rttl && command != RecentCommand::Set {
+            // The kernel looks the address up together with the packet's TTL.
+            return Truth::Unknown(format!(
+                "recent list `{name}` holds {addr}, but the TTL it was seen with is not known (--rttl)"
+            ));
+        }
         let held = match command {
             RecentCommand::Set => {
                 lists.insert(name, addr);
@@ -309,6 +316,27 @@ mod tests {
             recent("-m recent --rcheck --seconds 60").eval(&p, &mut l),
             Truth::No
         );
+    }
+
+    /// Checked against the kernel: after `--set` by a packet with TTL 64, `--rcheck --rttl`
+    /// did not match a packet from the same address with TTL 10 and matched one with TTL 64.
+    #[test]
+    fn rttl_on_a_listed_address_is_uncertain() {
+        let p = packet(Protocol::UDP, "10.0.0.7", "192.168.49.2");
+        let mut l = lists("[r]\n10.0.0.7\n");
+        for rule in [
+            "-m recent --rcheck --rttl --name r",
+            "-m recent --update --rttl --name r",
+        ] {
+            assert!(
+                matches!(recent(rule).eval(&p, &mut l), Truth::Unknown(_)),
+                "{rule}"
+            );
+        }
+        // Not listed at all: no TTL can make it match.
+        let other = packet(Protocol::UDP, "10.0.0.8", "192.168.49.2");
+        let m = recent("-m recent --rcheck --rttl --name r");
+        assert_eq!(m.eval(&other, &mut l), Truth::No);
     }
 
     #[test]
