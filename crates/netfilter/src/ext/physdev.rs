@@ -110,17 +110,25 @@ impl Physdev {
                 "physdev: the packet arrived on a bridge but the bridge port is not known (name it with -i PORT)".into(),
             );
         }
-        let dev = |d: &Option<Neg<Iface>>, port: Option<&str>| {
-            d.as_ref()
-                .is_none_or(|d| d.apply(port.is_some_and(|n| d.value.matches(n))))
-        };
+        // A packet that went through a bridge carries the bridge's record of its ports; one
+        // that did not matches only when every given test is negated, as in the kernel.
+        let bridge_info = bridged_in || p.physdev_out.is_some();
         let flag = |f: &Option<Neg<()>>, held: bool| f.as_ref().is_none_or(|f| f.apply(held));
+        // With the record, an unknown input port passes and an unknown output port fails,
+        // negated or not (the kernel skips the one test and refuses the other).
+        let dev = |d: &Option<Neg<Iface>>, port: Option<&str>, unknown: bool| {
+            d.as_ref().is_none_or(|d| match port {
+                Some(n) => d.apply(d.value.matches(n)),
+                None if bridge_info => unknown,
+                None => d.negated,
+            })
+        };
         let bridged_out = p.physdev_out.is_some();
         Truth::of(
             flag(&self.is_in, bridged_in)
-                && dev(&self.phys_in, p.physdev_in.as_deref())
+                && dev(&self.phys_in, p.physdev_in.as_deref(), true)
                 && flag(&self.is_out, bridged_out)
-                && dev(&self.phys_out, p.physdev_out.as_deref())
+                && dev(&self.phys_out, p.physdev_out.as_deref(), false)
                 && flag(&self.is_bridged, bridged_out),
         )
     }
@@ -179,6 +187,44 @@ mod tests {
             physdev("-m physdev ! --physdev-is-out").eval(&from1.cx()),
             Truth::Yes
         );
+    }
+
+    #[test]
+    fn bridged_through() {
+        let mut through = bridged(Some("veth1"));
+        through.pkt.physdev_out = Some("veth2".into());
+        for (rule, want) in [
+            ("-m physdev --physdev-out veth2", Truth::Yes),
+            ("-m physdev ! --physdev-out veth2", Truth::No),
+            ("-m physdev ! --physdev-out veth1", Truth::Yes),
+            ("-m physdev --physdev-is-bridged", Truth::Yes),
+            (
+                "-m physdev --physdev-in veth1 --physdev-out veth2",
+                Truth::Yes,
+            ),
+        ] {
+            assert_eq!(physdev(rule).eval(&through.cx()), want, "{rule}");
+        }
+    }
+
+    /// Checked against the kernel (bridge-nf-call-iptables on): a UDP packet that came in
+    /// through bridge port vA to the bridge's own address matched, in INPUT,
+    /// `--physdev-in vA`, `--physdev-is-in`, `! --physdev-is-out` and
+    /// `! --physdev-is-bridged`, and neither `! --physdev-out vA` nor `! --physdev-out vZ`.
+    #[test]
+    fn bridged_in_delivered_locally() {
+        let from1 = bridged(Some("veth1"));
+        for (rule, want) in [
+            ("-m physdev --physdev-in veth1", Truth::Yes),
+            ("-m physdev --physdev-is-in", Truth::Yes),
+            ("-m physdev ! --physdev-is-out", Truth::Yes),
+            ("-m physdev ! --physdev-is-bridged", Truth::Yes),
+            ("-m physdev ! --physdev-out veth1", Truth::No),
+            ("-m physdev ! --physdev-out veth9", Truth::No),
+            ("-m physdev --physdev-out veth9", Truth::No),
+        ] {
+            assert_eq!(physdev(rule).eval(&from1.cx()), want, "{rule}");
+        }
     }
 
     #[test]
