@@ -1242,9 +1242,10 @@ impl<'a> Simulator<'a> {
                 verdict = Some(Verdict::Queue(at.clone()));
             }
             Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, at, &mut ev),
-            // Targets that change nothing the trace follows (they log, count, or rewrite
-            // header fields and ipsets that traces do not model; `CT` without `--notrack`
-            // attaches helpers, zones or timeouts).
+            // Targets that change nothing the trace follows: they log, count, or rewrite
+            // header fields traces do not model; `CT` without `--notrack` attaches helpers,
+            // zones or timeouts; `SET` changes an ipset, but a trace keeps the given
+            // contents as they are.
             Some(
                 Target::Ct(_)
                 | Target::Log(_)
