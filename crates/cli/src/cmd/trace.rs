@@ -214,7 +214,10 @@ pub(crate) fn load_rules(name: &str, text: &str) -> anyhow::Result<Ruleset> {
             .diagnostics
             .iter()
             .filter(|d| d.severity == chainwalk_netfilter::syntax::Severity::Error)
-            .map(|d| d.error.message.clone())
+            .map(|d| {
+                let at = d.error.span;
+                format!("{name}:{}:{}: {}", at.line, at.col, d.error.message)
+            })
             .take(5)
             .collect();
         bail!("`{name}` has errors:\n  {}", msgs.join("\n  "));
@@ -253,6 +256,11 @@ mod tests {
     #[test]
     fn script_errors_name_the_file() {
         let err = load_rules("bad.sh", "iptables -A INPUT -p tcp --dport 99999 -j ACCEPT\n").unwrap_err();
-        assert!(err.to_string().starts_with("`bad.sh` has errors"), "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("`bad.sh` has errors"), "{text}");
+        assert!(text.contains("bad.sh:1:"), "{text}");
+        let script = "#!/bin/sh\nset -e\niptables -A INPUT -j DROP\n";
+        let err = load_rules("s.sh", script).unwrap_err().to_string();
+        assert!(err.contains("s.sh:2:1: expected an iptables command"), "{err}");
     }
 }
