@@ -121,6 +121,13 @@ impl IpSet {
     /// Whether the values (one per dimension) are in the set; `None` when the set type cannot
     /// be evaluated (`list:set`, MAC addresses).
     pub fn contains(&self, values: &[Dim]) -> Option<bool> {
+        self.lookup(values).map(|l| l == Lookup::Member)
+    }
+
+    /// What the set holds for the values (one per dimension); `None` when the set type cannot
+    /// be evaluated (`list:set`, MAC addresses). An element added with `nomatch` that covers
+    /// the values wins over plain ones.
+    pub fn lookup(&self, values: &[Dim]) -> Option<Lookup> {
         if self.kind.starts_with("list:") || self.dims().contains(&"mac") {
             return None;
         }
@@ -135,13 +142,29 @@ impl IpSet {
             });
             if all {
                 if m.nomatch {
-                    return Some(false);
+                    return Some(Lookup::NoMatch);
                 }
                 hit = true;
             }
         }
-        Some(hit)
+        Some(if hit { Lookup::Member } else { Lookup::Absent })
     }
+
+    /// Whether the set type takes `nomatch` elements (the types with a `net` dimension).
+    pub fn supports_nomatch(&self) -> bool {
+        self.dims().contains(&"net")
+    }
+}
+
+/// What a set holds for a packet's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// No element covers them.
+    Absent,
+    /// A plain element covers them.
+    Member,
+    /// An element added with `nomatch` covers them (an exception inside a net).
+    NoMatch,
 }
 
 fn part_matches(dim: &str, part: &str, v: &Dim) -> bool {

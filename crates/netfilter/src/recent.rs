@@ -70,12 +70,3 @@ impl RecentLists {
         }
     }
 }
-
-/// Masks an address with `--mask` (IPv4 dotted or IPv6), as the match does before looking up.
-pub(crate) fn masked(addr: IpAddr, mask: Option<&str>) -> IpAddr {
-    match (addr, mask.and_then(|m| m.parse::<IpAddr>().ok())) {
-        (IpAddr::V4(a), Some(IpAddr::V4(m))) => IpAddr::V4((u32::from(a) & u32::from(m)).into()),
-        (IpAddr::V6(a), Some(IpAddr::V6(m))) => IpAddr::V6((u128::from(a) & u128::from(m)).into()),
-        (a, _) => a,
-    }
-}

@@ -1,36 +1,58 @@
 //! Dispatch from the [`Match`] enum to each extension's `eval`, and the generic header match.
 
-use crate::eval::{Cx, Truth, byname};
+use crate::eval::{Cx, Truth};
 use crate::ext::Match;
 use crate::model::IpMatch;
 
 impl Match {
-    /// Evaluates the match against the packet, host and conntrack in `cx`. `-m statistic
-    /// --mode nth` needs a counter and is evaluated by the chain walk instead.
+    /// Evaluates the match against the packet, host and conntrack in `cx`, each extension
+    /// with its own `eval`. `-m statistic --mode nth` needs a counter and `-m recent` the
+    /// recent lists: the chain walk evaluates those itself.
     pub fn eval(&self, cx: &Cx<'_>) -> Truth {
-        #[allow(unreachable_patterns)]
         match self {
             Match::Addrtype(m) => m.eval(cx),
-            Match::Comment(_) => Truth::Yes,
+            Match::Ah(m) => m.eval(cx),
+            Match::Comment(m) => m.eval(cx),
+            Match::Connlimit(m) => m.eval(cx),
+            Match::Connmark(m) => m.eval(cx),
             Match::Conntrack(m) => m.eval(cx),
-            Match::Mark(m) => Truth::of(m.holds(cx.pkt.mark)),
+            Match::Dscp(m) => m.eval(cx),
+            Match::Esp(m) => m.eval(cx),
+            Match::Frag(m) => m.eval(cx),
+            Match::Hashlimit(m) => m.eval(cx),
+            Match::Helper(m) => m.eval(cx),
+            Match::Hl(m) => m.eval(cx),
+            Match::Icmp(m) => m.eval(cx),
+            Match::Icmp6(m) => m.eval(cx),
+            Match::Iprange(m) => m.eval(cx),
+            Match::Length(m) => m.eval(cx),
+            Match::Limit(m) => m.eval(cx),
+            Match::Mac(m) => m.eval(cx),
+            Match::Mark(m) => m.eval(cx),
             Match::Multiport(m) => m.eval(cx),
+            Match::Nfacct(m) => m.eval(cx),
+            Match::Owner(m) => m.eval(cx),
+            Match::Physdev(m) => m.eval(cx),
+            Match::Pkttype(m) => m.eval(cx),
+            Match::Policy(m) => m.eval(cx),
+            Match::Recent(_) => Truth::Unknown(
+                "match `-m recent`: the recent lists are kept by the chain walk".into(),
+            ),
+            Match::Rpfilter(m) => m.eval(cx),
+            Match::Rt(m) => m.eval(cx),
+            Match::Sctp(m) => m.eval(cx),
+            Match::Set(m) => m.eval(cx),
+            Match::State(m) => m.eval(cx),
             Match::Statistic(m) => m.eval(),
             Match::Tcp(m) => m.eval(cx),
+            Match::Tcpmss(m) => m.eval(cx),
+            Match::Tos(m) => m.eval(cx),
+            Match::Ttl(m) => m.eval(cx),
             Match::Udp(m) => m.eval(cx),
-            Match::Opaque(o) => byname::eval_match(&o.name, &o.args, cx).unwrap_or_else(|| {
+            Match::Opaque(o) => {
                 let mut text = String::new();
                 o.print(&mut text);
                 Truth::Unknown(format!("match `-m {}{}` is not modelled", o.name, text))
-            }),
-            other => {
-                let args = canonical_args(|s| other.print(s));
-                byname::eval_match(other.name(), &args, cx).unwrap_or_else(|| {
-                    Truth::Unknown(format!(
-                        "match `-m {}` is not evaluated by the engine yet",
-                        other.name()
-                    ))
-                })
             }
         }
     }
@@ -62,12 +84,50 @@ pub fn eval_ip(ip: &IpMatch, cx: &Cx<'_>) -> Truth {
     Truth::of(ok)
 }
 
-/// The arguments a match or target prints (`-m NAME ARGS` / `-j NAME ARGS`), without the
-/// leading option and name.
-pub(crate) fn canonical_args(print: impl FnOnce(&mut String)) -> Vec<String> {
-    let mut s = String::new();
-    print(&mut s);
-    crate::syntax::token::tokenize(&s, 1, 0)
-        .map(|toks| toks.into_iter().skip(2).map(|t| t.text).collect())
-        .unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, match6, packet};
+    use crate::model::Protocol;
+
+    #[test]
+    fn undecidable_extensions_stay_uncertain() {
+        let v4 = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        for rule in [
+            "-m limit --limit 5/sec",
+            "-m hashlimit --hashlimit-upto 5/sec --hashlimit-name h",
+            "-p tcp -m connlimit --connlimit-above 2",
+            "-m nfacct --nfacct-name n",
+            "-p ah -m ah --ahspi 5",
+            "-p esp -m esp --espspi 5",
+            "-m dscp --dscp 0x0a",
+            "-m tos --tos 0x10",
+            "-m ttl --ttl-eq 64",
+            "-m length --length 100",
+            "-m mac --mac-source 00:11:22:33:44:55",
+            "-m pkttype --pkt-type broadcast",
+            "-p sctp -m sctp --dport 80",
+            "-p tcp -m tcpmss --mss 1400",
+            "-m time --timestart 09:00",
+            "-m recent --rcheck",
+        ] {
+            let m = match4(rule);
+            assert!(matches!(m.eval(&v4.cx()), Truth::Unknown(_)), "{rule}");
+        }
+        let v6 = Fixture::new(packet(Protocol::TCP, "2001:db8::7", "2001:db8::2"));
+        for rule in [
+            "-m hl --hl-eq 64",
+            "-m frag --fragid 1",
+            "-m rt --rt-type 0",
+        ] {
+            let m = match6(rule);
+            assert!(matches!(m.eval(&v6.cx()), Truth::Unknown(_)), "{rule}");
+        }
+    }
+
+    #[test]
+    fn comment_holds() {
+        let fix = Fixture::new(packet(Protocol::UDP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(match4("-m comment --comment x").eval(&fix.cx()), Truth::Yes);
+    }
 }

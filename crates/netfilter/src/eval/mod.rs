@@ -17,11 +17,11 @@
 //! assert_eq!(trace.outcomes[0].steps[0].fate.kind, FateKind::Local);
 //! ```
 
-mod byname;
 pub mod hook;
 pub mod matches;
-mod nat;
 pub mod prob;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod walk;
 
 use crate::conntrack::CtInfo;

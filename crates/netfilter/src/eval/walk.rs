@@ -16,10 +16,26 @@ use crate::model::{Family, Hook, Policy, Rule, Ruleset, Table, TableName};
 use crate::packet::{Packet, PacketDesc, PacketSpec, has_ports, tcp_flags};
 use crate::route;
 use crate::target::Target;
+use crate::target::redirect::Redirect;
 use crate::trace::{
     Effect, Endpoint, Event, EventKind, Fate, FateKind, Note, Outcome, RouteDecision, RuleRef,
     Step, Trace, Uncertain,
 };
+
+/// Targets chainwalk keeps verbatim that change nothing a trace follows (they log, count,
+/// or rewrite header fields that traces do not model).
+const PASSIVE_UNMODELLED: &[&str] = &[
+    "AUDIT",
+    "CONNSECMARK",
+    "ECN",
+    "IDLETIMER",
+    "LED",
+    "RATEEST",
+    "SECMARK",
+    "TCPOPTSTRIP",
+    "TEE",
+    "ULOG",
+];
 
 /// The source port given to a packet whose description has none.
 pub const DEFAULT_SPORT: u16 = 40000;
@@ -968,21 +984,11 @@ impl<'a> Simulator<'a> {
             let mut next = Vec::new();
             for mut w in pending {
                 let t = match m {
-                    m2 if m2.name() == "recent" => {
-                        let args = match m2 {
-                            Match::Opaque(o) => o.args.clone(),
-                            other => crate::eval::matches::canonical_args(|s| other.print(s)),
-                        };
+                    Match::Recent(r) => {
                         let pkt = w.pkt.clone();
                         match &mut w.recent {
-                            Some(lists) => crate::eval::byname::eval_recent(&args, &pkt, lists),
-                            // `--set` matches whatever the lists hold.
-                            None if args.iter().any(|a| a == "--set") => {
-                                Truth::of(!args.iter().any(|a| a == "!"))
-                            }
-                            None => Truth::Unknown(
-                                "recent lists are not given (pass their contents)".into(),
-                            ),
+                            Some(lists) => r.eval(&pkt, lists),
+                            None => r.eval_without_lists(),
                         }
                     }
                     Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
@@ -1191,75 +1197,9 @@ impl<'a> Simulator<'a> {
                     }
                 }
             }
-            Some(Target::Opaque(o)) => {
-                verdict = self.named_target(w, &o.name, &o.args, hook, at, &mut ev);
-            }
-            Some(other) => {
-                let name = other.name().to_string();
-                let args = crate::eval::matches::canonical_args(|s| other.print(s));
-                verdict = self.named_target(w, &name, &args, hook, at, &mut ev);
-            }
-        }
-        ev.mark = w.pkt.mark;
-        w.events.push(ev);
-        if advance {
-            cur.pos += 1;
-        }
-        verdict
-    }
-
-    /// Targets known by name only (not modelled as types, or modelled on another branch).
-    fn named_target(
-        &self,
-        w: &mut World,
-        name: &str,
-        args: &[String],
-        hook: Hook,
-        at: &RuleRef,
-        ev: &mut Event,
-    ) -> Option<Verdict> {
-        const PASSIVE: &[&str] = &[
-            "LOG",
-            "NFLOG",
-            "ULOG",
-            "TRACE",
-            "AUDIT",
-            "CHECKSUM",
-            "TCPMSS",
-            "TCPOPTSTRIP",
-            "IDLETIMER",
-            "LED",
-            "RATEEST",
-            "SECMARK",
-            "CONNSECMARK",
-            "CLASSIFY",
-            "DSCP",
-            "TOS",
-            "TTL",
-            "HL",
-            "ECN",
-            "TEE",
-            "SET",
-        ];
-        if PASSIVE.contains(&name) {
-            return None;
-        }
-        let has = |a: &str| args.iter().any(|x| x == a);
-        match name {
-            "NOTRACK" => {
-                w.ct = CtInfo::Untracked;
-                ev.effect = Some(Effect::Untracked);
-                None
-            }
-            "CT" if has("--notrack") => {
-                w.ct = CtInfo::Untracked;
-                ev.effect = Some(Effect::Untracked);
-                None
-            }
-            "CT" => None,
-            "CONNMARK" => {
+            Some(Target::Connmark(c)) => {
                 if let CtInfo::Conn { entry, .. } = &mut w.ct {
-                    match crate::eval::byname::connmark(args, entry.mark, w.pkt.mark) {
+                    match c.apply(entry.mark, w.pkt.mark) {
                         Some((ct, mark)) => {
                             entry.mark = ct;
                             if mark != w.pkt.mark {
@@ -1271,7 +1211,8 @@ impl<'a> Simulator<'a> {
                             }
                         }
                         None => {
-                            let reason = "CONNMARK with these options is not modelled".to_string();
+                            let reason =
+                                "CONNMARK without an operation is not modelled".to_string();
                             ev.effect = Some(Effect::Unknown(reason.clone()));
                             w.uncertain.push(Uncertain {
                                 at: at.clone(),
@@ -1281,65 +1222,49 @@ impl<'a> Simulator<'a> {
                         }
                     }
                 }
-                None
             }
-            "NFQUEUE" => {
-                if has("--queue-bypass") {
+            Some(Target::Ct(ct)) if ct.notrack => {
+                w.ct = CtInfo::Untracked;
+                ev.effect = Some(Effect::Untracked);
+            }
+            Some(Target::Notrack(_)) => {
+                w.ct = CtInfo::Untracked;
+                ev.effect = Some(Effect::Untracked);
+            }
+            Some(Target::Nfqueue(q)) => {
+                if q.bypass {
                     w.uncertain.push(Uncertain {
                         at: at.clone(),
                         reason: "NFQUEUE --queue-bypass: whether a listener exists is not known; assumed one does".into(),
                         assumed: None,
                     });
                 }
-                Some(Verdict::Queue(at.clone()))
+                verdict = Some(Verdict::Queue(at.clone()));
             }
-            "REDIRECT" => {
-                let from = endpoint(&w.pkt, true);
-                let addr = match hook {
-                    Hook::Output => Some(if w.pkt.dst.is_ipv4() {
-                        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-                    } else {
-                        IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-                    }),
-                    _ => w
-                        .pkt
-                        .in_iface
-                        .as_deref()
-                        .and_then(|i| self.host.interface(i))
-                        .and_then(|i| {
-                            i.addresses
-                                .iter()
-                                .find(|a| a.addr.is_ipv4() == w.pkt.dst.is_ipv4())
-                        })
-                        .map(|a| a.addr),
-                };
-                let port = args
-                    .iter()
-                    .position(|a| a == "--to-ports" || a == "--to-port")
-                    .and_then(|i| args.get(i + 1))
-                    .and_then(|p| p.split('-').next())
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .or(from.port);
-                match addr {
-                    Some(a) => {
-                        self.set_dst(w, a, port);
-                        ev.effect = Some(Effect::Dnat {
-                            from,
-                            to: endpoint(&w.pkt, true),
-                        });
-                        Some(Verdict::Accept)
-                    }
-                    None => {
-                        ev.effect = Some(Effect::Unknown(
-                            "the input interface has no address to redirect to".into(),
-                        ));
-                        Some(Verdict::Drop(at.clone()))
-                    }
-                }
-            }
-            _ => {
+            Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, at, &mut ev),
+            // Targets that change nothing the trace follows: they log, count, or rewrite
+            // header fields traces do not model; `CT` without `--notrack` attaches helpers,
+            // zones or timeouts; `SET` changes an ipset, but a trace keeps the given
+            // contents as they are.
+            Some(
+                Target::Ct(_)
+                | Target::Log(_)
+                | Target::Nflog(_)
+                | Target::Trace(_)
+                | Target::Checksum(_)
+                | Target::Tcpmss(_)
+                | Target::Classify(_)
+                | Target::Dscp(_)
+                | Target::Tos(_)
+                | Target::Ttl(_)
+                | Target::Hl(_)
+                | Target::Set(_),
+            ) => {}
+            Some(Target::Opaque(o)) if PASSIVE_UNMODELLED.contains(&o.name.as_str()) => {}
+            Some(other) => {
                 let reason = format!(
-                    "target `{name}` is not modelled; assumed to let the packet go on unchanged"
+                    "target `{}` is not modelled; assumed to let the packet go on unchanged",
+                    other.name()
                 );
                 ev.effect = Some(Effect::Unknown(reason.clone()));
                 w.uncertain.push(Uncertain {
@@ -1347,7 +1272,67 @@ impl<'a> Simulator<'a> {
                     reason,
                     assumed: None,
                 });
-                None
+            }
+        }
+        ev.mark = w.pkt.mark;
+        w.events.push(ev);
+        if advance {
+            cur.pos += 1;
+        }
+        verdict
+    }
+
+    /// `REDIRECT`: to the host itself, at the first address of the input interface
+    /// (loopback for locally generated packets), to the port [`Redirect::port`] chooses.
+    fn redirect(
+        &self,
+        w: &mut World,
+        r: &Redirect,
+        hook: Hook,
+        at: &RuleRef,
+        ev: &mut Event,
+    ) -> Option<Verdict> {
+        let from = endpoint(&w.pkt, true);
+        let addr = match hook {
+            Hook::Output => Some(if w.pkt.dst.is_ipv4() {
+                IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }),
+            _ => w
+                .pkt
+                .in_iface
+                .as_deref()
+                .and_then(|i| self.host.interface(i))
+                .and_then(|i| {
+                    i.addresses
+                        .iter()
+                        .find(|a| a.addr.is_ipv4() == w.pkt.dst.is_ipv4())
+                })
+                .map(|a| a.addr),
+        };
+        match addr {
+            Some(a) => {
+                let (port, doubt) = r.port(from.port);
+                self.set_dst(w, a, port);
+                ev.effect = Some(Effect::Dnat {
+                    from,
+                    to: endpoint(&w.pkt, true),
+                });
+                if let Some(d) = doubt {
+                    w.uncertain.push(Uncertain {
+                        at: at.clone(),
+                        reason: d,
+                        assumed: None,
+                    });
+                }
+                Some(Verdict::Accept)
+            }
+            None => {
+                ev.effect = Some(Effect::Unknown(
+                    "the input interface has no address to redirect to".into(),
+                ));
+                Some(Verdict::Drop(at.clone()))
             }
         }
     }

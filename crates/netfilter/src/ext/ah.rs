@@ -75,3 +75,12 @@ impl MatchExt for Ah {
         }
     }
 }
+
+impl Ah {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m ah`: the packet's IPsec AH header is not modelled".into(),
+        )
+    }
+}

@@ -79,3 +79,12 @@ impl MatchExt for Connlimit {
         });
     }
 }
+
+impl Connlimit {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m connlimit`: it depends on how many other connections the host tracks".into(),
+        )
+    }
+}

@@ -71,3 +71,12 @@ impl MatchExt for Dscp {
         }
     }
 }
+
+impl Dscp {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m dscp`: the packet's DSCP field is not modelled".into(),
+        )
+    }
+}

@@ -43,3 +43,12 @@ impl MatchExt for Esp {
         }
     }
 }
+
+impl Esp {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m esp`: the packet's IPsec ESP header is not modelled".into(),
+        )
+    }
+}

@@ -91,3 +91,12 @@ impl MatchExt for Frag {
         }
     }
 }
+
+impl Frag {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m frag`: the packet's IPv6 fragment header is not modelled".into(),
+        )
+    }
+}

@@ -328,3 +328,12 @@ impl MatchExt for Hashlimit {
         }
     }
 }
+
+impl Hashlimit {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m hashlimit`: it depends on the rate of earlier packets".into(),
+        )
+    }
+}

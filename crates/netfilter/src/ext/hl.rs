@@ -34,3 +34,10 @@ impl MatchExt for Hl {
         }
     }
 }
+
+impl Hl {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown("match `-m hl`: the packet's hop limit is not modelled".into())
+    }
+}

@@ -1,5 +1,6 @@
 //! `-m icmp --icmp-type TYPE[/CODE]` (IPv4) and the name tables shared with `icmp6`.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::model::{Neg, Protocol, Span};
@@ -184,5 +185,94 @@ impl MatchExt for Icmp {
                 t.value.push(out);
             }
         }
+    }
+}
+
+impl IcmpType {
+    /// Whether a packet of ICMP `kind` and `code` passes this test; `any_wildcard` makes type
+    /// 255 match every packet, as the IPv4 match does (the IPv6 one has no wildcard).
+    pub fn matches(&self, kind: u8, code: u8, any_wildcard: bool) -> bool {
+        (any_wildcard && self.kind == 255)
+            || (self.kind == kind && self.code_min <= code && code <= self.code_max)
+    }
+}
+
+/// Evaluates an ICMP or ICMPv6 type test: a packet of another protocol never matches, negated
+/// or not, as in the kernel (the match is only called for its protocol).
+pub(crate) fn eval_icmp(
+    test: Option<&Neg<IcmpType>>,
+    proto: Protocol,
+    any_wildcard: bool,
+    cx: &Cx<'_>,
+) -> Truth {
+    let p = cx.pkt;
+    let Some(t) = test else {
+        return Truth::Yes;
+    };
+    let held = p
+        .icmp
+        .is_some_and(|(kind, code)| t.value.matches(kind, code, any_wildcard));
+    Truth::of(p.proto == proto && t.apply(held))
+}
+
+impl Icmp {
+    /// Evaluates `--icmp-type` against the packet's ICMP type and code.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        eval_icmp(self.icmp_type.as_ref(), Protocol::ICMP, true, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn icmp(rule: &str) -> super::Icmp {
+        match match4(rule) {
+            Match::Icmp(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fix(kind: u8, code: u8) -> Fixture {
+        let mut p = packet(Protocol::ICMP, "192.168.49.7", "192.168.49.2");
+        p.icmp = Some((kind, code));
+        Fixture::new(p)
+    }
+
+    #[test]
+    fn types_codes_and_names() {
+        let echo = icmp("-p icmp -m icmp --icmp-type echo-request");
+        assert_eq!(echo.eval(&fix(8, 0).cx()), Truth::Yes);
+        assert_eq!(echo.eval(&fix(0, 0).cx()), Truth::No);
+        let port = icmp("-p icmp -m icmp --icmp-type port-unreachable");
+        assert_eq!(port.eval(&fix(3, 3).cx()), Truth::Yes);
+        assert_eq!(port.eval(&fix(3, 1).cx()), Truth::No);
+        let unreach = icmp("-p icmp -m icmp --icmp-type 3");
+        assert_eq!(unreach.eval(&fix(3, 13).cx()), Truth::Yes);
+        assert_eq!(
+            icmp("-p icmp -m icmp --icmp-type 3/4").eval(&fix(3, 4).cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            icmp("-p icmp -m icmp --icmp-type any").eval(&fix(13, 0).cx()),
+            Truth::Yes
+        );
+    }
+
+    #[test]
+    fn negation_and_other_protocols() {
+        let not_echo = icmp("-p icmp -m icmp ! --icmp-type echo-request");
+        assert_eq!(not_echo.eval(&fix(0, 0).cx()), Truth::Yes);
+        assert_eq!(not_echo.eval(&fix(8, 0).cx()), Truth::No);
+        // A packet of another protocol matches neither the test nor its negation.
+        let tcp = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(not_echo.eval(&tcp.cx()), Truth::No);
+        assert_eq!(
+            icmp("-p icmp -m icmp --icmp-type any").eval(&tcp.cx()),
+            Truth::No
+        );
     }
 }

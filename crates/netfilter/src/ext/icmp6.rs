@@ -1,5 +1,6 @@
 //! `-m icmp6 --icmpv6-type TYPE[/CODE]` (IPv6).
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::ext::icmp::IcmpType;
@@ -102,5 +103,51 @@ impl MatchExt for Icmp6 {
             out.push_str(" --icmpv6-type ");
             t.value.push(out);
         }
+    }
+}
+
+impl Icmp6 {
+    /// Evaluates `--icmpv6-type` against the packet's ICMPv6 type and code.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        crate::ext::icmp::eval_icmp(self.icmp_type.as_ref(), Protocol::ICMPV6, false, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match6, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn icmp6(rule: &str) -> super::Icmp6 {
+        match match6(rule) {
+            Match::Icmp6(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fix(kind: u8, code: u8) -> Fixture {
+        let mut p = packet(Protocol::ICMPV6, "2001:db8::7", "2001:db8::2");
+        p.icmp = Some((kind, code));
+        Fixture::new(p)
+    }
+
+    #[test]
+    fn types_codes_and_negation() {
+        let echo = icmp6("-p ipv6-icmp -m icmp6 --icmpv6-type echo-request");
+        assert_eq!(echo.eval(&fix(128, 0).cx()), Truth::Yes);
+        assert_eq!(echo.eval(&fix(129, 0).cx()), Truth::No);
+        let unreach = icmp6("-p ipv6-icmp -m icmp6 --icmpv6-type port-unreachable");
+        assert_eq!(unreach.eval(&fix(1, 4).cx()), Truth::Yes);
+        assert_eq!(unreach.eval(&fix(1, 3).cx()), Truth::No);
+        let not_echo = icmp6("-p ipv6-icmp -m icmp6 ! --icmpv6-type echo-request");
+        assert_eq!(not_echo.eval(&fix(129, 0).cx()), Truth::Yes);
+        assert_eq!(not_echo.eval(&fix(128, 0).cx()), Truth::No);
+        // Type 255 is no wildcard in IPv6.
+        let t255 = icmp6("-p ipv6-icmp -m icmp6 --icmpv6-type 255");
+        assert_eq!(t255.eval(&fix(128, 0).cx()), Truth::No);
+        let udp = Fixture::new(packet(Protocol::UDP, "2001:db8::7", "2001:db8::2"));
+        assert_eq!(not_echo.eval(&udp.cx()), Truth::No);
     }
 }

@@ -44,3 +44,10 @@ impl MatchExt for Length {
         }
     }
 }
+
+impl Length {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown("match `-m length`: the packet's length is not modelled".into())
+    }
+}

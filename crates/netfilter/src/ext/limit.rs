@@ -124,3 +124,12 @@ impl MatchExt for Limit {
         }
     }
 }
+
+impl Limit {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m limit`: it depends on the rate of earlier packets".into(),
+        )
+    }
+}

@@ -68,3 +68,12 @@ impl MatchExt for Mac {
         }
     }
 }
+
+impl Mac {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m mac`: the packet's Ethernet source address is not modelled".into(),
+        )
+    }
+}

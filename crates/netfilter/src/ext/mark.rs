@@ -98,3 +98,33 @@ impl MatchExt for MarkMatch {
         self.mark.value.push(out);
     }
 }
+
+impl MarkMatch {
+    /// Evaluates `--mark` against the packet mark.
+    pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::of(self.holds(cx.pkt.mark))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    #[test]
+    fn masked_packet_mark() {
+        let mut pkt = packet(Protocol::TCP, "192.168.49.7", "192.168.49.2");
+        pkt.mark = 0x4001;
+        let fix = Fixture::new(pkt);
+        let eval = |rule: &str| match match4(rule) {
+            Match::Mark(m) => m.eval(&fix.cx()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(eval("-m mark --mark 0x4000/0x4000"), Truth::Yes);
+        assert_eq!(eval("-m mark --mark 0x4000"), Truth::No);
+        assert_eq!(eval("-m mark ! --mark 0x4000/0x4000"), Truth::No);
+        assert_eq!(eval("-m mark ! --mark 0x2/0x2"), Truth::Yes);
+    }
+}

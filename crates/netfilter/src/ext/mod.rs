@@ -1,8 +1,10 @@
 //! Match extensions (`-m NAME …`): one module per extension, each owning its options, its
-//! parsing, its canonical `iptables-save` printing, and (in the engine) its evaluation.
+//! parsing, its canonical `iptables-save` printing, and its evaluation (an `eval` method on
+//! the typed fields, returning [`Truth`](crate::eval::Truth)).
 //!
-//! Adding an extension: write `ext/NAME.rs` with a type implementing [`MatchExt`], and add one
-//! line to the registry below.
+//! Adding an extension: write `ext/NAME.rs` with a type implementing [`MatchExt`] and an
+//! `eval` method, add one line to the registry below, and one arm to the dispatch in
+//! [`eval::matches`](crate::eval::matches).
 
 pub mod addrtype;
 pub mod ah;

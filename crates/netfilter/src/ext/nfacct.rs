@@ -50,3 +50,12 @@ impl MatchExt for Nfacct {
         push_save_string(out, &self.name);
     }
 }
+
+impl Nfacct {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m nfacct`: it depends on the accounting object's counters and quota".into(),
+        )
+    }
+}

@@ -1,5 +1,6 @@
 //! `-m owner`: the local socket owner of locally generated packets (OUTPUT and POSTROUTING).
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::model::{Neg, Span};
@@ -115,5 +116,74 @@ impl MatchExt for Owner {
         if self.suppl_groups {
             out.push_str(" --suppl-groups");
         }
+    }
+}
+
+impl Owner {
+    /// Evaluates the owner tests. Packets from local sockets cannot be decided (the socket's
+    /// owner is not modelled); a packet without a socket (one that came in) matches only when
+    /// every test is negated, as the kernel answers for a missing socket (`--suppl-groups`
+    /// counts as a test that is not negated).
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        if cx.pkt.in_iface.is_none() {
+            return Truth::Unknown("owner: the sending socket's owner is not modelled".into());
+        }
+        let negated = |n: Option<bool>| n.is_none_or(|n| n);
+        Truth::of(
+            negated(self.socket_exists.as_ref().map(|s| s.negated))
+                && negated(self.uid.as_ref().map(|u| u.negated))
+                && negated(self.gid.as_ref().map(|g| g.negated))
+                && !self.suppl_groups,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4_in, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn owner(rule: &str) -> super::Owner {
+        match match4_in("filter", "OUTPUT", rule) {
+            Match::Owner(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn packets_without_a_socket() {
+        let fix = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(owner("-m owner --uid-owner 0").eval(&fix.cx()), Truth::No);
+        assert_eq!(
+            owner("-m owner ! --uid-owner 0").eval(&fix.cx()),
+            Truth::Yes
+        );
+        assert_eq!(owner("-m owner --socket-exists").eval(&fix.cx()), Truth::No);
+        assert_eq!(
+            owner("-m owner ! --socket-exists ! --gid-owner 5").eval(&fix.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            owner("-m owner ! --socket-exists --gid-owner 5").eval(&fix.cx()),
+            Truth::No
+        );
+        // `--suppl-groups` is a test of its own that is never negated.
+        assert_eq!(
+            owner("-m owner ! --gid-owner 5 --suppl-groups").eval(&fix.cx()),
+            Truth::No
+        );
+    }
+
+    #[test]
+    fn local_sockets_are_uncertain() {
+        let mut pkt = packet(Protocol::TCP, "192.168.49.2", "192.168.49.7");
+        pkt.in_iface = None;
+        let fix = Fixture::new(pkt);
+        assert!(matches!(
+            owner("-m owner --uid-owner 0").eval(&fix.cx()),
+            Truth::Unknown(_)
+        ));
     }
 }

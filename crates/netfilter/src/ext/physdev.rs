@@ -1,5 +1,6 @@
 //! `-m physdev`: the bridge ports a bridged packet came in on or goes out of.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::push_neg;
 use crate::model::{Iface, Neg, Span};
@@ -90,5 +91,157 @@ impl MatchExt for Physdev {
         flag(out, &self.is_out, " --physdev-is-out");
         dev(out, &self.phys_out, " --physdev-out");
         flag(out, &self.is_bridged, " --physdev-is-bridged");
+    }
+}
+
+impl Physdev {
+    /// Evaluates the bridge-port tests. A packet that arrived on a bridge without its bridge
+    /// port being named cannot be decided.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        let p = cx.pkt;
+        let bridged_in = p.physdev_in.is_some();
+        let bridge_in = p
+            .in_iface
+            .as_deref()
+            .and_then(|i| cx.host.interface(i))
+            .is_some_and(|i| i.bridge);
+        if bridge_in && !bridged_in {
+            return Truth::Unknown(
+                "physdev: the packet arrived on a bridge but the bridge port is not known (name it with -i PORT)".into(),
+            );
+        }
+        // A packet that went through a bridge carries the bridge's record of its ports; one
+        // that did not matches only when every given test is negated, as in the kernel.
+        let bridge_info = bridged_in || p.physdev_out.is_some();
+        let flag = |f: &Option<Neg<()>>, held: bool| f.as_ref().is_none_or(|f| f.apply(held));
+        // With the record, an unknown input port passes and an unknown output port fails,
+        // negated or not (the kernel skips the one test and refuses the other).
+        let dev = |d: &Option<Neg<Iface>>, port: Option<&str>, unknown: bool| {
+            d.as_ref().is_none_or(|d| match port {
+                Some(n) => d.apply(d.value.matches(n)),
+                None if bridge_info => unknown,
+                None => d.negated,
+            })
+        };
+        let bridged_out = p.physdev_out.is_some();
+        Truth::of(
+            flag(&self.is_in, bridged_in)
+                && dev(&self.phys_in, p.physdev_in.as_deref(), true)
+                && flag(&self.is_out, bridged_out)
+                && dev(&self.phys_out, p.physdev_out.as_deref(), false)
+                && flag(&self.is_bridged, bridged_out),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn physdev(rule: &str) -> super::Physdev {
+        match match4(rule) {
+            Match::Physdev(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn bridged(port: Option<&str>) -> Fixture {
+        let mut p = packet(Protocol::TCP, "10.244.0.5", "10.244.0.6");
+        p.in_iface = Some("br0".into());
+        p.physdev_in = port.map(String::from);
+        Fixture::new(p)
+    }
+
+    #[test]
+    fn bridge_ports() {
+        let from1 = bridged(Some("veth1"));
+        assert_eq!(
+            physdev("-m physdev --physdev-in veth1").eval(&from1.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            physdev("-m physdev --physdev-in veth2").eval(&from1.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            physdev("-m physdev ! --physdev-in veth2").eval(&from1.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            physdev("-m physdev --physdev-in veth+").eval(&from1.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            physdev("-m physdev --physdev-is-in").eval(&from1.cx()),
+            Truth::Yes
+        );
+        // The output port is not known yet: not bridged out.
+        assert_eq!(
+            physdev("-m physdev --physdev-is-bridged").eval(&from1.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            physdev("-m physdev ! --physdev-is-out").eval(&from1.cx()),
+            Truth::Yes
+        );
+    }
+
+    #[test]
+    fn bridged_through() {
+        let mut through = bridged(Some("veth1"));
+        through.pkt.physdev_out = Some("veth2".into());
+        for (rule, want) in [
+            ("-m physdev --physdev-out veth2", Truth::Yes),
+            ("-m physdev ! --physdev-out veth2", Truth::No),
+            ("-m physdev ! --physdev-out veth1", Truth::Yes),
+            ("-m physdev --physdev-is-bridged", Truth::Yes),
+            (
+                "-m physdev --physdev-in veth1 --physdev-out veth2",
+                Truth::Yes,
+            ),
+        ] {
+            assert_eq!(physdev(rule).eval(&through.cx()), want, "{rule}");
+        }
+    }
+
+    /// Checked against the kernel (bridge-nf-call-iptables on): a UDP packet that came in
+    /// through bridge port vA to the bridge's own address matched, in INPUT,
+    /// `--physdev-in vA`, `--physdev-is-in`, `! --physdev-is-out` and
+    /// `! --physdev-is-bridged`, and neither `! --physdev-out vA` nor `! --physdev-out vZ`.
+    #[test]
+    fn bridged_in_delivered_locally() {
+        let from1 = bridged(Some("veth1"));
+        for (rule, want) in [
+            ("-m physdev --physdev-in veth1", Truth::Yes),
+            ("-m physdev --physdev-is-in", Truth::Yes),
+            ("-m physdev ! --physdev-is-out", Truth::Yes),
+            ("-m physdev ! --physdev-is-bridged", Truth::Yes),
+            ("-m physdev ! --physdev-out veth1", Truth::No),
+            ("-m physdev ! --physdev-out veth9", Truth::No),
+            ("-m physdev --physdev-out veth9", Truth::No),
+        ] {
+            assert_eq!(physdev(rule).eval(&from1.cx()), want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn unbridged_and_unknown_ports() {
+        let routed = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        assert_eq!(
+            physdev("-m physdev --physdev-is-in").eval(&routed.cx()),
+            Truth::No
+        );
+        assert_eq!(
+            physdev("-m physdev ! --physdev-in veth1").eval(&routed.cx()),
+            Truth::Yes
+        );
+        let unknown = bridged(None);
+        assert!(matches!(
+            physdev("-m physdev --physdev-in veth1").eval(&unknown.cx()),
+            Truth::Unknown(_)
+        ));
     }
 }

@@ -67,3 +67,10 @@ impl MatchExt for Pkttype {
         }
     }
 }
+
+impl Pkttype {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown("match `-m pkttype`: the packet's link-layer type (unicast, broadcast, multicast) is not modelled".into())
+    }
+}

@@ -1,5 +1,6 @@
 //! `-m policy`: the IPsec policy that was (or will be) applied to the packet.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::common::{addr_of_family, number, push_addr_host, push_neg};
 use crate::model::{AddrMask, Neg, Span};
@@ -237,5 +238,50 @@ impl MatchExt for Policy {
                 }
             }
         }
+    }
+}
+
+impl Policy {
+    /// Evaluates the policy test. Traced packets are plain: none arrived through IPsec, so
+    /// `--dir in --pol none` holds and `--dir in --pol ipsec` does not. Which outgoing packets
+    /// an IPsec policy of the host would take is not modelled (`--dir out` is uncertain).
+    pub fn eval(&self, _cx: &Cx<'_>) -> Truth {
+        match (self.dir, self.ipsec) {
+            (Some(PolicyDir::In), Some(ipsec)) => Truth::of(!ipsec),
+            (Some(PolicyDir::Out), _) => Truth::Unknown(
+                "policy --dir out: the host's IPsec policies are not modelled".into(),
+            ),
+            _ => Truth::Unknown("policy: `--dir` and `--pol` are both needed".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4_in, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    #[test]
+    fn traced_packets_are_not_ipsec() {
+        let fix = Fixture::new(packet(Protocol::TCP, "192.168.49.7", "192.168.49.2"));
+        let eval = |chain: &str, rule: &str| match match4_in("filter", chain, rule) {
+            Match::Policy(m) => m.eval(&fix.cx()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(eval("INPUT", "-m policy --dir in --pol none"), Truth::Yes);
+        assert_eq!(eval("INPUT", "-m policy --dir in --pol ipsec"), Truth::No);
+        assert_eq!(
+            eval(
+                "INPUT",
+                "-m policy --dir in --pol ipsec --strict --proto esp"
+            ),
+            Truth::No
+        );
+        assert!(matches!(
+            eval("OUTPUT", "-m policy --dir out --pol ipsec"),
+            Truth::Unknown(_)
+        ));
     }
 }

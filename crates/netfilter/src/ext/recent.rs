@@ -2,9 +2,12 @@
 
 use std::net::IpAddr;
 
+use crate::eval::Truth;
 use crate::ext::MatchExt;
 use crate::ext::common::{ip_of_family, no_negation, number, push_neg};
 use crate::model::{Family, Span};
+use crate::packet::Packet;
+use crate::recent::RecentLists;
 use crate::syntax::args::{Args, Opt};
 use crate::syntax::error::ParseError;
 
@@ -176,5 +179,173 @@ impl MatchExt for Recent {
             out.push_str(&format!(" --mask {m}"));
         }
         out.push_str(if self.rdest { " --rdest" } else { " --rsource" });
+    }
+}
+
+impl Recent {
+    /// Evaluates the match against the lists, updating them: `--set` adds the address and
+    /// matches; `--rcheck`/`--update` match when the address is listed; `--remove` matches
+    /// and removes a listed address. With `--seconds`, `--hitcount` or `--reap` a listed
+    /// address cannot be decided (when it was seen is not known), nor with `--rttl` (the TTL
+    /// it was seen with is not known). The address is the
+    /// packet's source (`--rdest`: destination), masked with `--mask`.
+    pub fn eval(&self, pkt: &Packet, lists: &mut RecentLists) -> Truth {
+        let name = self.name.as_str();
+        let addr = masked(if self.rdest { pkt.dst } else { pkt.src }, self.mask);
+        let timed = self.seconds != 0 || self.hitcount != 0 || self.reap;
+        let listed = lists.contains(name, addr);
+        let (command, negated) = self.command.unwrap_or((RecentCommand::Rcheck, false));
+        if listed && self.rttl && command != RecentCommand::Set {
+            // The kernel looks the address up together with the packet's TTL.
+            return Truth::Unknown(format!(
+                "recent list `{name}` holds {addr}, but the TTL it was seen with is not known (--rttl)"
+            ));
+        }
+        let held = match command {
+            RecentCommand::Set => {
+                lists.insert(name, addr);
+                true
+            }
+            RecentCommand::Remove => {
+                lists.remove(name, addr);
+                listed
+            }
+            RecentCommand::Rcheck | RecentCommand::Update if listed && timed => {
+                return Truth::Unknown(format!(
+                    "recent list `{name}` holds {addr}, but when it was seen is not known (--seconds/--hitcount)"
+                ));
+            }
+            RecentCommand::Rcheck | RecentCommand::Update => listed,
+        };
+        Truth::of(held != negated)
+    }
+
+    /// The answer when the lists' contents are not given: `--set` holds whatever they hold;
+    /// every other command is uncertain.
+    pub fn eval_without_lists(&self) -> Truth {
+        match self.command {
+            Some((RecentCommand::Set, negated)) => Truth::of(!negated),
+            _ => Truth::Unknown("recent lists are not given (pass their contents)".into()),
+        }
+    }
+}
+
+/// Masks an address with `--mask` (a mask of the other family leaves it as it is).
+fn masked(addr: IpAddr, mask: Option<IpAddr>) -> IpAddr {
+    match (addr, mask) {
+        (IpAddr::V4(a), Some(IpAddr::V4(m))) => IpAddr::V4((u32::from(a) & u32::from(m)).into()),
+        (IpAddr::V6(a), Some(IpAddr::V6(m))) => IpAddr::V6((u128::from(a) & u128::from(m)).into()),
+        (a, _) => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+    use crate::recent::RecentLists;
+
+    fn recent(rule: &str) -> super::Recent {
+        match match4(rule) {
+            Match::Recent(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn lists(text: &str) -> RecentLists {
+        RecentLists::parse(text).unwrap()
+    }
+
+    #[test]
+    fn set_check_and_remove() {
+        let p = packet(Protocol::TCP, "10.0.0.7", "192.168.49.2");
+        let mut l = lists("[ssh]\n");
+        assert_eq!(
+            recent("-m recent --rcheck --name ssh").eval(&p, &mut l),
+            Truth::No
+        );
+        assert_eq!(
+            recent("-m recent ! --rcheck --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert_eq!(
+            recent("-m recent --set --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert!(l.contains("ssh", p.src));
+        assert_eq!(
+            recent("-m recent --update --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert_eq!(
+            recent("-m recent ! --rcheck --name ssh").eval(&p, &mut l),
+            Truth::No
+        );
+        assert_eq!(
+            recent("-m recent --remove --name ssh").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert!(!l.contains("ssh", p.src));
+        assert_eq!(
+            recent("-m recent --remove --name ssh").eval(&p, &mut l),
+            Truth::No
+        );
+    }
+
+    #[test]
+    fn destination_mask_and_timing() {
+        let p = packet(Protocol::TCP, "10.0.0.7", "192.168.49.2");
+        let mut l = lists("[DEFAULT]\n192.168.49.2\n[nets]\n10.0.0.0\n");
+        assert_eq!(
+            recent("-m recent --rcheck --rdest").eval(&p, &mut l),
+            Truth::Yes
+        );
+        assert_eq!(recent("-m recent --rcheck").eval(&p, &mut l), Truth::No);
+        assert_eq!(
+            recent("-m recent --rcheck --name nets --mask 255.255.255.0").eval(&p, &mut l),
+            Truth::Yes
+        );
+        // Listed, but whether within the last minute is not known; not listed is decided.
+        assert!(matches!(
+            recent("-m recent --rcheck --seconds 60 --rdest").eval(&p, &mut l),
+            Truth::Unknown(_)
+        ));
+        assert_eq!(
+            recent("-m recent --rcheck --seconds 60").eval(&p, &mut l),
+            Truth::No
+        );
+    }
+
+    /// Checked against the kernel: after `--set` by a packet with TTL 64, `--rcheck --rttl`
+    /// did not match a packet from the same address with TTL 10 and matched one with TTL 64.
+    #[test]
+    fn rttl_on_a_listed_address_is_uncertain() {
+        let p = packet(Protocol::UDP, "10.0.0.7", "192.168.49.2");
+        let mut l = lists("[r]\n10.0.0.7\n");
+        for rule in [
+            "-m recent --rcheck --rttl --name r",
+            "-m recent --update --rttl --name r",
+        ] {
+            assert!(
+                matches!(recent(rule).eval(&p, &mut l), Truth::Unknown(_)),
+                "{rule}"
+            );
+        }
+        // Not listed at all: no TTL can make it match.
+        let other = packet(Protocol::UDP, "10.0.0.8", "192.168.49.2");
+        let m = recent("-m recent --rcheck --rttl --name r");
+        assert_eq!(m.eval(&other, &mut l), Truth::No);
+    }
+
+    #[test]
+    fn without_lists() {
+        assert_eq!(recent("-m recent --set").eval_without_lists(), Truth::Yes);
+        assert_eq!(recent("-m recent ! --set").eval_without_lists(), Truth::No);
+        assert!(matches!(
+            recent("-m recent --rcheck").eval_without_lists(),
+            Truth::Unknown(_)
+        ));
     }
 }

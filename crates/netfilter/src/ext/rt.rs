@@ -92,3 +92,12 @@ impl MatchExt for Rt {
         }
     }
 }
+
+impl Rt {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m rt`: the packet's IPv6 routing header is not modelled".into(),
+        )
+    }
+}

@@ -164,3 +164,12 @@ impl MatchExt for Sctp {
         }
     }
 }
+
+impl Sctp {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m sctp`: SCTP packets and their chunks are not modelled".into(),
+        )
+    }
+}

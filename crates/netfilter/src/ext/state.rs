@@ -2,6 +2,7 @@
 //! its own match and prints it back as `-m state`, so it is modelled separately from
 //! `conntrack`, sharing its state set.
 
+use crate::eval::{Cx, Truth};
 use crate::ext::MatchExt;
 use crate::ext::conntrack::{CTSTATE_NAMES, CtState};
 use crate::model::{Neg, Span};
@@ -58,5 +59,54 @@ impl MatchExt for State {
             out.push_str(" --state ");
             s.value.push(out);
         }
+    }
+}
+
+impl State {
+    /// Evaluates `--state`: whether the packet's conntrack state is one of the listed ones.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
+        Truth::of(
+            self.state
+                .as_ref()
+                .is_none_or(|s| s.apply(cx.ct.state_bits() & s.value.0 != 0)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, match4, packet};
+    use crate::ext::Match;
+    use crate::model::Protocol;
+
+    fn state(rule: &str) -> super::State {
+        match match4(rule) {
+            Match::State(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn state_of_the_connection() {
+        let pkt = packet(Protocol::TCP, "192.168.49.7", "192.168.49.2");
+        let new = Fixture::new(pkt.clone()).conn(0);
+        let reply = Fixture::new(pkt.clone()).reply();
+        let untracked = Fixture::new(pkt);
+        let m = state("-m state --state NEW,RELATED");
+        assert_eq!(m.eval(&new.cx()), Truth::Yes);
+        assert_eq!(m.eval(&reply.cx()), Truth::No);
+        let not_new = state("-m state ! --state NEW");
+        assert_eq!(not_new.eval(&new.cx()), Truth::No);
+        assert_eq!(not_new.eval(&reply.cx()), Truth::Yes);
+        // Before conntrack has looked at it, a packet is INVALID.
+        assert_eq!(
+            state("-m state --state INVALID").eval(&untracked.cx()),
+            Truth::Yes
+        );
+        assert_eq!(
+            state("-m state --state ESTABLISHED").eval(&reply.cx()),
+            Truth::Yes
+        );
     }
 }

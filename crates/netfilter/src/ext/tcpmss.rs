@@ -44,3 +44,12 @@ impl MatchExt for TcpmssMatch {
         }
     }
 }
+
+impl TcpmssMatch {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown(
+            "match `-m tcpmss`: the MSS option of the packet is not modelled".into(),
+        )
+    }
+}

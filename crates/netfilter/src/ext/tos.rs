@@ -79,3 +79,10 @@ impl MatchExt for Tos {
         }
     }
 }
+
+impl Tos {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown("match `-m tos`: the packet's TOS byte is not modelled".into())
+    }
+}

@@ -113,3 +113,10 @@ impl MatchExt for Ttl {
         }
     }
 }
+
+impl Ttl {
+    /// Not decidable from what a trace knows: always uncertain, saying why.
+    pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
+        crate::eval::Truth::Unknown("match `-m ttl`: the packet's TTL is not modelled".into())
+    }
+}

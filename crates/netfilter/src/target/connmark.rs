@@ -160,3 +160,71 @@ impl TargetExt for ConnmarkTarget {
         }
     }
 }
+
+impl ConnmarkTarget {
+    /// What the target does to the marks: `(connection mark, packet mark)` after it runs,
+    /// from the ones before, as the kernel computes them; `None` without an operation.
+    pub fn apply(&self, ctmark: u32, mark: u32) -> Option<(u32, u32)> {
+        match self.op? {
+            ConnmarkOp::SetXmark { value, mask } => Some(((ctmark & !mask) ^ value, mark)),
+            ConnmarkOp::Save { nfmask, ctmask } => {
+                Some(((ctmark & !ctmask) ^ (mark & nfmask), mark))
+            }
+            ConnmarkOp::Restore { nfmask, ctmask } => {
+                Some((ctmark, (mark & !nfmask) ^ (ctmark & ctmask)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::testkit::target4;
+    use crate::target::Target;
+
+    fn connmark(args: &str) -> super::ConnmarkTarget {
+        match target4("mangle", "PREROUTING", &format!("-j CONNMARK {args}")) {
+            Target::Connmark(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn set_forms() {
+        // (ctmark & !mask) ^ value
+        assert_eq!(
+            connmark("--set-xmark 0x1/0xff").apply(0xf0, 7),
+            Some((0x1, 7))
+        );
+        assert_eq!(
+            connmark("--set-xmark 0x1/0xff").apply(0xff01, 7),
+            Some((0xff01, 7))
+        );
+        // --set-mark clears the value's bits too: (0xf0 & !0x0f) ^ 0x3.
+        assert_eq!(
+            connmark("--set-mark 0x3/0xf").apply(0xf5, 0),
+            Some((0xf3, 0))
+        );
+        assert_eq!(connmark("--and-mark 0xf0").apply(0x3c, 0), Some((0x30, 0)));
+        assert_eq!(connmark("--or-mark 0x1").apply(0x30, 0), Some((0x31, 0)));
+        assert_eq!(connmark("--xor-mark 0x11").apply(0x30, 0), Some((0x21, 0)));
+    }
+
+    #[test]
+    fn save_and_restore() {
+        assert_eq!(connmark("--save-mark").apply(0, 0x42), Some((0x42, 0x42)));
+        assert_eq!(
+            connmark("--restore-mark").apply(0x9, 0x42),
+            Some((0x9, 0x9))
+        );
+        // Only the masked bits move: ct keeps 0xf0, takes 0x0f of the packet's 0x1234.
+        assert_eq!(
+            connmark("--save-mark --nfmask 0xf --ctmask 0xf").apply(0xf5, 0x1234),
+            Some((0xf4, 0x1234))
+        );
+        assert_eq!(
+            connmark("--restore-mark --mask 0xff").apply(0x1234, 0xab00),
+            Some((0x1234, 0xab34))
+        );
+    }
+}

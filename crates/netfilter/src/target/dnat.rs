@@ -178,3 +178,43 @@ impl TargetExt for Nat {
         }
     }
 }
+
+impl Nat {
+    /// The address and port a connection is translated to, given the current ones. A range of
+    /// several addresses, or a port outside a port range, is chosen by the kernel at run time:
+    /// the first is taken and the third value says so.
+    pub fn translate(
+        &self,
+        addr: IpAddr,
+        port: Option<u16>,
+    ) -> (IpAddr, Option<u16>, Option<String>) {
+        let mut doubt = None;
+        let Some(r) = &self.range else {
+            return (addr, port, None);
+        };
+        let new_addr = match r.addrs {
+            Some((lo, hi)) => {
+                if lo != hi {
+                    doubt = Some(format!(
+                        "NAT to the range {lo}-{hi}: the kernel picks the address by hash; {lo} shown"
+                    ));
+                }
+                lo
+            }
+            None => addr,
+        };
+        let new_port = match (r.ports, port) {
+            (Some((lo, hi)), Some(p)) if lo <= p && p <= hi && lo != hi => Some(p),
+            (Some((lo, hi)), Some(_)) => {
+                if lo != hi {
+                    doubt = Some(format!(
+                        "NAT to the ports {lo}-{hi}: the kernel picks the port; {lo} shown"
+                    ));
+                }
+                Some(lo)
+            }
+            (_, p) => p,
+        };
+        (new_addr, new_port, doubt)
+    }
+}

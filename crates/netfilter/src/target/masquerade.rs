@@ -69,3 +69,23 @@ pub(crate) fn parse_port_range(v: &crate::syntax::token::Token) -> Result<(u16, 
     }
     Ok((lo, hi))
 }
+
+impl Masquerade {
+    /// The source port after masquerading: kept unless `--to-ports` excludes it (then the
+    /// first port of the range, with a note that the kernel chooses). With `--random-fully` the
+    /// kernel randomises it; the port returned is the original and the caller flags it.
+    pub fn translate_port(&self, port: Option<u16>) -> (Option<u16>, Option<String>) {
+        match (self.ports, port) {
+            (Some((lo, hi)), Some(p)) if lo <= p && p <= hi => (Some(p), None),
+            (Some((lo, hi)), Some(_)) => (
+                Some(lo),
+                (lo != hi).then(|| {
+                    format!(
+                        "MASQUERADE --to-ports {lo}-{hi}: the kernel picks the port; {lo} shown"
+                    )
+                }),
+            ),
+            (_, p) => (p, None),
+        }
+    }
+}

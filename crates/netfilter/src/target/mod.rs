@@ -1,7 +1,10 @@
 //! Targets (`-j NAME …` / `-g CHAIN`): verdicts, jumps, and target extensions, one module each.
+//! Each module also computes what its target does to the packet or connection on the typed
+//! fields (`MARK`, `CONNMARK`, the NAT targets, `REDIRECT`); the chain walk applies it.
 //!
 //! Adding a target extension: write `target/NAME.rs` with a type implementing [`TargetExt`],
-//! and add one line to the registry below.
+//! add one line to the registry below, and give the chain walk an arm for its effect (targets
+//! without one are reported as not modelled).
 
 pub mod checksum;
 pub mod classify;
