@@ -19,15 +19,33 @@ pub const EXT_PREFIX: &str = "KUBE-EXT-";
 /// Prefix of the per-endpoint DNAT chain.
 pub const SEP_PREFIX: &str = "KUBE-SEP-";
 
-fn hash16(parts: &[&str]) -> String {
+/// The first 16 characters of the base32 SHA-256 of `parts` concatenated (exactly
+/// the encoding of the first ten digest bytes).
+fn hash16_bytes(parts: &[&str]) -> [u8; 16] {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
     }
     let digest = h.finalize();
-    let mut enc = data_encoding::BASE32.encode(&digest);
-    enc.truncate(16);
-    enc
+    let mut out = [b'A'; 16];
+    if let Some(head) = digest.get(..10) {
+        data_encoding::BASE32.encode_mut(head, &mut out);
+    }
+    out
+}
+
+/// `prefix` followed by the 16-character hash of `parts`.
+fn prefixed_hash(prefix: &str, parts: &[&str]) -> String {
+    let h = hash16_bytes(parts);
+    let mut s = String::with_capacity(prefix.len() + 16);
+    s.push_str(prefix);
+    // Base32 symbols are ASCII.
+    s.extend(h.iter().map(|&b| char::from(b)));
+    s
+}
+
+fn hash16(parts: &[&str]) -> String {
+    prefixed_hash("", parts)
 }
 
 /// The 16-character hash kube-proxy derives from a service port name and protocol.
@@ -69,10 +87,7 @@ pub fn external_chain(service_port_name: &str, protocol: &str) -> String {
 
 /// `KUBE-SEP-…` chain of one endpoint (`endpoint` as `ip:port` or `[ip]:port`).
 pub fn endpoint_chain(service_port_name: &str, protocol: &str, endpoint: &str) -> String {
-    format!(
-        "{SEP_PREFIX}{}",
-        hash16(&[service_port_name, protocol, endpoint])
-    )
+    prefixed_hash(SEP_PREFIX, &[service_port_name, protocol, endpoint])
 }
 
 /// Whether kube-proxy considers a chain one of its per-service chains (and so may delete it).
