@@ -387,9 +387,9 @@ impl Proxier {
                 _ => 0,
             })
             .sum();
-        b.nat_chains.reserve(written * 32 + services.len() * 64);
+        b.nat_chains.reserve(written * 36 + services.len() * 100);
         b.nat_rules
-            .reserve(written * if large { 220 } else { 320 } + services.len() * 300);
+            .reserve(written * if large { 340 } else { 480 } + services.len() * 400);
         b.filter_rules.reserve(services.len() * 64);
 
         let ctx = Ctx {
@@ -501,16 +501,19 @@ impl Proxier {
         ));
         filter_rules.push_str("-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
 
-        let nat_chains = b.nat_chains;
-        let mut restore = String::with_capacity(
-            filter_chains.len() + filter_rules.len() + nat_chains.len() + nat_rules.len() + 32,
+        // The nat rules are by far the largest part: put the rest in front of them
+        // in place rather than copying them.
+        let mut head = String::with_capacity(
+            filter_chains.len() + filter_rules.len() + b.nat_chains.len() + 32,
         );
-        restore.push_str("*filter\n");
-        restore.push_str(&filter_chains);
-        restore.push_str(&filter_rules);
-        restore.push_str("COMMIT\n*nat\n");
-        restore.push_str(&nat_chains);
-        restore.push_str(&nat_rules);
+        head.push_str("*filter\n");
+        head.push_str(&filter_chains);
+        head.push_str(&filter_rules);
+        head.push_str("COMMIT\n*nat\n");
+        head.push_str(&b.nat_chains);
+        let mut restore = nat_rules;
+        restore.reserve(head.len() + 8);
+        restore.insert_str(0, &head);
         restore.push_str("COMMIT\n");
 
         // Bookkeeping: the node now holds every chain declared, minus the deleted ones.
