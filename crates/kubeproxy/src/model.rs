@@ -260,9 +260,14 @@ fn joined_bytes(addresses: &[String]) -> impl Iterator<Item = u8> + '_ {
     })
 }
 
-/// Slices grouped by the Service they belong to, then by slice name.
-pub(crate) fn slices_by_service(
+/// Slices grouped by the Service they belong to, then by slice name. Unchanged
+/// slices are taken over from `old` (the previous result) instead of being built
+/// again; every Service whose slices differ from `old`'s is added to `changed`.
+/// `old` is left empty.
+pub(crate) fn slices_by_service_reusing(
     cluster: &Cluster,
+    old: &mut BTreeMap<SvcKey, BTreeMap<String, SliceInfo>>,
+    changed: &mut rustc_hash::FxHashSet<SvcKey>,
 ) -> BTreeMap<SvcKey, BTreeMap<String, SliceInfo>> {
     let mut out: BTreeMap<SvcKey, BTreeMap<String, SliceInfo>> = BTreeMap::new();
     for ((ns, slice_name), s) in &cluster.endpoint_slices {
@@ -274,11 +279,79 @@ pub(crate) fn slices_by_service(
         else {
             continue;
         };
-        out.entry((ns.clone(), svc.clone()))
-            .or_default()
-            .insert(slice_name.clone(), slice_info(s));
+        let key = (ns.clone(), svc.clone());
+        let reused = old
+            .get_mut(&key)
+            .and_then(|m| m.remove_entry(slice_name.as_str()))
+            .filter(|(_, info)| slice_equals(s, info));
+        let (name, info) = match reused {
+            Some(e) => e,
+            None => {
+                changed.insert(key.clone());
+                (slice_name.clone(), slice_info(s))
+            }
+        };
+        out.entry(key).or_default().insert(name, info);
+    }
+    for (key, rest) in std::mem::take(old) {
+        if !rest.is_empty() {
+            changed.insert(key);
+        }
     }
     out
+}
+
+/// Whether `slice_info(s)` would equal `info`, without building it.
+fn slice_equals(s: &EndpointSlice, info: &SliceInfo) -> bool {
+    let mut ports: Vec<(&str, i32, &str)> = s
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p.name.as_deref()?,
+                p.port?,
+                p.protocol.as_deref().unwrap_or("TCP"),
+            ))
+        })
+        .collect();
+    ports.sort_by_key(|p| p.1);
+    if ports.len() != info.ports.len()
+        || ports
+            .iter()
+            .zip(&info.ports)
+            .any(|(a, b)| a.0 != b.0 || a.1 != b.1 || a.2 != b.2)
+    {
+        return false;
+    }
+    if s.endpoints.len() != info.endpoints.len() {
+        return false;
+    }
+    let mut eps: Vec<&k8s_openapi::api::discovery::v1::Endpoint> = s.endpoints.iter().collect();
+    eps.sort_by(|a, b| joined_bytes(&a.addresses).cmp(joined_bytes(&b.addresses)));
+    eps.iter().zip(&info.endpoints).all(|(e, i)| {
+        let c = e.conditions.as_ref();
+        let hints = e.hints.as_ref();
+        let zones: BTreeSet<&str> = hints
+            .and_then(|h| h.for_zones.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|z| z.name.as_str())
+            .collect();
+        let nodes: BTreeSet<&str> = hints
+            .and_then(|h| h.for_nodes.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|z| z.name.as_str())
+            .collect();
+        e.addresses == i.addresses
+            && e.node_name == i.node_name
+            && c.and_then(|c| c.ready).unwrap_or(true) == i.ready
+            && c.and_then(|c| c.serving).unwrap_or(true) == i.serving
+            && c.and_then(|c| c.terminating).unwrap_or(false) == i.terminating
+            && zones.iter().copied().eq(i.zone_hints.iter().map(String::as_str))
+            && nodes.iter().copied().eq(i.node_hints.iter().map(String::as_str))
+    })
 }
 
 /// One endpoint of one service port, borrowing from the cached slice.

@@ -289,11 +289,13 @@ impl Proxier {
                 services.insert((ns.clone(), name.clone()), ports);
             }
         }
-        let slices = model::slices_by_service(cluster);
         let mut updated: HashSet<SvcKey> = HashSet::default();
-        if !full {
+        let mut old_slices = std::mem::take(&mut self.slices);
+        let slices = model::slices_by_service_reusing(cluster, &mut old_slices, &mut updated);
+        if full {
+            updated.clear();
+        } else {
             changed_keys(&services, &self.services, &mut updated);
-            changed_keys(&slices, &self.slices, &mut updated);
         }
 
         let mark = cfg.masquerade_mark.as_str();
