@@ -1,5 +1,6 @@
-//! Load throughput: parse (and parse + check) of synthetic node rulesets with 1k and
-//! 10k Services, reported in bytes per second.
+//! Load throughput: parse (and parse + check) of synthetic node rulesets with 100 and
+//! 1k Services, reported in bytes per second. (The 10k file is left out while a load
+//! costs rules x chains: see bench/RESULTS.md.)
 
 #![allow(missing_docs)]
 
@@ -12,7 +13,7 @@ use std::hint::black_box;
 fn load(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
-    for services in [1_000usize, 10_000] {
+    for services in [100usize, 1_000] {
         let text = synthetic_node(&NodeOptions {
             services,
             ..NodeOptions::default()

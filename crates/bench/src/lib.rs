@@ -42,8 +42,8 @@ mod tests {
 
     #[test]
     fn memory_figures_are_plausible() {
-        let peak = peak_rss_bytes().unwrap_or(0);
         let now = rss_bytes().unwrap_or(0);
+        let peak = peak_rss_bytes().unwrap_or(0);
         assert!(now > 0 && peak >= now);
     }
 }

@@ -349,8 +349,14 @@ fn slice_equals(s: &EndpointSlice, info: &SliceInfo) -> bool {
             && c.and_then(|c| c.ready).unwrap_or(true) == i.ready
             && c.and_then(|c| c.serving).unwrap_or(true) == i.serving
             && c.and_then(|c| c.terminating).unwrap_or(false) == i.terminating
-            && zones.iter().copied().eq(i.zone_hints.iter().map(String::as_str))
-            && nodes.iter().copied().eq(i.node_hints.iter().map(String::as_str))
+            && zones
+                .iter()
+                .copied()
+                .eq(i.zone_hints.iter().map(String::as_str))
+            && nodes
+                .iter()
+                .copied()
+                .eq(i.node_hints.iter().map(String::as_str))
     })
 }
 

@@ -190,10 +190,7 @@ mod tests {
     #[test]
     fn host_port() {
         for port in [0, 7, 80, 65535, i32::MAX, -1, i32::MIN] {
-            assert_eq!(
-                join_host_port("10.1.2.3", port),
-                format!("10.1.2.3:{port}")
-            );
+            assert_eq!(join_host_port("10.1.2.3", port), format!("10.1.2.3:{port}"));
             assert_eq!(join_host_port("fd00::1", port), format!("[fd00::1]:{port}"));
         }
     }
@@ -206,7 +203,10 @@ mod tests {
             h.update(proto.as_bytes());
             let full = data_encoding::BASE32.encode(&h.finalize());
             assert_eq!(port_proto_hash(name, proto), full[..16]);
-            assert_eq!(service_chain(name, proto), format!("KUBE-SVC-{}", &full[..16]));
+            assert_eq!(
+                service_chain(name, proto),
+                format!("KUBE-SVC-{}", &full[..16])
+            );
         }
     }
 

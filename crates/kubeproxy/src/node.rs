@@ -325,7 +325,9 @@ impl NodeTables {
                 (b.is_none(), b.unwrap_or(0))
             };
             order.sort_by(|(a, _), (b, _)| {
-                rank(a).cmp(&rank(b)).then_with(|| a.as_str().cmp(b.as_str()))
+                rank(a)
+                    .cmp(&rank(b))
+                    .then_with(|| a.as_str().cmp(b.as_str()))
             });
             for (c, _) in &order {
                 if builtins.contains(&c.as_str()) {

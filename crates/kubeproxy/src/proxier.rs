@@ -240,8 +240,7 @@ impl Proxier {
         mut self,
         chains: I,
     ) -> Self {
-        self.other_chains
-            .extend(chains.into_iter().map(Into::into));
+        self.other_chains.extend(chains.into_iter().map(Into::into));
         self
     }
 
@@ -533,10 +532,8 @@ impl Proxier {
         self.slices = slices;
         self.need_full_sync = false;
 
-        let mut updated_services: Vec<String> = updated
-            .iter()
-            .map(|(n, s)| format!("{n}/{s}"))
-            .collect();
+        let mut updated_services: Vec<String> =
+            updated.iter().map(|(n, s)| format!("{n}/{s}")).collect();
         if !full {
             let mut keys: Vec<&SvcKey> = updated.iter().collect();
             keys.sort_unstable();

@@ -199,7 +199,10 @@ impl SaveTable {
 
 const BUILTINS: [(&str, &[&str]); 4] = [
     ("raw", &["PREROUTING", "OUTPUT"]),
-    ("mangle", &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]),
+    (
+        "mangle",
+        &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+    ),
     ("filter", &["INPUT", "FORWARD", "OUTPUT"]),
     ("nat", &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]),
 ];
@@ -239,7 +242,12 @@ fn parse_save_tables(text: &str) -> Vec<SaveTable> {
 /// Prints the tables in the order `iptables-save` (nf_tables) uses for them.
 fn print_tables(tables: &mut [SaveTable], header: &str) -> String {
     const ORDER: [&str; 5] = ["mangle", "raw", "filter", "nat", "security"];
-    tables.sort_by_key(|t| ORDER.iter().position(|n| *n == t.name).unwrap_or(ORDER.len()));
+    tables.sort_by_key(|t| {
+        ORDER
+            .iter()
+            .position(|n| *n == t.name)
+            .unwrap_or(ORDER.len())
+    });
     let total: usize = tables
         .iter()
         .flat_map(|t| t.rules.values())
@@ -336,52 +344,192 @@ fn calico_rules(workloads: usize, rng: &mut Rng) -> [Vec<String>; 4] {
     c(&mut nat, "POSTROUTING", "-j cali-POSTROUTING", rng);
 
     // raw
-    c(&mut raw, "cali-PREROUTING", "-j MARK --set-xmark 0x0/0xf0000", rng);
-    c(&mut raw, "cali-PREROUTING", "-i cali+ -j MARK --set-xmark 0x40000/0x40000", rng);
-    c(&mut raw, "cali-PREROUTING", "-m mark --mark 0x40000/0x40000 -j cali-rpf-skip", rng);
-    c(&mut raw, "cali-PREROUTING", "-m mark --mark 0x40000/0x40000 -m rpfilter --validmark --invert -j DROP", rng);
-    c(&mut raw, "cali-PREROUTING", "-m mark --mark 0x0/0x40000 -j cali-from-host-endpoint", rng);
-    c(&mut raw, "cali-PREROUTING", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
-    c(&mut raw, "cali-OUTPUT", "-j MARK --set-xmark 0x0/0xf0000", rng);
+    c(
+        &mut raw,
+        "cali-PREROUTING",
+        "-j MARK --set-xmark 0x0/0xf0000",
+        rng,
+    );
+    c(
+        &mut raw,
+        "cali-PREROUTING",
+        "-i cali+ -j MARK --set-xmark 0x40000/0x40000",
+        rng,
+    );
+    c(
+        &mut raw,
+        "cali-PREROUTING",
+        "-m mark --mark 0x40000/0x40000 -j cali-rpf-skip",
+        rng,
+    );
+    c(
+        &mut raw,
+        "cali-PREROUTING",
+        "-m mark --mark 0x40000/0x40000 -m rpfilter --validmark --invert -j DROP",
+        rng,
+    );
+    c(
+        &mut raw,
+        "cali-PREROUTING",
+        "-m mark --mark 0x0/0x40000 -j cali-from-host-endpoint",
+        rng,
+    );
+    c(
+        &mut raw,
+        "cali-PREROUTING",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut raw,
+        "cali-OUTPUT",
+        "-j MARK --set-xmark 0x0/0xf0000",
+        rng,
+    );
     c(&mut raw, "cali-OUTPUT", "-j cali-to-host-endpoint", rng);
-    c(&mut raw, "cali-OUTPUT", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
+    c(
+        &mut raw,
+        "cali-OUTPUT",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
     raw.push("-A cali-rpf-skip -j RETURN".to_string());
     raw.push("-A cali-from-host-endpoint -j RETURN".to_string());
     raw.push("-A cali-to-host-endpoint -j RETURN".to_string());
     // mangle
-    c(&mut mangle, "cali-PREROUTING", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", rng);
-    c(&mut mangle, "cali-PREROUTING", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
-    c(&mut mangle, "cali-PREROUTING", "-j cali-from-host-endpoint", rng);
-    c(&mut mangle, "cali-PREROUTING", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
+    c(
+        &mut mangle,
+        "cali-PREROUTING",
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut mangle,
+        "cali-PREROUTING",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut mangle,
+        "cali-PREROUTING",
+        "-j cali-from-host-endpoint",
+        rng,
+    );
+    c(
+        &mut mangle,
+        "cali-PREROUTING",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
     mangle.push("-A cali-from-host-endpoint -j RETURN".to_string());
     // nat
     c(&mut nat, "cali-PREROUTING", "-j cali-fip-dnat", rng);
     c(&mut nat, "cali-OUTPUT", "-j cali-fip-dnat", rng);
     c(&mut nat, "cali-POSTROUTING", "-j cali-fip-snat", rng);
     c(&mut nat, "cali-POSTROUTING", "-j cali-nat-outgoing", rng);
-    c(&mut nat, "cali-POSTROUTING", "-o vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully", rng);
-    c(&mut nat, "cali-nat-outgoing", "-s 10.0.0.0/8 ! -d 10.0.0.0/8 -j MASQUERADE --random-fully", rng);
+    c(
+        &mut nat,
+        "cali-POSTROUTING",
+        "-o vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully",
+        rng,
+    );
+    c(
+        &mut nat,
+        "cali-nat-outgoing",
+        "-s 10.0.0.0/8 ! -d 10.0.0.0/8 -j MASQUERADE --random-fully",
+        rng,
+    );
     nat.push("-A cali-fip-dnat -j RETURN".to_string());
     nat.push("-A cali-fip-snat -j RETURN".to_string());
     // filter: fixed part
-    c(&mut filter, "cali-INPUT", "-p udp -m udp --dport 4789 -j ACCEPT", rng);
-    c(&mut filter, "cali-INPUT", "-i cali+ -g cali-wl-to-host", rng);
-    c(&mut filter, "cali-INPUT", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
-    c(&mut filter, "cali-INPUT", "-j MARK --set-xmark 0x0/0xf0000", rng);
+    c(
+        &mut filter,
+        "cali-INPUT",
+        "-p udp -m udp --dport 4789 -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-INPUT",
+        "-i cali+ -g cali-wl-to-host",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-INPUT",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-INPUT",
+        "-j MARK --set-xmark 0x0/0xf0000",
+        rng,
+    );
     c(&mut filter, "cali-INPUT", "-j cali-from-host-endpoint", rng);
-    c(&mut filter, "cali-INPUT", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
-    c(&mut filter, "cali-FORWARD", "-j MARK --set-xmark 0x0/0xe0000", rng);
-    c(&mut filter, "cali-FORWARD", "-m mark --mark 0x0/0x10000 -j cali-from-hep-forward", rng);
-    c(&mut filter, "cali-FORWARD", "-i cali+ -j cali-from-wl-dispatch", rng);
-    c(&mut filter, "cali-FORWARD", "-o cali+ -j cali-to-wl-dispatch", rng);
+    c(
+        &mut filter,
+        "cali-INPUT",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-FORWARD",
+        "-j MARK --set-xmark 0x0/0xe0000",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-FORWARD",
+        "-m mark --mark 0x0/0x10000 -j cali-from-hep-forward",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-FORWARD",
+        "-i cali+ -j cali-from-wl-dispatch",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-FORWARD",
+        "-o cali+ -j cali-to-wl-dispatch",
+        rng,
+    );
     c(&mut filter, "cali-FORWARD", "-j cali-to-hep-forward", rng);
     c(&mut filter, "cali-FORWARD", "-j cali-cidr-block", rng);
-    c(&mut filter, "cali-OUTPUT", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
+    c(
+        &mut filter,
+        "cali-OUTPUT",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
     c(&mut filter, "cali-OUTPUT", "-o cali+ -j RETURN", rng);
-    c(&mut filter, "cali-OUTPUT", "-j MARK --set-xmark 0x0/0xf0000", rng);
-    c(&mut filter, "cali-OUTPUT", "-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint", rng);
-    c(&mut filter, "cali-OUTPUT", "-m mark --mark 0x10000/0x10000 -j ACCEPT", rng);
-    c(&mut filter, "cali-wl-to-host", "-j cali-from-wl-dispatch", rng);
+    c(
+        &mut filter,
+        "cali-OUTPUT",
+        "-j MARK --set-xmark 0x0/0xf0000",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-OUTPUT",
+        "-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-OUTPUT",
+        "-m mark --mark 0x10000/0x10000 -j ACCEPT",
+        rng,
+    );
+    c(
+        &mut filter,
+        "cali-wl-to-host",
+        "-j cali-from-wl-dispatch",
+        rng,
+    );
     c(&mut filter, "cali-wl-to-host", "-j ACCEPT", rng);
     for chain in [
         "cali-from-hep-forward",
@@ -398,24 +546,64 @@ fn calico_rules(workloads: usize, rng: &mut Rng) -> [Vec<String>; 4] {
         let ns = format!("ns{}", w % 100);
         let fw = format!("cali-fw-{iface}");
         let tw = format!("cali-tw-{iface}");
-        c(&mut filter, "cali-from-wl-dispatch", &format!("-i {iface} -g {fw}"), rng);
-        c(&mut filter, "cali-to-wl-dispatch", &format!("-o {iface} -g {tw}"), rng);
+        c(
+            &mut filter,
+            "cali-from-wl-dispatch",
+            &format!("-i {iface} -g {fw}"),
+            rng,
+        );
+        c(
+            &mut filter,
+            "cali-to-wl-dispatch",
+            &format!("-o {iface} -g {tw}"),
+            rng,
+        );
         for (chain, dir) in [(&fw, "pri"), (&tw, "pro")] {
-            c(&mut filter, chain, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", rng);
-            c(&mut filter, chain, "-m conntrack --ctstate INVALID -j DROP", rng);
+            c(
+                &mut filter,
+                chain,
+                "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                rng,
+            );
+            c(
+                &mut filter,
+                chain,
+                "-m conntrack --ctstate INVALID -j DROP",
+                rng,
+            );
             c(&mut filter, chain, "-j MARK --set-xmark 0x0/0x20000", rng);
             if dir == "pri" {
-                c(&mut filter, chain, "-p udp -m udp --dport 4789 -j DROP", rng);
+                c(
+                    &mut filter,
+                    chain,
+                    "-p udp -m udp --dport 4789 -j DROP",
+                    rng,
+                );
             }
             c(&mut filter, chain, &format!("-j cali-{dir}-kns.{ns}"), rng);
-            c(&mut filter, chain, "-m mark --mark 0x10000/0x10000 -j RETURN", rng);
+            c(
+                &mut filter,
+                chain,
+                "-m mark --mark 0x10000/0x10000 -j RETURN",
+                rng,
+            );
             c(&mut filter, chain, "-j DROP", rng);
         }
         if w < 100 {
             for dir in ["pri", "pro"] {
                 let chain = format!("cali-{dir}-kns.{ns}");
-                c(&mut filter, &chain, "-j MARK --set-xmark 0x10000/0x10000", rng);
-                c(&mut filter, &chain, "-m mark --mark 0x10000/0x10000 -j RETURN", rng);
+                c(
+                    &mut filter,
+                    &chain,
+                    "-j MARK --set-xmark 0x10000/0x10000",
+                    rng,
+                );
+                c(
+                    &mut filter,
+                    &chain,
+                    "-m mark --mark 0x10000/0x10000 -j RETURN",
+                    rng,
+                );
             }
         }
     }
@@ -456,7 +644,9 @@ fn docker_rules(containers: usize, rng: &mut Rng) -> [Vec<String>; 2] {
             "-A DOCKER-ISOLATION-STAGE-1 -i {br} ! -o {br} -j DOCKER-ISOLATION-STAGE-2"
         ));
         filter.push(format!("-A DOCKER-ISOLATION-STAGE-2 -o {br} -j DROP"));
-        nat.push(format!("-A POSTROUTING -s 172.{net}.0.0/16 ! -o {br} -j MASQUERADE"));
+        nat.push(format!(
+            "-A POSTROUTING -s 172.{net}.0.0/16 ! -o {br} -j MASQUERADE"
+        ));
         nat.push(format!("-A DOCKER -i {br} -j RETURN"));
     }
     for i in 0..containers {
@@ -468,7 +658,10 @@ fn docker_rules(containers: usize, rng: &mut Rng) -> [Vec<String>; 2] {
         let (proto, port) = if rng.below(5) == 0 {
             ("udp", 53)
         } else {
-            ("tcp", [80, 443, 5432, 6379, 8080][(rng.below(5)) as usize % 5])
+            (
+                "tcp",
+                [80, 443, 5432, 6379, 8080][(rng.below(5)) as usize % 5],
+            )
         };
         let host_port = 8000 + i;
         filter.push(format!(
@@ -509,7 +702,7 @@ pub fn synthetic_node(opts: &NodeOptions) -> String {
     drop(node);
     let mut tables = parse_save_tables(&kube);
     drop(kube);
-    let mut rng = Rng(opts.seed ^ 0x5EED_0F_CA11C0);
+    let mut rng = Rng(opts.seed ^ 0x5EED_0FCA_11C0);
     let table = |tables: &mut Vec<SaveTable>, name: &str| -> usize {
         match tables.iter().position(|t| t.name == name) {
             Some(i) => i,

@@ -182,7 +182,12 @@ fn synthetic_node_loads_and_saves_back_unchanged() {
         .expect("iptables-restore");
     let kernel = strip(&ns.run(&["iptables-save"], None).expect("save"));
     assert_eq!(strip(&text), kernel);
-    for want in ["-j cali-FORWARD", "-j DOCKER-USER", "-j KUBE-SERVICES", "KUBE-SEP-"] {
+    for want in [
+        "-j cali-FORWARD",
+        "-j DOCKER-USER",
+        "-j KUBE-SERVICES",
+        "KUBE-SEP-",
+    ] {
         assert!(text.contains(want), "{want} missing");
     }
 }

@@ -21,7 +21,10 @@ fn main() {
         std::process::exit(2);
     };
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5).max(1);
-    let budget: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(f64::INFINITY);
+    let budget: f64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(f64::INFINITY);
     let started = Instant::now();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -56,7 +59,10 @@ fn main() {
             .sum();
         chains = parsed.ruleset.tables.iter().map(|t| t.chains.len()).sum();
         let all = parsed.diagnostics.iter().chain(&diags);
-        errors = all.clone().filter(|d| d.severity == Severity::Error).count();
+        errors = all
+            .clone()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         warnings = all.count() - errors;
         drop(diags);
         drop(parsed);
