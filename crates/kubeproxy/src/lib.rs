@@ -64,4 +64,4 @@ pub use node::{JumpRule, NodeTables, iptables_save_form, jump_rules, node_rulese
 pub use objects::{Cluster, ParseError, Warning};
 pub use proxier::{Proxier, SyncOutput};
 pub use restore::canonical_order;
-pub use synthetic::synthetic_cluster;
+pub use synthetic::{NodeOptions, synthetic_cluster, synthetic_node, synthetic_node_config};

@@ -9,7 +9,6 @@ use crate::objects::{Cluster, SERVICE_NAME_LABEL};
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -249,13 +248,26 @@ pub(crate) fn slice_info(s: &EndpointSlice) -> SliceInfo {
             }
         })
         .collect();
-    endpoints.sort_by_cached_key(|e| e.addresses.join(","));
+    endpoints.sort_by(|a, b| joined_bytes(&a.addresses).cmp(joined_bytes(&b.addresses)));
     SliceInfo { ports, endpoints }
 }
 
-/// Slices grouped by the Service they belong to, then by slice name.
-pub(crate) fn slices_by_service(
+/// The bytes of `addresses.join(",")`, without allocating.
+fn joined_bytes(addresses: &[String]) -> impl Iterator<Item = u8> + '_ {
+    addresses.iter().enumerate().flat_map(|(i, a)| {
+        let sep: &[u8] = if i == 0 { b"" } else { b"," };
+        sep.iter().chain(a.as_bytes()).copied()
+    })
+}
+
+/// Slices grouped by the Service they belong to, then by slice name. Unchanged
+/// slices are taken over from `old` (the previous result) instead of being built
+/// again; every Service whose slices differ from `old`'s is added to `changed`.
+/// `old` is left empty.
+pub(crate) fn slices_by_service_reusing(
     cluster: &Cluster,
+    old: &mut BTreeMap<SvcKey, BTreeMap<String, SliceInfo>>,
+    changed: &mut rustc_hash::FxHashSet<SvcKey>,
 ) -> BTreeMap<SvcKey, BTreeMap<String, SliceInfo>> {
     let mut out: BTreeMap<SvcKey, BTreeMap<String, SliceInfo>> = BTreeMap::new();
     for ((ns, slice_name), s) in &cluster.endpoint_slices {
@@ -267,72 +279,165 @@ pub(crate) fn slices_by_service(
         else {
             continue;
         };
-        out.entry((ns.clone(), svc.clone()))
-            .or_default()
-            .insert(slice_name.clone(), slice_info(s));
+        let key = (ns.clone(), svc.clone());
+        let reused = old
+            .get_mut(&key)
+            .and_then(|m| m.remove_entry(slice_name.as_str()))
+            .filter(|(_, info)| slice_equals(s, info));
+        let (name, info) = match reused {
+            Some(e) => e,
+            None => {
+                changed.insert(key.clone());
+                (slice_name.clone(), slice_info(s))
+            }
+        };
+        out.entry(key).or_default().insert(name, info);
+    }
+    for (key, rest) in std::mem::take(old) {
+        if !rest.is_empty() {
+            changed.insert(key);
+        }
     }
     out
 }
 
-/// One endpoint of one service port.
+/// Whether `slice_info(s)` would equal `info`, without building it.
+fn slice_equals(s: &EndpointSlice, info: &SliceInfo) -> bool {
+    let mut ports: Vec<(&str, i32, &str)> = s
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p.name.as_deref()?,
+                p.port?,
+                p.protocol.as_deref().unwrap_or("TCP"),
+            ))
+        })
+        .collect();
+    ports.sort_by_key(|p| p.1);
+    if ports.len() != info.ports.len()
+        || ports
+            .iter()
+            .zip(&info.ports)
+            .any(|(a, b)| a.0 != b.0 || a.1 != b.1 || a.2 != b.2)
+    {
+        return false;
+    }
+    if s.endpoints.len() != info.endpoints.len() {
+        return false;
+    }
+    let mut eps: Vec<&k8s_openapi::api::discovery::v1::Endpoint> = s.endpoints.iter().collect();
+    eps.sort_by(|a, b| joined_bytes(&a.addresses).cmp(joined_bytes(&b.addresses)));
+    eps.iter().zip(&info.endpoints).all(|(e, i)| {
+        let c = e.conditions.as_ref();
+        let hints = e.hints.as_ref();
+        let zones: BTreeSet<&str> = hints
+            .and_then(|h| h.for_zones.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|z| z.name.as_str())
+            .collect();
+        let nodes: BTreeSet<&str> = hints
+            .and_then(|h| h.for_nodes.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|z| z.name.as_str())
+            .collect();
+        e.addresses == i.addresses
+            && e.node_name == i.node_name
+            && c.and_then(|c| c.ready).unwrap_or(true) == i.ready
+            && c.and_then(|c| c.serving).unwrap_or(true) == i.serving
+            && c.and_then(|c| c.terminating).unwrap_or(false) == i.terminating
+            && zones
+                .iter()
+                .copied()
+                .eq(i.zone_hints.iter().map(String::as_str))
+            && nodes
+                .iter()
+                .copied()
+                .eq(i.node_hints.iter().map(String::as_str))
+    })
+}
+
+/// One endpoint of one service port, borrowing from the cached slice.
 #[derive(Debug, Clone)]
-pub(crate) struct Endpoint {
-    pub ip: String,
+pub(crate) struct Endpoint<'a> {
+    pub ip: &'a str,
     /// `ip:port` / `[ip]:port`.
     pub endpoint: String,
     pub is_local: bool,
     pub ready: bool,
     pub serving: bool,
     pub terminating: bool,
-    pub zone_hints: BTreeSet<String>,
-    pub node_hints: BTreeSet<String>,
+    pub zone_hints: &'a BTreeSet<String>,
+    pub node_hints: &'a BTreeSet<String>,
+    /// Position in the port's endpoint list.
+    pub idx: usize,
 }
 
-/// Endpoints of each (port name, protocol) of one Service for `family`, each list
-/// ordered by endpoint string.
-pub(crate) fn service_endpoints(
-    slices: &BTreeMap<String, SliceInfo>,
+/// Whether an endpoint address is IPv6 (as `ParseIPSloppy` would read it).
+fn is_v6_address(s: &str) -> bool {
+    s.contains(':') && s.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// Endpoints of one service port (`port_name`, upper-case `protocol`) of a Service
+/// for `cfg.family`, ordered by endpoint string. Where slices repeat an endpoint,
+/// the last local copy wins, else the first one.
+pub(crate) fn port_endpoints<'a>(
+    slices: Option<&'a BTreeMap<String, SliceInfo>>,
+    port_name: &str,
+    protocol: &str,
     cfg: &ProxyConfig,
-) -> HashMap<(String, String), Vec<Endpoint>> {
-    let mut by_port: HashMap<(String, String), BTreeMap<String, Endpoint>> = HashMap::default();
-    for info in slices.values() {
+) -> Vec<Endpoint<'a>> {
+    let mut out: Vec<Endpoint<'a>> = Vec::new();
+    let want_v6 = cfg.family == IpFamily::V6;
+    for info in slices.into_iter().flat_map(BTreeMap::values) {
         for (pname, pnum, proto) in &info.ports {
-            let set = by_port.entry((pname.clone(), proto.clone())).or_default();
+            if pname != port_name || proto != protocol {
+                continue;
+            }
+            out.reserve(info.endpoints.len());
             for e in &info.endpoints {
                 let Some(first) = e.addresses.first() else {
                     continue;
                 };
-                let v6 = parse_ip_sloppy(first).is_some_and(|a| a.is_ipv6());
-                if v6 != (cfg.family == IpFamily::V6) {
+                if is_v6_address(first) != want_v6 {
                     continue;
                 }
                 let is_local = !cfg.node_name.is_empty()
                     && e.node_name.as_deref() == Some(cfg.node_name.as_str());
-                let endpoint = names::join_host_port(first, *pnum);
-                if !is_local && set.contains_key(&endpoint) {
-                    continue;
-                }
-                set.insert(
-                    endpoint.clone(),
-                    Endpoint {
-                        ip: first.clone(),
-                        endpoint,
-                        is_local,
-                        ready: e.ready,
-                        serving: e.serving,
-                        terminating: e.terminating,
-                        zone_hints: e.zone_hints.clone(),
-                        node_hints: e.node_hints.clone(),
-                    },
-                );
+                out.push(Endpoint {
+                    ip: first.as_str(),
+                    endpoint: names::join_host_port(first, *pnum),
+                    is_local,
+                    ready: e.ready,
+                    serving: e.serving,
+                    terminating: e.terminating,
+                    zone_hints: &e.zone_hints,
+                    node_hints: &e.node_hints,
+                    idx: 0,
+                });
             }
         }
     }
-    by_port
-        .into_iter()
-        .filter(|(_, set)| !set.is_empty())
-        .map(|(k, set)| (k, set.into_values().collect()))
-        .collect()
+    // Stable, so equal endpoints keep their order of appearance.
+    out.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    let mut kept: Vec<Endpoint<'a>> = Vec::with_capacity(out.len());
+    for e in out {
+        match kept.last_mut() {
+            Some(last) if last.endpoint == e.endpoint => {
+                if e.is_local {
+                    *last = e;
+                }
+            }
+            _ => kept.push(e),
+        }
+    }
+    for (i, e) in kept.iter_mut().enumerate() {
+        e.idx = i;
+    }
+    kept
 }
 
 /// Topology mode chosen from endpoint hints.
@@ -343,7 +448,7 @@ enum TopologyMode {
     SameNode,
 }
 
-fn topology_mode(eps: &[Endpoint], cfg: &ProxyConfig) -> TopologyMode {
+fn topology_mode(eps: &[Endpoint<'_>], cfg: &ProxyConfig) -> TopologyMode {
     let zone = cfg.zone.as_deref().unwrap_or_default();
     let mut has_ready = false;
     let mut for_node = false;
@@ -376,18 +481,18 @@ fn topology_mode(eps: &[Endpoint], cfg: &ProxyConfig) -> TopologyMode {
 }
 
 /// Result of `CategorizeEndpoints`.
-pub(crate) struct Categorized<'a> {
-    pub cluster: Vec<&'a Endpoint>,
-    pub local: Vec<&'a Endpoint>,
-    pub all_reachable: Vec<&'a Endpoint>,
+pub(crate) struct Categorized<'a, 'b> {
+    pub cluster: Vec<&'a Endpoint<'b>>,
+    pub local: Vec<&'a Endpoint<'b>>,
+    pub all_reachable: Vec<&'a Endpoint<'b>>,
     pub has_any: bool,
 }
 
-pub(crate) fn categorize<'a>(
-    eps: &'a [Endpoint],
+pub(crate) fn categorize<'a, 'b>(
+    eps: &'a [Endpoint<'b>],
     svc: &ServicePortInfo,
     cfg: &ProxyConfig,
-) -> Categorized<'a> {
+) -> Categorized<'a, 'b> {
     let mut out = Categorized {
         cluster: Vec::new(),
         local: Vec::new(),
@@ -450,7 +555,7 @@ pub(crate) fn categorize<'a>(
         out.all_reachable = out.cluster.clone();
         return out;
     }
-    let mut merged: BTreeMap<&str, &Endpoint> = BTreeMap::new();
+    let mut merged: BTreeMap<&str, &Endpoint<'b>> = BTreeMap::new();
     for e in out.cluster.iter().chain(out.local.iter()) {
         merged.insert(e.endpoint.as_str(), e);
     }

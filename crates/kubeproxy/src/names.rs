@@ -19,15 +19,33 @@ pub const EXT_PREFIX: &str = "KUBE-EXT-";
 /// Prefix of the per-endpoint DNAT chain.
 pub const SEP_PREFIX: &str = "KUBE-SEP-";
 
-fn hash16(parts: &[&str]) -> String {
+/// The first 16 characters of the base32 SHA-256 of `parts` concatenated (exactly
+/// the encoding of the first ten digest bytes).
+fn hash16_bytes(parts: &[&str]) -> [u8; 16] {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
     }
     let digest = h.finalize();
-    let mut enc = data_encoding::BASE32.encode(&digest);
-    enc.truncate(16);
-    enc
+    let mut out = [b'A'; 16];
+    if let Some(head) = digest.get(..10) {
+        data_encoding::BASE32.encode_mut(head, &mut out);
+    }
+    out
+}
+
+/// `prefix` followed by the 16-character hash of `parts`.
+fn prefixed_hash(prefix: &str, parts: &[&str]) -> String {
+    let h = hash16_bytes(parts);
+    let mut s = String::with_capacity(prefix.len() + 16);
+    s.push_str(prefix);
+    // Base32 symbols are ASCII.
+    s.extend(h.iter().map(|&b| char::from(b)));
+    s
+}
+
+fn hash16(parts: &[&str]) -> String {
+    prefixed_hash("", parts)
 }
 
 /// The 16-character hash kube-proxy derives from a service port name and protocol.
@@ -69,10 +87,7 @@ pub fn external_chain(service_port_name: &str, protocol: &str) -> String {
 
 /// `KUBE-SEP-…` chain of one endpoint (`endpoint` as `ip:port` or `[ip]:port`).
 pub fn endpoint_chain(service_port_name: &str, protocol: &str, endpoint: &str) -> String {
-    format!(
-        "{SEP_PREFIX}{}",
-        hash16(&[service_port_name, protocol, endpoint])
-    )
+    prefixed_hash(SEP_PREFIX, &[service_port_name, protocol, endpoint])
 }
 
 /// Whether kube-proxy considers a chain one of its per-service chains (and so may delete it).
@@ -126,11 +141,38 @@ pub fn parse_cidr_sloppy(s: &str) -> Option<ipnet::IpNet> {
 
 /// `ip:port`, with brackets around IPv6 addresses (Go's `net.JoinHostPort`).
 pub fn join_host_port(ip: &str, port: i32) -> String {
+    let mut s = String::with_capacity(ip.len() + 9);
     if ip.contains(':') {
-        format!("[{ip}]:{port}")
+        s.push('[');
+        s.push_str(ip);
+        s.push(']');
     } else {
-        format!("{ip}:{port}")
+        s.push_str(ip);
     }
+    s.push(':');
+    push_int(&mut s, i64::from(port));
+    s
+}
+
+/// Appends the decimal form of `n`.
+pub(crate) fn push_int(s: &mut String, n: i64) {
+    if n < 0 {
+        s.push('-');
+    }
+    let mut v = n.unsigned_abs();
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    s.extend(buf.iter().skip(i).map(|&b| char::from(b)));
 }
 
 #[cfg(test)]
@@ -143,6 +185,29 @@ mod tests {
         assert_eq!(probability(2), "0.5000000000");
         assert_eq!(probability(3), "0.3333333333");
         assert_eq!(probability(7), "0.1428571429");
+    }
+
+    #[test]
+    fn host_port() {
+        for port in [0, 7, 80, 65535, i32::MAX, -1, i32::MIN] {
+            assert_eq!(join_host_port("10.1.2.3", port), format!("10.1.2.3:{port}"));
+            assert_eq!(join_host_port("fd00::1", port), format!("[fd00::1]:{port}"));
+        }
+    }
+
+    #[test]
+    fn hash_is_truncated_base32_of_digest() {
+        for (name, proto) in [("ns/svc:http", "tcp"), ("a/b", "udp"), ("", "")] {
+            let mut h = Sha256::new();
+            h.update(name.as_bytes());
+            h.update(proto.as_bytes());
+            let full = data_encoding::BASE32.encode(&h.finalize());
+            assert_eq!(port_proto_hash(name, proto), full[..16]);
+            assert_eq!(
+                service_chain(name, proto),
+                format!("KUBE-SVC-{}", &full[..16])
+            );
+        }
     }
 
     #[test]

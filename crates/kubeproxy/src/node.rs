@@ -5,6 +5,7 @@
 use crate::config::IpFamily;
 use crate::proxier::SyncOutput;
 use crate::restore::parse_restore;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Jump rules kube-proxy ensures (prepends, if missing) at every full sync:
 /// (table, target chain, built-in chain, comment, extra match arguments).
@@ -157,28 +158,51 @@ struct Table {
     name: String,
     /// (chain, rules as the text after `-A CHAIN `); built-ins first.
     chains: Vec<(String, Vec<String>)>,
+    /// Position of each chain in `chains`.
+    index: HashMap<String, usize>,
 }
 
 impl Table {
     fn new(name: &str) -> Table {
-        Table {
+        let chains: Vec<(String, Vec<String>)> = builtin_chains(name)
+            .iter()
+            .map(|c| (c.to_string(), Vec::new()))
+            .collect();
+        let mut t = Table {
             name: name.to_string(),
-            chains: builtin_chains(name)
-                .iter()
-                .map(|c| (c.to_string(), Vec::new()))
-                .collect(),
-        }
+            chains,
+            index: HashMap::default(),
+        };
+        t.reindex();
+        t
+    }
+    fn reindex(&mut self) {
+        self.index = self
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| (c.clone(), i))
+            .collect();
     }
     fn chain_mut(&mut self, name: &str) -> &mut Vec<String> {
-        let i = match self.chains.iter().position(|(c, _)| c == name) {
-            Some(i) => i,
+        let i = match self.index.get(name) {
+            Some(&i) => i,
             None => {
                 self.chains.push((name.to_string(), Vec::new()));
-                self.chains.len() - 1
+                let i = self.chains.len() - 1;
+                self.index.insert(name.to_string(), i);
+                i
             }
         };
-        // `i` is in bounds: it was just found or pushed.
+        // `i` is in bounds: the index only holds positions of `chains`.
         &mut self.chains[i].1
+    }
+    fn delete_chains(&mut self, names: &HashSet<&str>) {
+        if names.is_empty() {
+            return;
+        }
+        self.chains.retain(|(n, _)| !names.contains(n.as_str()));
+        self.reindex();
     }
 }
 
@@ -255,9 +279,8 @@ impl NodeTables {
                 let rest = line.get(prefix..).unwrap_or_default().to_string();
                 table.chain_mut(c).push(rest);
             }
-            for c in &t.deletes {
-                table.chains.retain(|(n, _)| n != c);
-            }
+            let deletes: HashSet<&str> = t.deletes.iter().map(String::as_str).collect();
+            table.delete_chains(&deletes);
         }
     }
 
@@ -297,9 +320,14 @@ impl NodeTables {
             out.push('\n');
             let builtins = builtin_chains(&t.name);
             let mut order: Vec<&(String, Vec<String>)> = t.chains.iter().collect();
-            order.sort_by_key(|(c, _)| {
-                let b = builtins.iter().position(|x| x == c);
-                (b.is_none(), b.unwrap_or(0), c.clone())
+            let rank = |c: &str| {
+                let b = builtins.iter().position(|x| *x == c);
+                (b.is_none(), b.unwrap_or(0))
+            };
+            order.sort_by(|(a, _), (b, _)| {
+                rank(a)
+                    .cmp(&rank(b))
+                    .then_with(|| a.as_str().cmp(b.as_str()))
             });
             for (c, _) in &order {
                 if builtins.contains(&c.as_str()) {
