@@ -31,10 +31,11 @@ fn jump_target(r: &Rule) -> Option<&str> {
 }
 
 fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) {
+    let by_name: HashMap<&str, &Chain> = t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
     for c in &t.chains {
         for r in &c.rules {
             let Some(name) = jump_target(r) else { continue };
-            match t.chain(name) {
+            match by_name.get(name).copied() {
                 None => {
                     let mut e = ParseError::new(
                         r.target_span,

@@ -113,6 +113,9 @@ pub struct Builder {
     rules: HashMap<(TableName, String), VecDeque<Rule>>,
     /// What is left of [`SUGGEST_BUDGET`] for chain-name suggestions.
     budget: usize,
+    /// Each table's chains by name (position in `Table::chains`), so that finding the chain of
+    /// a rule line costs the same however many chains there are.
+    index: HashMap<TableName, HashMap<String, usize>>,
 }
 
 impl Builder {
@@ -127,6 +130,7 @@ impl Builder {
             diagnostics: Vec::new(),
             rules: HashMap::new(),
             budget: SUGGEST_BUDGET,
+            index: HashMap::new(),
         }
     }
 
@@ -166,6 +170,7 @@ impl Builder {
             return Err(ParseError::new(Span::default(), "no table selected"));
         };
         let table = self.ruleset.table_or_insert(tname);
+        let idx = self.index.entry(tname).or_default();
         match cmd {
             Command::Declare {
                 chain,
@@ -178,7 +183,7 @@ impl Builder {
                 match (hook, policy) {
                     (Some(h), policy) => {
                         // `-` on a built-in chain keeps its policy, as iptables-restore does.
-                        if let Some(c) = table.chain_mut(&chain) {
+                        if let Some(c) = idx.get(&chain).and_then(|i| table.chains.get_mut(*i)) {
                             if c.span != Span::default() {
                                 return Err(ParseError::new(
                                     span,
@@ -198,7 +203,7 @@ impl Builder {
                             let mut c = Chain::builtin(h, policy.unwrap_or(Policy::Accept));
                             c.counters = counters;
                             c.span = span;
-                            table.chains.push(c);
+                            push_chain(table, idx, c);
                         }
                     }
                     (None, Some(_)) => {
@@ -209,11 +214,11 @@ impl Builder {
                             ));
                         }
                         // Declared all the same, so later rules and jumps do not fail too.
-                        if check_chain_name(&chain, span).is_ok() && table.chain(&chain).is_none() {
+                        if check_chain_name(&chain, span).is_ok() && !idx.contains_key(&chain) {
                             let mut c = Chain::user(chain.clone());
                             c.counters = counters;
                             c.span = span;
-                            table.chains.push(c);
+                            push_chain(table, idx, c);
                         }
                         return Err(ParseError::new(
                             policy_span,
@@ -225,7 +230,7 @@ impl Builder {
                     }
                     (None, None) => {
                         check_chain_name(&chain, span)?;
-                        if let Some(c) = table.chain(&chain) {
+                        if let Some(c) = idx.get(&chain).and_then(|i| table.chains.get(*i)) {
                             let mut e = ParseError::new(
                                 span,
                                 format!("chain `{chain}` already exists in table `{tname}`"),
@@ -238,12 +243,12 @@ impl Builder {
                         let mut c = Chain::user(chain);
                         c.counters = counters;
                         c.span = span;
-                        table.chains.push(c);
+                        push_chain(table, idx, c);
                     }
                 }
             }
             Command::Append { chain, rules, span } => {
-                find_chain(table, &chain, span, &mut self.budget)?;
+                find_chain(table, idx, &chain, span, &mut self.budget)?;
                 self.rules.entry((tname, chain)).or_default().extend(rules);
             }
             Command::Insert {
@@ -252,7 +257,7 @@ impl Builder {
                 rules,
                 span,
             } => {
-                find_chain(table, &chain, span, &mut self.budget)?;
+                find_chain(table, idx, &chain, span, &mut self.budget)?;
                 let held = self.rules.entry((tname, chain.clone())).or_default();
                 if index == 0 || index > held.len() + 1 {
                     return Err(ParseError::new(
@@ -279,7 +284,7 @@ impl Builder {
                 rules,
                 span,
             } => {
-                find_chain(table, &chain, span, &mut self.budget)?;
+                find_chain(table, idx, &chain, span, &mut self.budget)?;
                 let held = self.rules.entry((tname, chain.clone())).or_default();
                 let [rule] = <[Rule; 1]>::try_from(rules).map_err(|_| {
                     ParseError::new(
@@ -293,7 +298,7 @@ impl Builder {
                 *slot = rule;
             }
             Command::Delete { chain, what, span } => {
-                find_chain(table, &chain, span, &mut self.budget)?;
+                find_chain(table, idx, &chain, span, &mut self.budget)?;
                 let held = self.rules.entry((tname, chain.clone())).or_default();
                 let pos = match what {
                     RuleRef::Index(i) => (i >= 1 && i <= held.len()).then(|| i - 1),
@@ -306,8 +311,9 @@ impl Builder {
             }
             Command::DeleteChain { chain, span } => match chain {
                 Some(name) => {
-                    let i = table
-                        .chain_index(&name)
+                    let i = idx
+                        .get(&name)
+                        .copied()
                         .ok_or_else(|| missing_chain(table, &name, span, &mut self.budget))?;
                     if table.chains.get(i).is_some_and(Chain::is_builtin) {
                         return Err(ParseError::new(
@@ -330,10 +336,12 @@ impl Builder {
                         ));
                     }
                     table.chains.remove(i);
+                    reindex(table, idx);
                     self.rules.remove(&(tname, name));
                 }
                 None => {
                     table.chains.retain(Chain::is_builtin);
+                    reindex(table, idx);
                     let kept: Vec<&str> = table.chains.iter().map(|c| c.name.as_str()).collect();
                     self.rules
                         .retain(|(t, c), _| *t != tname || kept.contains(&c.as_str()));
@@ -341,7 +349,7 @@ impl Builder {
             },
             Command::Flush { chain, span } => match chain {
                 Some(name) => {
-                    find_chain(table, &name, span, &mut self.budget)?;
+                    find_chain(table, idx, &name, span, &mut self.budget)?;
                     self.rules.remove(&(tname, name));
                 }
                 None => self.rules.retain(|(t, _), _| *t != tname),
@@ -351,7 +359,7 @@ impl Builder {
                 policy,
                 span,
             } => {
-                let c = find_chain(table, &chain, span, &mut self.budget)?;
+                let c = find_chain(table, idx, &chain, span, &mut self.budget)?;
                 if !c.is_builtin() {
                     return Err(ParseError::new(
                         span,
@@ -420,23 +428,36 @@ fn check_chain_name(name: &str, span: Span) -> Result<(), ParseError> {
 /// Finds a chain for a rule command; built-in chains of the table exist even when undeclared.
 fn find_chain<'a>(
     table: &'a mut crate::model::Table,
+    idx: &mut HashMap<String, usize>,
     name: &str,
     span: Span,
     budget: &mut usize,
 ) -> Result<&'a mut Chain, ParseError> {
-    if table.chain(name).is_none() {
+    if !idx.contains_key(name) {
         match Hook::from_chain_name(name).filter(|h| table.name.hooks().contains(h)) {
             Some(h) => {
                 let mut c = Chain::builtin(h, Policy::Accept);
                 c.span = Span::default();
-                table.chains.push(c);
+                push_chain(table, idx, c);
             }
             None => return Err(missing_chain(table, name, span, budget)),
         }
     }
-    table
-        .chain_mut(name)
+    idx.get(name)
+        .and_then(|i| table.chains.get_mut(*i))
         .ok_or_else(|| ParseError::new(span, format!("chain `{name}` does not exist")))
+}
+
+/// Adds a chain to a table and to its name index.
+fn push_chain(table: &mut crate::model::Table, idx: &mut HashMap<String, usize>, c: Chain) {
+    idx.insert(c.name.clone(), table.chains.len());
+    table.chains.push(c);
+}
+
+/// Rebuilds a table's name index after chains were removed.
+fn reindex(table: &crate::model::Table, idx: &mut HashMap<String, usize>) {
+    idx.clear();
+    idx.extend(table.chains.iter().enumerate().map(|(i, c)| (c.name.clone(), i)));
 }
 
 fn missing_chain(
