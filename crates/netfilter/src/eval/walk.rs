@@ -51,8 +51,54 @@ pub struct Simulator<'a> {
     family: Family,
     sets: Option<&'a IpSets>,
     recent: Option<&'a crate::recent::RecentLists>,
+    /// Whether conntrack runs at all: the kernel registers it only for a ruleset that needs it.
+    tracking: bool,
     /// Branches made so far in the current trace.
     branches: std::cell::Cell<usize>,
+}
+
+/// Match and target names whose kernel modules register connection tracking in the network
+/// namespace (`nf_ct_netns_get` in their checkentry).
+const CT_MATCHES: &[&str] = &[
+    "conntrack",
+    "state",
+    "connmark",
+    "connbytes",
+    "connlimit",
+    "connlabel",
+    "helper",
+    "cluster",
+    "ipvs",
+];
+const CT_TARGETS: &[&str] = &[
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "NETMAP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "NOTRACK",
+    "SYNPROXY",
+];
+
+/// Whether the kernel would track connections for this ruleset: only when a rule uses a match
+/// or target that needs conntrack (a NAT target, a conntrack, state or connmark match, a
+/// CONNMARK or CT target, ...). Without one, conntrack never sees a packet, so no packet has a
+/// connection and the nat chains, which run only for tracked packets, are never traversed.
+pub fn needs_conntrack(ruleset: &Ruleset) -> bool {
+    ruleset.tables.iter().any(|t| {
+        t.chains.iter().any(|c| {
+            c.rules.iter().any(|r| {
+                r.matches.iter().any(|m| CT_MATCHES.contains(&m.name()))
+                    || r
+                        .target
+                        .as_ref()
+                        .is_some_and(|t| CT_TARGETS.contains(&t.name()))
+            })
+        })
+    })
 }
 
 /// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
@@ -116,6 +162,7 @@ impl<'a> Simulator<'a> {
             family: ruleset.family.unwrap_or(Family::Ipv4),
             sets: None,
             recent: None,
+            tracking: needs_conntrack(ruleset),
             branches: std::cell::Cell::new(1),
         }
     }
@@ -143,6 +190,16 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         table: &conntrack::Table,
     ) -> Result<Trace, TraceError> {
+        self.trace_with_conntrack(specs, table).map(|(t, _)| t)
+    }
+
+    /// Traces a packet sequence starting from the given conntrack table, and returns with
+    /// the trace the conntrack table each outcome ends with (same order as the outcomes).
+    pub fn trace_with_conntrack(
+        &self,
+        specs: &[PacketSpec],
+        table: &conntrack::Table,
+    ) -> Result<(Trace, Vec<conntrack::Table>), TraceError> {
         self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
         let first = match specs.first() {
@@ -224,17 +281,25 @@ impl<'a> Simulator<'a> {
             });
         }
         assumptions.dedup();
-        Ok(Trace {
-            assumptions,
-            outcomes: worlds
-                .into_iter()
-                .map(|w| Outcome {
+        let mut tables = Vec::with_capacity(worlds.len());
+        let outcomes = worlds
+            .into_iter()
+            .map(|w| {
+                tables.push(w.table);
+                Outcome {
                     probability: w.prob,
                     uncertain: w.uncertain,
                     steps: w.steps,
-                })
-                .collect(),
-        })
+                }
+            })
+            .collect();
+        Ok((
+            Trace {
+                assumptions,
+                outcomes,
+            },
+            tables,
+        ))
     }
 
     fn check_desc(&self, n: usize, d: &PacketDesc) -> Result<(), TraceError> {
@@ -713,7 +778,7 @@ impl<'a> Simulator<'a> {
     fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Vec<Flow> {
         match stage {
             Stage::Conntrack => {
-                if matches!(w.ct, CtInfo::None) {
+                if self.tracking && matches!(w.ct, CtInfo::None) {
                     w.ct = w.table.classify(&w.pkt);
                     let (existing, reply) = match &w.ct {
                         CtInfo::Conn { index, dir, .. } => {
@@ -731,6 +796,8 @@ impl<'a> Simulator<'a> {
                 vec![Flow::Go(w)]
             }
             Stage::Table(t) => self.table_stage(w, hook, t, None),
+            // Without conntrack the nat hooks find no connection and let the packet pass.
+            Stage::NatDst | Stage::NatSrc if !self.tracking => vec![Flow::Go(w)],
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {

@@ -1,0 +1,298 @@
+//! chainwalk's packet-flow engine ([`chainwalk_netfilter::eval::Simulator`]) behind the
+//! [`Engine`] seam: the case's host and ruleset are read as chainwalk reads them, every
+//! packet is traced from the conntrack table the packets before it left, and the engine's
+//! events, fate and headers become [`Record`]s.
+//!
+//! The lab's facts the engine is told about (they are facts about the lab, not about
+//! netfilter):
+//!
+//! - Packets are addressed to the node's MAC address, so a bridge of the lab routes them;
+//!   the engine's host therefore has the bridge as an ordinary interface.
+//! - The node has no listening sockets: a TCP segment delivered locally is answered with a
+//!   reset, and conntrack deletes a connection whose only answer is that reset.
+//! - Packets carry TTL 64; forwarding takes one off.
+
+use std::fmt::Write as _;
+
+use chainwalk_host::kernel::{Ingress, InterfaceKind, PacketSpec, Proto, tcp_flags};
+use chainwalk_netfilter::conntrack::{self, Tuple};
+use chainwalk_netfilter::eval::Simulator;
+use chainwalk_netfilter::host::Host;
+use chainwalk_netfilter::model::{Protocol, Ruleset};
+use chainwalk_netfilter::packet::{Packet, PacketDesc, has_ports};
+use chainwalk_netfilter::syntax::parse_save;
+use chainwalk_netfilter::trace::{self, EventKind, FateKind};
+
+use crate::ConformanceError;
+use crate::case::Case;
+use crate::compare::Engine;
+use crate::record::{At, CtEntry, CtTuple, Fate, FinalHeaders, Port, Record, Step, Verdict};
+
+/// The TTL (hop limit) the lab's packets are sent with.
+const SENT_TTL: u8 = 64;
+
+/// chainwalk's engine as a conformance [`Engine`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ChainwalkEngine;
+
+impl Engine for ChainwalkEngine {
+    fn name(&self) -> &str {
+        "chainwalk"
+    }
+
+    fn run(&self, case: &Case) -> Result<Vec<Record>, ConformanceError> {
+        let host = engine_host(case)?;
+        let ruleset = engine_ruleset(case)?;
+        let sim = Simulator::new(&ruleset, &host);
+        let mut table = conntrack::Table::default();
+        let mut records: Vec<Record> = Vec::with_capacity(case.packets.len());
+        for (i, p) in case.packets.iter().enumerate() {
+            if p.flush_conntrack {
+                table = conntrack::Table::default();
+            }
+            let spec = match case.resolve(i, &records) {
+                Ok(spec) => spec,
+                Err(ConformanceError::Packet { .. }) => break,
+                Err(e) => return Err(e),
+            };
+            let desc = packet_desc(&spec);
+            let (trace, tables) = sim
+                .trace_with_conntrack(
+                    &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
+                    &table,
+                )
+                .map_err(|e| ConformanceError::Engine(format!("packet {i}: {e}")))?;
+            let (record, next) = record_of(spec, &trace, tables)?;
+            table = next;
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
+
+/// The case's ruleset as chainwalk parses it (a parse problem is an engine error).
+pub fn engine_ruleset(case: &Case) -> Result<Ruleset, ConformanceError> {
+    let parsed = parse_save(&case.rules, None);
+    if let Some(d) = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == chainwalk_netfilter::syntax::Severity::Error)
+    {
+        return Err(ConformanceError::Engine(format!(
+            "ruleset does not parse: {}",
+            d.error
+        )));
+    }
+    Ok(parsed.ruleset)
+}
+
+/// The case's host in chainwalk's YAML host format, with the neighbours behind each
+/// interface (bridges as ordinary interfaces: the lab's packets are routed through them).
+pub fn engine_host_yaml(case: &Case) -> String {
+    let h = &case.host;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "forwarding: {{ipv4: {}, ipv6: {}}}",
+        h.forwarding_v4, h.forwarding_v6
+    );
+    let _ = writeln!(s, "interfaces:");
+    if !h
+        .interfaces
+        .iter()
+        .any(|i| i.kind == InterfaceKind::Loopback)
+    {
+        let _ = writeln!(s, "  - name: lo\n    addresses: [127.0.0.1/8, ::1/128]");
+    }
+    for i in &h.interfaces {
+        let mut addrs = i.addresses.clone();
+        if i.kind == InterfaceKind::Loopback {
+            for a in ["127.0.0.1/8", "::1/128"] {
+                if !addrs.iter().any(|x| x == a) {
+                    addrs.push(a.to_string());
+                }
+            }
+        }
+        let nbs: Vec<String> = case
+            .neighbors
+            .iter()
+            .filter(|n| n.interface == i.name)
+            .map(|n| n.address.to_string())
+            .collect();
+        let _ = writeln!(
+            s,
+            "  - name: {}\n    addresses: [{}]\n    neighbors: [{}]",
+            i.name,
+            addrs.join(", "),
+            nbs.join(", ")
+        );
+    }
+    let _ = writeln!(s, "routes:");
+    for r in &h.routes {
+        let _ = writeln!(s, "  - to: {}", r.to);
+        if let Some(v) = &r.via {
+            let _ = writeln!(s, "    via: {v}");
+        }
+        let _ = writeln!(s, "    dev: {}", r.dev);
+    }
+    s
+}
+
+/// The case's host as chainwalk models it (see [`engine_host_yaml`]).
+pub fn engine_host(case: &Case) -> Result<Host, ConformanceError> {
+    Host::from_yaml(&engine_host_yaml(case))
+        .map_err(|e| ConformanceError::Engine(format!("host: {e}")))
+}
+
+/// A lab packet as chainwalk's packet description.
+pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
+    let proto = Protocol(p.proto.number());
+    let ports = has_ports(proto);
+    PacketDesc {
+        proto,
+        src: Some(p.src),
+        dst: p.dst,
+        sport: ports.then_some(p.sport),
+        dport: ports.then_some(p.dport),
+        tcp_flags: (p.proto == Proto::Tcp).then_some(p.tcp_flags),
+        icmp: matches!(p.proto, Proto::Icmp | Proto::Icmpv6).then_some((p.icmp_type, p.icmp_code)),
+        in_iface: match &p.ingress {
+            Ingress::Interface(i) => Some(i.clone()),
+            Ingress::Local => None,
+        },
+        mark: p.mark,
+    }
+}
+
+/// One engine event as the kernel's trace shows it.
+pub fn step_of(e: &trace::Event) -> Step {
+    Step {
+        hook: e.hook.chain_name().to_string(),
+        table: e.table.as_str().to_string(),
+        chain: e.chain.clone(),
+        at: match (e.kind, e.rule) {
+            (EventKind::Rule, Some(p)) => At::Rule(u32::try_from(p).unwrap_or(u32::MAX)),
+            (EventKind::Policy, _) => At::Policy,
+            (EventKind::Return, _) | (EventKind::Rule, None) => At::Return,
+        },
+        verdict: Verdict::from_kernel(&e.kernel_verdict()),
+    }
+}
+
+fn headers_of(p: &Packet, ttl: u8) -> FinalHeaders {
+    let ports = has_ports(p.proto);
+    FinalHeaders {
+        src: p.src,
+        dst: p.dst,
+        proto: p.proto.0,
+        sport: if ports { p.sport.map(Port::Exact) } else { None },
+        dport: if ports { p.dport.map(Port::Exact) } else { None },
+        tcp_flags: if p.proto == Protocol::TCP {
+            p.tcp_flags
+        } else {
+            None
+        },
+        icmp_type: p.icmp.map(|(t, _)| t),
+        ttl,
+    }
+}
+
+fn ct_tuple(t: &Tuple, icmp_id: Option<u16>) -> CtTuple {
+    let ports = has_ports(t.proto);
+    CtTuple {
+        src: t.src,
+        dst: t.dst,
+        sport: ports.then_some(Port::Exact(t.sport)),
+        dport: ports.then_some(Port::Exact(t.dport)),
+        icmp_id,
+    }
+}
+
+/// A step that never agrees with the kernel, carrying why the engine's answer is unfit.
+fn unfit(message: String) -> Step {
+    Step {
+        hook: "ENGINE".into(),
+        table: "-".into(),
+        chain: "-".into(),
+        at: At::Return,
+        verdict: Verdict::Other(message),
+    }
+}
+
+/// The record of one traced packet, and the conntrack table it leaves behind.
+fn record_of(
+    packet: PacketSpec,
+    trace: &trace::Trace,
+    tables: Vec<conntrack::Table>,
+) -> Result<(Record, conntrack::Table), ConformanceError> {
+    let (Some(outcome), Some(mut table)) = (trace.outcomes.first(), tables.into_iter().next())
+    else {
+        return Err(ConformanceError::Engine("no outcome".into()));
+    };
+    let step = outcome
+        .steps
+        .first()
+        .ok_or_else(|| ConformanceError::Engine("outcome without a step".into()))?;
+    let mut steps: Vec<Step> = step.events.iter().map(step_of).collect();
+    if trace.outcomes.len() != 1 {
+        steps.push(unfit(format!(
+            "the engine has {} outcomes for a deterministic case",
+            trace.outcomes.len()
+        )));
+    }
+    for u in trace.outcomes.iter().flat_map(|o| &o.uncertain) {
+        steps.push(unfit(format!("uncertain: {}", u.reason)));
+    }
+    let fate = match step.fate.kind {
+        FateKind::Local => Fate::Delivered,
+        FateKind::Forwarded => Fate::Forwarded,
+        FateKind::Sent => Fate::Sent,
+        FateKind::Dropped if step.fate.by.is_some() => Fate::Dropped,
+        FateKind::Dropped => Fate::Unknown,
+        FateKind::Rejected => Fate::Rejected,
+        FateKind::Queued => Fate::Dropped,
+    };
+    let (out_iface, headers) = match fate {
+        Fate::Forwarded => (
+            step.fate.iface.clone(),
+            Some(headers_of(&step.fate.packet, SENT_TTL - 1)),
+        ),
+        Fate::Sent => (
+            step.fate.iface.clone(),
+            Some(headers_of(&step.fate.packet, SENT_TTL)),
+        ),
+        Fate::Delivered => (None, Some(headers_of(&step.fate.packet, SENT_TTL))),
+        _ => (None, None),
+    };
+    let input = Tuple::of(&step.input);
+    let found = table.find(&input);
+    // The lab's node has no listeners: it resets a delivered TCP segment, and conntrack
+    // deletes a connection whose only answer is a reset.
+    if let (Fate::Delivered, Some((i, _))) = (fate, found)
+        && step.input.proto == Protocol::TCP
+        && step.input.tcp_flags.unwrap_or(0) & tcp_flags::RST == 0
+        && table.entries.get(i).is_some_and(|e| !e.seen_reply)
+    {
+        table.entries.remove(i);
+    }
+    let icmp_id = matches!(packet.proto, Proto::Icmp | Proto::Icmpv6).then_some(packet.sport);
+    let conntrack = table.find(&input).and_then(|(i, _)| {
+        table.entries.get(i).map(|e| CtEntry {
+            proto: e.orig.proto.0,
+            orig: ct_tuple(&e.orig, icmp_id),
+            reply: ct_tuple(&e.reply, icmp_id),
+            mark: e.mark,
+        })
+    });
+    Ok((
+        Record {
+            packet,
+            steps,
+            fate,
+            out_iface,
+            headers,
+            conntrack,
+        },
+        table,
+    ))
+}
