@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use chainwalk_host::kernel::{Ingress, InterfaceKind, PacketSpec, Proto, tcp_flags};
 use chainwalk_netfilter::conntrack::{self, Tuple};
-use chainwalk_netfilter::eval::Simulator;
+use chainwalk_netfilter::eval::{Simulator, State};
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::model::{Protocol, Ruleset};
 use chainwalk_netfilter::packet::{Packet, PacketDesc, has_ports};
@@ -44,11 +44,11 @@ impl Engine for ChainwalkEngine {
         let host = engine_host(case)?;
         let ruleset = engine_ruleset(case)?;
         let sim = Simulator::new(&ruleset, &host);
-        let mut table = conntrack::Table::default();
+        let mut state = State::default();
         let mut records: Vec<Record> = Vec::with_capacity(case.packets.len());
         for (i, p) in case.packets.iter().enumerate() {
             if p.flush_conntrack {
-                table = conntrack::Table::default();
+                state.conntrack = conntrack::Table::default();
             }
             let spec = match case.resolve(i, &records) {
                 Ok(spec) => spec,
@@ -57,13 +57,13 @@ impl Engine for ChainwalkEngine {
             };
             let desc = packet_desc(&spec);
             let (trace, tables) = sim
-                .trace_with_conntrack(
+                .trace_with_state(
                     &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
-                    &table,
+                    &state,
                 )
                 .map_err(|e| ConformanceError::Engine(format!("packet {i}: {e}")))?;
             let (record, next) = record_of(spec, &trace, tables)?;
-            table = next;
+            state = next;
             records.push(record);
         }
         Ok(records)
@@ -223,9 +223,9 @@ fn unfit(message: String) -> Step {
 fn record_of(
     packet: PacketSpec,
     trace: &trace::Trace,
-    tables: Vec<conntrack::Table>,
-) -> Result<(Record, conntrack::Table), ConformanceError> {
-    let (Some(outcome), Some(mut table)) = (trace.outcomes.first(), tables.into_iter().next())
+    states: Vec<State>,
+) -> Result<(Record, State), ConformanceError> {
+    let (Some(outcome), Some(mut state)) = (trace.outcomes.first(), states.into_iter().next())
     else {
         return Err(ConformanceError::Engine("no outcome".into()));
     };
@@ -264,6 +264,7 @@ fn record_of(
         Fate::Delivered => (None, Some(headers_of(&step.fate.packet, SENT_TTL))),
         _ => (None, None),
     };
+    let table = &mut state.conntrack;
     let input = Tuple::of(&step.input);
     let found = table.find(&input);
     // The lab's node has no listeners: it resets a delivered TCP segment, and conntrack
@@ -293,6 +294,6 @@ fn record_of(
             headers,
             conntrack,
         },
-        table,
+        state,
     ))
 }

@@ -104,6 +104,17 @@ pub fn needs_conntrack(ruleset: &Ruleset) -> bool {
 /// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
 pub const MAX_OUTCOMES: usize = 10_000;
 
+/// What a traced sequence leaves behind for the packets after it: the conntrack table and
+/// the counters of `-m statistic --mode nth` rules (which count every packet that reaches
+/// them, for as long as the ruleset is loaded).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// The conntrack table.
+    pub conntrack: conntrack::Table,
+    /// The nth counters, by table, chain index and rule/match position.
+    nth: BTreeMap<(TableName, usize, usize), u32>,
+}
+
 #[derive(Clone, Debug)]
 struct World {
     prob: Prob,
@@ -190,16 +201,22 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         table: &conntrack::Table,
     ) -> Result<Trace, TraceError> {
-        self.trace_with_conntrack(specs, table).map(|(t, _)| t)
+        let state = State {
+            conntrack: table.clone(),
+            nth: BTreeMap::new(),
+        };
+        self.trace_with_state(specs, &state).map(|(t, _)| t)
     }
 
-    /// Traces a packet sequence starting from the given conntrack table, and returns with
-    /// the trace the conntrack table each outcome ends with (same order as the outcomes).
-    pub fn trace_with_conntrack(
+    /// Traces a packet sequence starting from `state` (conntrack table and `-m statistic
+    /// --mode nth` counters, as earlier packets left them), and returns with the trace the
+    /// state each outcome ends with (same order as the outcomes).
+    pub fn trace_with_state(
         &self,
         specs: &[PacketSpec],
-        table: &conntrack::Table,
-    ) -> Result<(Trace, Vec<conntrack::Table>), TraceError> {
+        state: &State,
+    ) -> Result<(Trace, Vec<State>), TraceError> {
+        let table = &state.conntrack;
         self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
         let first = match specs.first() {
@@ -222,7 +239,7 @@ impl<'a> Simulator<'a> {
             uncertain: Vec::new(),
             steps: Vec::new(),
             table: table.clone(),
-            counters: BTreeMap::new(),
+            counters: state.nth.clone(),
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
@@ -285,7 +302,10 @@ impl<'a> Simulator<'a> {
         let outcomes = worlds
             .into_iter()
             .map(|w| {
-                tables.push(w.table);
+                tables.push(State {
+                    conntrack: w.table,
+                    nth: w.counters,
+                });
                 Outcome {
                     probability: w.prob,
                     uncertain: w.uncertain,

@@ -1,0 +1,122 @@
+//! Behaviours found by comparing the engine with the real kernel
+//! (`crates/conformance`, `chainwalk-conformance`): each test names the kernel fact it
+//! holds the engine to. The facts themselves are shown on the kernel by
+//! `crates/conformance/tests/kernel_facts.rs` and by the conformance runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chainwalk_netfilter::eval::{Simulator, State, needs_conntrack};
+use chainwalk_netfilter::host::Host;
+use chainwalk_netfilter::model::{Hook, TableName};
+use chainwalk_netfilter::packet::parse_packet_line;
+use chainwalk_netfilter::syntax::parse_save;
+use chainwalk_netfilter::trace::{EventKind, Trace};
+
+const HOST: &str = "forwarding: true
+interfaces:
+  - name: lo
+    addresses: [127.0.0.1/8]
+  - name: eth0
+    addresses: [10.0.0.2/24]
+  - name: eth1
+    addresses: [10.1.0.2/24]
+routes:
+  - to: default
+    via: 10.0.0.1
+    dev: eth0
+";
+
+const TO_LOCAL: &str = "-p tcp -s 10.0.0.9 --sport 1000 -d 10.0.0.2 --dport 22 -i eth0";
+
+fn ruleset(rules: &str) -> chainwalk_netfilter::model::Ruleset {
+    let parsed = parse_save(rules, None);
+    assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
+    parsed.ruleset
+}
+
+fn run(rules: &str, packet: &str) -> Trace {
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    Simulator::new(&rs, &host)
+        .trace(&parse_packet_line(packet).unwrap())
+        .unwrap()
+}
+
+fn tables_seen(t: &Trace) -> Vec<(Hook, TableName)> {
+    let mut v: Vec<(Hook, TableName)> = Vec::new();
+    for e in &t.outcomes[0].steps[0].events {
+        if v.last() != Some(&(e.hook, e.table)) {
+            v.push((e.hook, e.table));
+        }
+    }
+    v
+}
+
+#[test]
+fn nat_chains_are_not_traversed_when_nothing_in_the_ruleset_needs_conntrack() {
+    // Only ACCEPT and MARK rules: the kernel never registers conntrack, and the nat hooks
+    // find no connection, so not even the nat policies show in the trace.
+    let quiet = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n-A PREROUTING -p tcp -j MARK --set-mark 0x1\n-A INPUT -j ACCEPT\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n";
+    assert!(!needs_conntrack(&ruleset(quiet)));
+    let t = run(quiet, TO_LOCAL);
+    assert!(
+        t.outcomes[0].steps[0]
+            .events
+            .iter()
+            .all(|e| e.table != TableName::Nat),
+        "{:?}",
+        tables_seen(&t)
+    );
+    // The same nat rules run once one rule anywhere needs conntrack.
+    let tracked = quiet.replace(
+        "-A INPUT -p tcp -j ACCEPT",
+        "-A INPUT -p tcp -m conntrack --ctstate NEW -j ACCEPT",
+    );
+    assert!(needs_conntrack(&ruleset(&tracked)));
+    let t = run(&tracked, TO_LOCAL);
+    let seen = tables_seen(&t);
+    assert!(seen.contains(&(Hook::Prerouting, TableName::Nat)), "{seen:?}");
+    assert!(seen.contains(&(Hook::Input, TableName::Nat)), "{seen:?}");
+}
+
+#[test]
+fn input_runs_nat_before_security_as_iptables_nft_registers_them() {
+    // iptables-nft registers the security table at priority 150, nat INPUT at 100.
+    let rules = "*nat\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j SNAT --to-source 10.0.0.50\nCOMMIT\n*security\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp\nCOMMIT\n";
+    let t = run(rules, TO_LOCAL);
+    let input: Vec<TableName> = tables_seen(&t)
+        .into_iter()
+        .filter(|(h, _)| *h == Hook::Input)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        input,
+        vec![TableName::Filter, TableName::Nat, TableName::Security]
+    );
+}
+
+#[test]
+fn nth_counters_persist_across_separately_traced_packets() {
+    // `-m statistic --mode nth` counts every packet that reaches it for as long as the rule
+    // is loaded, also when conntrack is flushed in between.
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m statistic --mode nth --every 2 --packet 0 -j DROP\nCOMMIT\n";
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let packet = parse_packet_line(TO_LOCAL).unwrap();
+    let mut state = State::default();
+    let mut dropped = Vec::new();
+    for _ in 0..4 {
+        let (t, states) = sim.trace_with_state(&packet, &state).unwrap();
+        assert_eq!(t.outcomes.len(), 1);
+        dropped.push(
+            t.outcomes[0].steps[0]
+                .events
+                .iter()
+                .any(|e| e.kind == EventKind::Rule && e.target == "DROP"),
+        );
+        state = states.into_iter().next().unwrap();
+        state.conntrack = Default::default();
+    }
+    assert_eq!(dropped, vec![true, false, true, false]);
+}
