@@ -40,7 +40,24 @@ impl Engine for ChainwalkEngine {
         "chainwalk"
     }
 
+    /// Every packet must have exactly one outcome with nothing uncertain (the cases are
+    /// deterministic); anything else shows as a step that disagrees with the kernel.
     fn run(&self, case: &Case) -> Result<Vec<Record>, ConformanceError> {
+        self.run_choosing(case, &mut |_, _| 0, true)
+    }
+}
+
+impl ChainwalkEngine {
+    /// Runs a case whose packets may branch (`-m statistic --mode random`): at each packet,
+    /// `choose(index, records)` picks which of the engine's outcomes (each a record) the case
+    /// goes on with. With `single`, more than one outcome is itself marked as a disagreement.
+    /// Uncertain outcomes are always marked.
+    pub fn run_choosing(
+        &self,
+        case: &Case,
+        choose: &mut dyn FnMut(usize, &[Record]) -> usize,
+        single: bool,
+    ) -> Result<Vec<Record>, ConformanceError> {
         let host = engine_host(case)?;
         let ruleset = engine_ruleset(case)?;
         let sim = Simulator::new(&ruleset, &host);
@@ -56,13 +73,31 @@ impl Engine for ChainwalkEngine {
                 Err(e) => return Err(e),
             };
             let desc = packet_desc(&spec);
-            let (trace, tables) = sim
+            let (trace, states) = sim
                 .trace_with_state(
                     &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
                     &state,
                 )
                 .map_err(|e| ConformanceError::Engine(format!("packet {i}: {e}")))?;
-            let (record, next) = record_of(spec, &trace, tables)?;
+            let mut candidates = Vec::with_capacity(trace.outcomes.len());
+            for (outcome, st) in trace.outcomes.iter().zip(states) {
+                candidates.push(record_of(spec.clone(), outcome, st)?);
+            }
+            let many = trace.outcomes.len();
+            let (recs, sts): (Vec<Record>, Vec<State>) = candidates.into_iter().unzip();
+            let k = choose(i, &recs);
+            let (Some(mut record), Some(next)) =
+                (recs.into_iter().nth(k), sts.into_iter().nth(k))
+            else {
+                return Err(ConformanceError::Engine(format!(
+                    "packet {i}: no outcome {k}"
+                )));
+            };
+            if single && many != 1 {
+                record.steps.push(unfit(format!(
+                    "the engine has {many} outcomes for a deterministic case"
+                )));
+            }
             state = next;
             records.push(record);
         }
@@ -72,7 +107,11 @@ impl Engine for ChainwalkEngine {
 
 /// The case's ruleset as chainwalk parses it (a parse problem is an engine error).
 pub fn engine_ruleset(case: &Case) -> Result<Ruleset, ConformanceError> {
-    let parsed = parse_save(&case.rules, None);
+    let family = match case.family {
+        chainwalk_host::kernel::Family::Ipv4 => chainwalk_netfilter::model::Family::Ipv4,
+        chainwalk_host::kernel::Family::Ipv6 => chainwalk_netfilter::model::Family::Ipv6,
+    };
+    let parsed = parse_save(&case.rules, Some(family));
     if let Some(d) = parsed
         .diagnostics
         .iter()
@@ -219,28 +258,18 @@ fn unfit(message: String) -> Step {
     }
 }
 
-/// The record of one traced packet, and the conntrack table it leaves behind.
+/// The record of one outcome of a traced packet, and the state it leaves behind.
 fn record_of(
     packet: PacketSpec,
-    trace: &trace::Trace,
-    states: Vec<State>,
+    outcome: &trace::Outcome,
+    mut state: State,
 ) -> Result<(Record, State), ConformanceError> {
-    let (Some(outcome), Some(mut state)) = (trace.outcomes.first(), states.into_iter().next())
-    else {
-        return Err(ConformanceError::Engine("no outcome".into()));
-    };
     let step = outcome
         .steps
         .first()
         .ok_or_else(|| ConformanceError::Engine("outcome without a step".into()))?;
     let mut steps: Vec<Step> = step.events.iter().map(step_of).collect();
-    if trace.outcomes.len() != 1 {
-        steps.push(unfit(format!(
-            "the engine has {} outcomes for a deterministic case",
-            trace.outcomes.len()
-        )));
-    }
-    for u in trace.outcomes.iter().flat_map(|o| &o.uncertain) {
+    for u in &outcome.uncertain {
         steps.push(unfit(format!("uncertain: {}", u.reason)));
     }
     let fate = match step.fate.kind {
