@@ -75,7 +75,10 @@ fn nat_chains_are_not_traversed_when_nothing_in_the_ruleset_needs_conntrack() {
     assert!(needs_conntrack(&ruleset(&tracked)));
     let t = run(&tracked, TO_LOCAL);
     let seen = tables_seen(&t);
-    assert!(seen.contains(&(Hook::Prerouting, TableName::Nat)), "{seen:?}");
+    assert!(
+        seen.contains(&(Hook::Prerouting, TableName::Nat)),
+        "{seen:?}"
+    );
     assert!(seen.contains(&(Hook::Input, TableName::Nat)), "{seen:?}");
 }
 
@@ -119,4 +122,60 @@ fn nth_counters_persist_across_separately_traced_packets() {
         state.conntrack = Default::default();
     }
     assert_eq!(dropped, vec![true, false, true, false]);
+}
+
+const HOST6: &str = "forwarding: {ipv4: true, ipv6: true}
+interfaces:
+  - name: lo
+    addresses: [::1/128]
+  - name: eth0
+    addresses: [2001:db8::2/64]
+routes:
+  - to: default
+    via: 2001:db8::1
+    dev: eth0
+";
+
+#[test]
+fn ipv6_addrtype_unicast_holds_for_a_local_address() {
+    // xt_addrtype checks UNICAST of an IPv6 address by the address itself (any unicast
+    // address, local ones included), unlike IPv4 where a local address is only LOCAL.
+    let rules =
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m addrtype --dst-type UNICAST -j DROP\nCOMMIT\n";
+    let rs = parse_save(rules, Some(chainwalk_netfilter::model::Family::Ipv6)).ruleset;
+    let host = Host::from_yaml(HOST6).unwrap();
+    let t = Simulator::new(&rs, &host)
+        .trace(
+            &parse_packet_line(
+                "-p tcp -s 2001:db8::9 --sport 1000 -d 2001:db8::2 --dport 22 -i eth0",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Dropped
+    );
+    // And LOCAL too; MULTICAST not.
+    for (types, dropped) in [
+        ("LOCAL", true),
+        ("UNICAST,LOCAL", true),
+        ("MULTICAST", false),
+    ] {
+        let r = rules.replace("UNICAST", types);
+        let rs = parse_save(&r, Some(chainwalk_netfilter::model::Family::Ipv6)).ruleset;
+        let t = Simulator::new(&rs, &host)
+            .trace(
+                &parse_packet_line(
+                    "-p tcp -s 2001:db8::9 --sport 1000 -d 2001:db8::2 --dport 22 -i eth0",
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            t.outcomes[0].steps[0].fate.kind == chainwalk_netfilter::trace::FateKind::Dropped,
+            dropped,
+            "{types}"
+        );
+    }
 }

@@ -92,8 +92,7 @@ pub fn needs_conntrack(ruleset: &Ruleset) -> bool {
         t.chains.iter().any(|c| {
             c.rules.iter().any(|r| {
                 r.matches.iter().any(|m| CT_MATCHES.contains(&m.name()))
-                    || r
-                        .target
+                    || r.target
                         .as_ref()
                         .is_some_and(|t| CT_TARGETS.contains(&t.name()))
             })
