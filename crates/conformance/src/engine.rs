@@ -86,8 +86,7 @@ impl ChainwalkEngine {
             let many = trace.outcomes.len();
             let (recs, sts): (Vec<Record>, Vec<State>) = candidates.into_iter().unzip();
             let k = choose(i, &recs);
-            let (Some(mut record), Some(next)) =
-                (recs.into_iter().nth(k), sts.into_iter().nth(k))
+            let (Some(mut record), Some(next)) = (recs.into_iter().nth(k), sts.into_iter().nth(k))
             else {
                 return Err(ConformanceError::Engine(format!(
                     "packet {i}: no outcome {k}"
@@ -224,8 +223,16 @@ fn headers_of(p: &Packet, ttl: u8) -> FinalHeaders {
         src: p.src,
         dst: p.dst,
         proto: p.proto.0,
-        sport: if ports { p.sport.map(Port::Exact) } else { None },
-        dport: if ports { p.dport.map(Port::Exact) } else { None },
+        sport: if ports {
+            p.sport.map(Port::Exact)
+        } else {
+            None
+        },
+        dport: if ports {
+            p.dport.map(Port::Exact)
+        } else {
+            None
+        },
         tcp_flags: if p.proto == Protocol::TCP {
             p.tcp_flags
         } else {
@@ -325,4 +332,84 @@ fn record_of(
         },
         state,
     ))
+}
+
+/// The engine's records for a case whose rules branch at random (`-m statistic --mode
+/// random`), following the kernel's choices: at each packet, the engine's outcome that
+/// agrees with the kernel's record of it (the first outcome when none does). Every outcome
+/// is one the engine itself says can happen; how often each happens is checked apart, with
+/// [`crate::stats`].
+pub fn follow_kernel(case: &Case, kernel: &[Record]) -> Result<Vec<Record>, ConformanceError> {
+    let mut earlier: Vec<Record> = Vec::new();
+    let mut choose = |i: usize, candidates: &[Record]| {
+        let upto = kernel.get(..=i).unwrap_or(kernel);
+        let k = candidates
+            .iter()
+            .position(|c| {
+                let mut ours = earlier.clone();
+                ours.push(c.clone());
+                match crate::compare::compare(case, upto, &ours) {
+                    crate::compare::Outcome::Agree => true,
+                    crate::compare::Outcome::Disagree(d) => d.iter().all(|x| x.packet != i),
+                }
+            })
+            .unwrap_or(0);
+        if let Some(c) = candidates.get(k) {
+            earlier.push(c.clone());
+        }
+        k
+    };
+    ChainwalkEngine.run_choosing(case, &mut choose, false)
+}
+
+/// The engine's exact probability of each branch rule for packet `packet` of `case` (a
+/// fixed packet): the sum of the probabilities of the outcomes whose path passes the rule.
+/// Fails when an outcome passes no branch or several, or rests on an uncertain decision.
+pub fn branch_probabilities(
+    case: &Case,
+    packet: &PacketSpec,
+    branches: &[crate::stats::RuleRef],
+) -> Result<Vec<f64>, ConformanceError> {
+    let host = engine_host(case)?;
+    let ruleset = engine_ruleset(case)?;
+    let sim = Simulator::new(&ruleset, &host);
+    let trace = sim
+        .trace(&[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
+            packet,
+        ))])
+        .map_err(|e| ConformanceError::Engine(e.to_string()))?;
+    let mut sums = vec![chainwalk_netfilter::eval::Prob::zero(); branches.len()];
+    for o in &trace.outcomes {
+        if let Some(u) = o.uncertain.first() {
+            return Err(ConformanceError::Engine(format!("uncertain: {}", u.reason)));
+        }
+        let hit: Vec<usize> = branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| {
+                o.steps.iter().flat_map(|s| &s.events).any(|e| {
+                    e.kind == EventKind::Rule
+                        && e.table.as_str() == b.table
+                        && e.chain == b.chain
+                        && e.rule.and_then(|r| u32::try_from(r).ok()) == Some(b.position)
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match hit.as_slice() {
+            [i] => {
+                if let Some(s) = sums.get_mut(*i) {
+                    *s = s.add(&o.probability);
+                }
+            }
+            _ => {
+                return Err(ConformanceError::Engine(format!(
+                    "an outcome of probability {} passes {} of the branches",
+                    o.probability.to_f64(),
+                    hit.len()
+                )));
+            }
+        }
+    }
+    Ok(sums.iter().map(|p| p.to_f64()).collect())
 }

@@ -15,8 +15,7 @@ use std::time::Instant;
 
 use chainwalk_conformance::compare::diff_text;
 use chainwalk_conformance::{
-    Case, CasePacket, ChainwalkEngine, Fate, Outcome, PacketTemplate, Record, compare,
-    run_kernel,
+    Case, CasePacket, ChainwalkEngine, Fate, Outcome, PacketTemplate, Record, compare, run_kernel,
 };
 use chainwalk_host::kernel::{
     Family, Ingress, LabHost, Neighbor, PacketSpec, check_environment, tcp_flags,
