@@ -165,7 +165,11 @@ pub fn engine_host_yaml(case: &Case) -> String {
             nbs.join(", ")
         );
     }
-    let _ = writeln!(s, "routes:");
+    let _ = writeln!(
+        s,
+        "routes:{}",
+        if h.routes.is_empty() { " []" } else { "" }
+    );
     for r in &h.routes {
         let _ = writeln!(s, "  - to: {}", r.to);
         if let Some(v) = &r.via {
