@@ -98,6 +98,20 @@ impl ChainwalkEngine {
                 )));
             }
             state = next;
+            if let Some(answer) = node_answer(&record) {
+                // The node's own answer passes the hooks too (looped back through
+                // PREROUTING and INPUT when it is for a local address): it advances nth
+                // counters and updates connections. Its path is not compared.
+                if let Ok((_, states)) = sim.trace_with_state(
+                    &[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
+                        &answer,
+                    ))],
+                    &state,
+                ) && let Some(st) = states.into_iter().next()
+                {
+                    state = st;
+                }
+            }
             records.push(record);
         }
         Ok(records)
@@ -165,11 +179,7 @@ pub fn engine_host_yaml(case: &Case) -> String {
             nbs.join(", ")
         );
     }
-    let _ = writeln!(
-        s,
-        "routes:{}",
-        if h.routes.is_empty() { " []" } else { "" }
-    );
+    let _ = writeln!(s, "routes:{}", if h.routes.is_empty() { " []" } else { "" });
     for r in &h.routes {
         let _ = writeln!(s, "  - to: {}", r.to);
         if let Some(v) = &r.via {
@@ -267,6 +277,62 @@ fn unfit(message: String) -> Step {
         at: At::Return,
         verdict: Verdict::Other(message),
     }
+}
+
+/// What the lab's node answers to a packet delivered to it (it has no listening sockets):
+/// a TCP reset to a TCP segment that is not one, an ICMP port unreachable to UDP, an echo
+/// reply to an echo request (and a timestamp reply to an IPv4 timestamp request).
+pub fn node_answer(r: &Record) -> Option<PacketSpec> {
+    if r.fate != Fate::Delivered {
+        return None;
+    }
+    let h = r.headers.as_ref()?;
+    let v4 = h.src.is_ipv4();
+    let mut p = PacketSpec {
+        proto: Proto::Tcp,
+        src: h.dst,
+        dst: h.src,
+        sport: h.dport.map(|p| p.value()).unwrap_or(0),
+        dport: h.sport.map(|p| p.value()).unwrap_or(0),
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        mark: 0,
+        ingress: Ingress::Local,
+    };
+    match (h.proto, h.icmp_type) {
+        (6, _) => {
+            let f = h.tcp_flags.unwrap_or(0);
+            if f & tcp_flags::RST != 0 {
+                return None;
+            }
+            p.tcp_flags = if f & tcp_flags::ACK != 0 {
+                tcp_flags::RST
+            } else {
+                tcp_flags::RST | tcp_flags::ACK
+            };
+        }
+        (17, _) => {
+            p.proto = if v4 { Proto::Icmp } else { Proto::Icmpv6 };
+            (p.icmp_type, p.icmp_code) = if v4 { (3, 3) } else { (1, 4) };
+            p.sport = 0;
+            p.dport = 0;
+        }
+        (1, Some(t @ (8 | 13))) => {
+            p.proto = Proto::Icmp;
+            p.icmp_type = if t == 8 { 0 } else { 14 };
+            p.sport = r.packet.sport;
+            p.dport = 0;
+        }
+        (58, Some(128)) => {
+            p.proto = Proto::Icmpv6;
+            p.icmp_type = 129;
+            p.sport = r.packet.sport;
+            p.dport = 0;
+        }
+        _ => return None,
+    }
+    Some(p)
 }
 
 /// The record of one outcome of a traced packet, and the state it leaves behind.

@@ -179,3 +179,22 @@ fn ipv6_addrtype_unicast_holds_for_a_local_address() {
         );
     }
 }
+
+#[test]
+fn masquerade_through_lo_picks_the_first_global_address_not_loopback() {
+    // A local packet to a local address leaves through `lo`; MASQUERADE asks
+    // inet_select_addr for a universe-scope address, which lo's 127.0.0.1 (host scope) is
+    // not, so the first global address of the first interface that has one is taken.
+    let rules = "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n";
+    let t = run(
+        rules,
+        "-p tcp -s 10.1.0.2 --sport 1000 -d 10.1.0.2 --dport 80",
+    );
+    let st = &t.outcomes[0].steps[0];
+    assert_eq!(
+        st.fate.packet.src,
+        "10.0.0.2".parse::<std::net::IpAddr>().unwrap(),
+        "{:?}",
+        st.fate
+    );
+}
