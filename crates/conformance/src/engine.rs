@@ -18,6 +18,7 @@ use chainwalk_host::kernel::{Ingress, InterfaceKind, PacketSpec, Proto, tcp_flag
 use chainwalk_netfilter::conntrack::{self, Tuple};
 use chainwalk_netfilter::eval::{Simulator, State};
 use chainwalk_netfilter::host::Host;
+use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::{Protocol, Ruleset};
 use chainwalk_netfilter::packet::{Packet, PacketDesc, has_ports};
 use chainwalk_netfilter::syntax::parse_save;
@@ -60,7 +61,8 @@ impl ChainwalkEngine {
     ) -> Result<Vec<Record>, ConformanceError> {
         let host = engine_host(case)?;
         let ruleset = engine_ruleset(case)?;
-        let sim = Simulator::new(&ruleset, &host);
+        let sets = lab_ipsets(case)?;
+        let sim = Simulator::new(&ruleset, &host).with_ipsets(&sets);
         let mut state = State::default();
         let mut records: Vec<Record> = Vec::with_capacity(case.packets.len());
         for (i, p) in case.packets.iter().enumerate() {
@@ -136,6 +138,25 @@ pub fn engine_ruleset(case: &Case) -> Result<Ruleset, ConformanceError> {
         )));
     }
     Ok(parsed.ruleset)
+}
+
+/// The ipsets of the lab: every set the ruleset references exists and is empty (the lab
+/// creates them so that the ruleset loads).
+pub fn lab_ipsets(case: &Case) -> Result<IpSets, ConformanceError> {
+    let fam = match case.family {
+        chainwalk_host::kernel::Family::Ipv4 => "inet",
+        chainwalk_host::kernel::Family::Ipv6 => "inet6",
+    };
+    let mut text = String::new();
+    for (name, dims) in chainwalk_host::kernel::referenced_ipsets(&case.rules) {
+        let kind = match dims {
+            1 => "hash:ip",
+            2 => "hash:ip,port",
+            _ => "hash:ip,port,ip",
+        };
+        let _ = writeln!(text, "create {name} {kind} family {fam}");
+    }
+    IpSets::parse(&text).map_err(|e| ConformanceError::Engine(format!("ipsets: {e}")))
 }
 
 /// The case's host in chainwalk's YAML host format, with the neighbours behind each
@@ -442,7 +463,8 @@ pub fn branch_probabilities(
 ) -> Result<Vec<f64>, ConformanceError> {
     let host = engine_host(case)?;
     let ruleset = engine_ruleset(case)?;
-    let sim = Simulator::new(&ruleset, &host);
+    let sets = lab_ipsets(case)?;
+    let sim = Simulator::new(&ruleset, &host).with_ipsets(&sets);
     let trace = sim
         .trace(&[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
             packet,

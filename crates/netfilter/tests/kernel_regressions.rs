@@ -198,3 +198,27 @@ fn masquerade_through_lo_picks_the_first_global_address_not_loopback() {
         st.fate
     );
 }
+
+#[test]
+fn ipv6_rt_match_never_holds_for_a_packet_without_a_routing_header() {
+    // ip6t_rt returns false when the packet has no routing header, also with `!` options.
+    let host = Host::from_yaml(HOST6).unwrap();
+    for opt in ["--rt-type 0", "! --rt-type 0", "--rt-segsleft 0"] {
+        let rules = format!("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m rt {opt} -j DROP\nCOMMIT\n");
+        let rs = parse_save(&rules, Some(chainwalk_netfilter::model::Family::Ipv6)).ruleset;
+        let t = Simulator::new(&rs, &host)
+            .trace(
+                &parse_packet_line(
+                    "-p tcp -s 2001:db8::9 --sport 1000 -d 2001:db8::2 --dport 22 -i eth0",
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(t.outcomes.len(), 1, "{opt}");
+        assert_eq!(
+            t.outcomes[0].steps[0].fate.kind,
+            chainwalk_netfilter::trace::FateKind::Local,
+            "{opt}"
+        );
+    }
+}

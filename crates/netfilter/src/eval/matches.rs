@@ -18,6 +18,9 @@ impl Match {
             Match::Statistic(m) => m.eval(),
             Match::Tcp(m) => m.eval(cx),
             Match::Udp(m) => m.eval(cx),
+            // Traced packets carry no IPv6 extension headers, and without a routing header
+            // ip6t_rt does not match whatever its options (inverted ones included).
+            Match::Rt(_) => Truth::No,
             Match::Opaque(o) => byname::eval_match(&o.name, &o.args, cx).unwrap_or_else(|| {
                 let mut text = String::new();
                 o.print(&mut text);
