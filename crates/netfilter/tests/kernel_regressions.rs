@@ -222,3 +222,33 @@ fn ipv6_rt_match_never_holds_for_a_packet_without_a_routing_header() {
         );
     }
 }
+
+#[test]
+fn ipv6_packets_with_a_link_local_source_are_not_forwarded() {
+    // ip6_forward drops a packet from a link-local source before the FORWARD hook.
+    let host = Host::from_yaml(
+        "forwarding: {ipv4: true, ipv6: true}
+interfaces:
+  - name: eth0
+    addresses: [fd00:200::1/64]
+  - name: eth1
+    addresses: [fd00:201::1/64]
+",
+    )
+    .unwrap();
+    let rules = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n";
+    let rs = parse_save(rules, Some(chainwalk_netfilter::model::Family::Ipv6)).ruleset;
+    let sim = Simulator::new(&rs, &host);
+    let t = sim
+        .trace(&parse_packet_line("-p icmpv6 -s fe80::1 -d fd00:201::2 -i eth0").unwrap())
+        .unwrap();
+    let st = &t.outcomes[0].steps[0];
+    assert!(st.events.is_empty(), "{:?}", st.events);
+    assert_eq!(st.fate.kind, chainwalk_netfilter::trace::FateKind::Dropped);
+    assert!(st.fate.by.is_none());
+    // A global source is forwarded (here into the DROP rule).
+    let t = sim
+        .trace(&parse_packet_line("-p icmpv6 -s fd00:200::2 -d fd00:201::2 -i eth0").unwrap())
+        .unwrap();
+    assert!(t.outcomes[0].steps[0].fate.by.is_some());
+}

@@ -631,6 +631,16 @@ impl<'a> Simulator<'a> {
                     }
                 }
                 RouteKind::Unicast => {
+                    if let Some(reason) = unforwardable_v6_source(w.pkt.src) {
+                        w.note(Note::Route {
+                            reroute: false,
+                            decision: RouteDecision::Drop {
+                                reason: reason.clone(),
+                            },
+                        });
+                        self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                        return;
+                    }
                     if !self.host.forwarding(fam) {
                         let reason = format!(
                             "{} is not local and forwarding is off ({})",
@@ -1461,6 +1471,17 @@ impl<'a> Simulator<'a> {
             entry.sport_random |= random && has_ports(w.pkt.proto);
         }
     }
+}
+
+/// ip6_forward refuses, before the FORWARD hook, a packet whose source is unspecified,
+/// multicast, loopback or link-local (link-local: answered with "not a neighbour").
+fn unforwardable_v6_source(src: IpAddr) -> Option<String> {
+    let IpAddr::V6(a) = src else {
+        return None;
+    };
+    let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+    (a.is_unspecified() || a.is_multicast() || a.is_loopback() || link_local)
+        .then(|| format!("{src} is not a forwardable IPv6 source: ip6_forward drops the packet"))
 }
 
 fn set_done(ct: &mut CtInfo, dst_side: bool) {
