@@ -22,7 +22,7 @@ use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::{Protocol, Ruleset};
 use chainwalk_netfilter::packet::{Packet, PacketDesc, has_ports};
 use chainwalk_netfilter::syntax::parse_save;
-use chainwalk_netfilter::trace::{self, EventKind, FateKind};
+use chainwalk_netfilter::trace::{self, EventKind, FateKind, Note};
 
 use crate::ConformanceError;
 use crate::case::Case;
@@ -101,18 +101,39 @@ impl ChainwalkEngine {
             }
             state = next;
             if let Some(answer) = node_answer(&record) {
+                // A connection whose only answer is the node's reset is deleted when
+                // conntrack sees the reset (unless the raw table dropped or untracked it).
+                let input = Tuple::of(&packet_of(&record.packet));
+                let unreplied = answer.proto == Proto::Tcp
+                    && state
+                        .conntrack
+                        .find(&input)
+                        .and_then(|(i, _)| state.conntrack.entries.get(i))
+                        .is_some_and(|e| !e.seen_reply);
                 // The node's own answer passes the hooks too (looped back through
                 // PREROUTING and INPUT when it is for a local address): it advances nth
                 // counters and updates connections. Its path is not compared.
-                if let Ok((_, states)) = sim.trace_with_state(
+                if let Ok((t, states)) = sim.trace_with_state(
                     &[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
                         &answer,
                     ))],
                     &state,
-                ) && let Some(st) = states.into_iter().next()
+                ) && let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
                 {
                     state = st;
+                    let seen = o.steps.first().is_some_and(|s| {
+                        s.notes
+                            .iter()
+                            .any(|(_, n)| matches!(n, Note::Conntrack { .. }))
+                    });
+                    if unreplied
+                        && seen
+                        && let Some((i, _)) = state.conntrack.find(&input)
+                    {
+                        state.conntrack.entries.remove(i);
+                    }
                 }
+                record.conntrack = ct_entry(&state, &record.packet);
             }
             records.push(record);
         }
@@ -300,6 +321,42 @@ fn unfit(message: String) -> Step {
     }
 }
 
+/// The packet's tuple as the engine keys connections (ports only where the protocol has
+/// them, as the engine's packets carry them).
+fn packet_of(p: &PacketSpec) -> Packet {
+    let d = packet_desc(p);
+    Packet {
+        proto: d.proto,
+        src: p.src,
+        dst: d.dst,
+        sport: d.sport,
+        dport: d.dport,
+        tcp_flags: d.tcp_flags,
+        icmp: d.icmp,
+        in_iface: d.in_iface,
+        out_iface: None,
+        physdev_in: None,
+        physdev_out: None,
+        mark: d.mark,
+        sport_random: false,
+    }
+}
+
+/// The conntrack entry holding `packet` (as sent) in the engine's table.
+fn ct_entry(state: &State, packet: &PacketSpec) -> Option<CtEntry> {
+    let table = &state.conntrack;
+    let icmp_id = matches!(packet.proto, Proto::Icmp | Proto::Icmpv6).then_some(packet.sport);
+    table
+        .find(&Tuple::of(&packet_of(packet)))
+        .and_then(|(i, _)| table.entries.get(i))
+        .map(|e| CtEntry {
+            proto: e.orig.proto.0,
+            orig: ct_tuple(&e.orig, icmp_id),
+            reply: ct_tuple(&e.reply, icmp_id),
+            mark: e.mark,
+        })
+}
+
 /// What the lab's node answers to a packet delivered to it (it has no listening sockets):
 /// a TCP reset to a TCP segment that is not one, an ICMP port unreachable to UDP, an echo
 /// reply to an echo request (and a timestamp reply to an IPv4 timestamp request).
@@ -360,7 +417,7 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
 fn record_of(
     packet: PacketSpec,
     outcome: &trace::Outcome,
-    mut state: State,
+    state: State,
 ) -> Result<(Record, State), ConformanceError> {
     let step = outcome
         .steps
@@ -391,27 +448,7 @@ fn record_of(
         Fate::Delivered => (None, Some(headers_of(&step.fate.packet, SENT_TTL))),
         _ => (None, None),
     };
-    let table = &mut state.conntrack;
-    let input = Tuple::of(&step.input);
-    let found = table.find(&input);
-    // The lab's node has no listeners: it resets a delivered TCP segment, and conntrack
-    // deletes a connection whose only answer is a reset.
-    if let (Fate::Delivered, Some((i, _))) = (fate, found)
-        && step.input.proto == Protocol::TCP
-        && step.input.tcp_flags.unwrap_or(0) & tcp_flags::RST == 0
-        && table.entries.get(i).is_some_and(|e| !e.seen_reply)
-    {
-        table.entries.remove(i);
-    }
-    let icmp_id = matches!(packet.proto, Proto::Icmp | Proto::Icmpv6).then_some(packet.sport);
-    let conntrack = table.find(&input).and_then(|(i, _)| {
-        table.entries.get(i).map(|e| CtEntry {
-            proto: e.orig.proto.0,
-            orig: ct_tuple(&e.orig, icmp_id),
-            reply: ct_tuple(&e.reply, icmp_id),
-            mark: e.mark,
-        })
-    });
+    let conntrack = ct_entry(&state, &packet);
     Ok((
         Record {
             packet,
