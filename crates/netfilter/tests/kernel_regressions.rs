@@ -252,3 +252,26 @@ interfaces:
         .unwrap();
     assert!(t.outcomes[0].steps[0].fate.by.is_some());
 }
+
+#[test]
+fn a_confirmed_connection_keeps_its_connmark_when_the_packet_is_dropped_later() {
+    // A local packet REDIRECTed to itself is confirmed when it leaves through lo; CONNMARK
+    // on its way back in changes the entry in place, and the INPUT drop does not undo it.
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j CONNMARK --set-xmark 0x4000/0xffff\nCOMMIT\n*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp -j REDIRECT --to-ports 80\nCOMMIT\n*filter\n:INPUT DROP [0:0]\nCOMMIT\n";
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let (t, states) = sim
+        .trace_with_state(
+            &parse_packet_line("-p tcp -s 10.0.0.2 --sport 1000 -d 10.1.0.2 --dport 443").unwrap(),
+            &State::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Dropped
+    );
+    let ct = &states[0].conntrack;
+    assert_eq!(ct.entries.len(), 1);
+    assert_eq!(ct.entries[0].mark, 0x4000);
+}

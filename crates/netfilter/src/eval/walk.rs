@@ -534,7 +534,12 @@ impl<'a> Simulator<'a> {
         by: Option<RuleRef>,
         reason: Option<String>,
     ) -> World {
-        if matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent) {
+        // A new connection is confirmed only when its packet leaves netfilter alive; an
+        // entry already in the table is changed in place (its mark by CONNMARK, seen both
+        // ways by a reply), also when the packet is dropped afterwards.
+        if matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent)
+            || matches!(w.ct, CtInfo::Conn { index: Some(_), .. })
+        {
             w.table.confirm(&w.ct);
         }
         let iface = match kind {
