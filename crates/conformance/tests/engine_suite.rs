@@ -324,6 +324,7 @@ fn former_disagreements_agree() {
         (2026, 79),  // MASQUERADE through lo
         (2026, 96),  // MASQUERADE through lo
         (2026, 281), // the node's reset dropped in raw OUTPUT leaves the connection
+        (4242, 424), // CONNMARK on a confirmed connection stays when the packet is dropped
     ];
     let cases: Vec<Case> = found
         .iter()
