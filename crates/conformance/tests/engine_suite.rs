@@ -325,6 +325,8 @@ fn former_disagreements_agree() {
         (2026, 96),  // MASQUERADE through lo
         (2026, 281), // the node's reset dropped in raw OUTPUT leaves the connection
         (4242, 424), // CONNMARK on a confirmed connection stays when the packet is dropped
+        (4242, 733), // the node's reset sees the connection before it is deleted
+        (4242, 869), // the node's reset to a source NATed to a local address is un-NATed
     ];
     let cases: Vec<Case> = found
         .iter()
