@@ -131,10 +131,15 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
 /// The source address a local packet gets when it leaves through `dev` towards `toward` (the
 /// gateway or the destination): an address of `dev` whose network holds `toward`, else the
 /// first address of `dev` of the family, else the first address of the family on any
-/// non-loopback interface.
+/// interface, in the host's interface order. Loopback addresses (host scope) are never
+/// chosen: a packet leaving through `lo` gets the first global address (IPv4), or, for
+/// IPv6, the destination itself when it is an address of the host.
 pub fn select_source(host: &Host, dev: &str, toward: IpAddr) -> Option<IpAddr> {
+    if toward.is_ipv6() && host.is_local(toward) && !toward.is_loopback() {
+        return Some(toward);
+    }
     let fam = |a: &IfAddr| a.addr.is_ipv4() == toward.is_ipv4();
-    let usable = |a: &IfAddr| fam(a) && !is_link_local(a.addr);
+    let usable = |a: &IfAddr| fam(a) && !is_link_local(a.addr) && !a.addr.is_loopback();
     if let Some(i) = host.interface(dev) {
         if let Some(a) = i.addresses.iter().find(|a| usable(a) && a.contains(toward)) {
             return Some(a.addr);
@@ -146,7 +151,7 @@ pub fn select_source(host: &Host, dev: &str, toward: IpAddr) -> Option<IpAddr> {
     host.interfaces
         .iter()
         .flat_map(|i| i.addresses.iter())
-        .find(|a| usable(a) && !a.addr.is_loopback())
+        .find(|a| usable(a))
         .map(|a| a.addr)
 }
 

@@ -1,16 +1,17 @@
-//! `chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine kernel]`:
+//! `chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine chainwalk|kernel]`:
 //! runs `N` random cases and `F` flow cases of seed `S` on the kernel and on the engine,
 //! prints `agree A / disagree D` and writes a reproducer folder for each disagreement
 //! into `DIR` (default `conformance-failures`), shrunk to fewer packets and rules with at
 //! most `TRIES` reruns (`--shrink`, default 60; 0 keeps cases whole). Needs root.
 //!
-//! Engines: `kernel` (the kernel against itself: shows that the cases are deterministic).
+//! Engines: `chainwalk` (the default: chainwalk's engine) and `kernel` (the kernel against
+//! itself: shows that the cases are deterministic).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use chainwalk_conformance::{Engine, KernelEngine, Outcome, generate, run_all};
+use chainwalk_conformance::{ChainwalkEngine, Engine, KernelEngine, Outcome, generate, run_all};
 
 struct Args {
     seed: u64,
@@ -21,7 +22,7 @@ struct Args {
     shrink: usize,
 }
 
-const USAGE: &str = "usage: chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine kernel] [--shrink TRIES]";
+const USAGE: &str = "usage: chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine chainwalk|kernel] [--shrink TRIES]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -29,7 +30,7 @@ fn parse_args() -> Result<Args, String> {
         cases: 100,
         flows: 0,
         out: PathBuf::from("conformance-failures"),
-        engine: "kernel".into(),
+        engine: "chainwalk".into(),
         shrink: 60,
     };
     let mut it = std::env::args().skip(1);
@@ -67,9 +68,10 @@ fn main() -> ExitCode {
         }
     };
     let engine: Box<dyn Engine> = match args.engine.as_str() {
+        "chainwalk" => Box::new(ChainwalkEngine),
         "kernel" => Box::new(KernelEngine),
         other => {
-            eprintln!("unknown engine {other}; available: kernel");
+            eprintln!("unknown engine {other}; available: chainwalk, kernel");
             return ExitCode::from(2);
         }
     };

@@ -1,5 +1,6 @@
-//! Hooks and the order tables run on each, as the kernel registers them (IPv4 priorities: raw
-//! −300, conntrack −200, mangle −150, nat DNAT −100, filter 0, security 50, nat SNAT 100).
+//! Hooks and the order tables run on each, as the kernel registers them (priorities: raw −300,
+//! conntrack −200, mangle −150, nat DNAT −100, filter 0, nat SNAT 100, and security 150 as
+//! iptables-nft registers it).
 
 use crate::model::{Hook, TableName};
 
@@ -30,7 +31,8 @@ pub fn stages(hook: Hook) -> &'static [Stage] {
             Table(Filter),
             Table(Security),
         ],
-        Hook::Input => &[Table(Mangle), Table(Filter), Table(Security), NatSrc],
+        // iptables-nft registers the security table at priority 150, after nat's 100.
+        Hook::Input => &[Table(Mangle), Table(Filter), NatSrc, Table(Security)],
         Hook::Forward => &[Table(Mangle), Table(Filter), Table(Security)],
         Hook::Postrouting => &[Table(Mangle), NatSrc],
     }

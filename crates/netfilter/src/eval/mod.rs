@@ -30,7 +30,7 @@ use crate::model::{Family, Hook, Ruleset};
 use crate::packet::Packet;
 
 pub use prob::Prob;
-pub use walk::{DEFAULT_SPORT, MAX_OUTCOMES, Simulator, TraceError};
+pub use walk::{DEFAULT_SPORT, MAX_OUTCOMES, Simulator, State, TraceError, needs_conntrack};
 
 /// What a match evaluates against.
 #[derive(Clone, Copy, Debug)]

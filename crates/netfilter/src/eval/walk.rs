@@ -67,12 +67,68 @@ pub struct Simulator<'a> {
     family: Family,
     sets: Option<&'a IpSets>,
     recent: Option<&'a crate::recent::RecentLists>,
+    /// Whether conntrack runs at all: the kernel registers it only for a ruleset that needs it.
+    tracking: bool,
     /// Branches made so far in the current trace.
     branches: std::cell::Cell<usize>,
 }
 
+/// Match and target names whose kernel modules register connection tracking in the network
+/// namespace (`nf_ct_netns_get` in their checkentry).
+const CT_MATCHES: &[&str] = &[
+    "conntrack",
+    "state",
+    "connmark",
+    "connbytes",
+    "connlimit",
+    "connlabel",
+    "helper",
+    "cluster",
+    "ipvs",
+];
+const CT_TARGETS: &[&str] = &[
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "NETMAP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "NOTRACK",
+    "SYNPROXY",
+];
+
+/// Whether the kernel would track connections for this ruleset: only when a rule uses a match
+/// or target that needs conntrack (a NAT target, a conntrack, state or connmark match, a
+/// CONNMARK or CT target, ...). Without one, conntrack never sees a packet, so no packet has a
+/// connection and the nat chains, which run only for tracked packets, are never traversed.
+pub fn needs_conntrack(ruleset: &Ruleset) -> bool {
+    ruleset.tables.iter().any(|t| {
+        t.chains.iter().any(|c| {
+            c.rules.iter().any(|r| {
+                r.matches.iter().any(|m| CT_MATCHES.contains(&m.name()))
+                    || r.target
+                        .as_ref()
+                        .is_some_and(|t| CT_TARGETS.contains(&t.name()))
+            })
+        })
+    })
+}
+
 /// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
 pub const MAX_OUTCOMES: usize = 10_000;
+
+/// What a traced sequence leaves behind for the packets after it: the conntrack table and
+/// the counters of `-m statistic --mode nth` rules (which count every packet that reaches
+/// them, for as long as the ruleset is loaded).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// The conntrack table.
+    pub conntrack: conntrack::Table,
+    /// The nth counters, by table, chain index and rule/match position.
+    nth: BTreeMap<(TableName, usize, usize), u32>,
+}
 
 #[derive(Clone, Debug)]
 struct World {
@@ -132,6 +188,7 @@ impl<'a> Simulator<'a> {
             family: ruleset.family.unwrap_or(Family::Ipv4),
             sets: None,
             recent: None,
+            tracking: needs_conntrack(ruleset),
             branches: std::cell::Cell::new(1),
         }
     }
@@ -159,6 +216,22 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         table: &conntrack::Table,
     ) -> Result<Trace, TraceError> {
+        let state = State {
+            conntrack: table.clone(),
+            nth: BTreeMap::new(),
+        };
+        self.trace_with_state(specs, &state).map(|(t, _)| t)
+    }
+
+    /// Traces a packet sequence starting from `state` (conntrack table and `-m statistic
+    /// --mode nth` counters, as earlier packets left them), and returns with the trace the
+    /// state each outcome ends with (same order as the outcomes).
+    pub fn trace_with_state(
+        &self,
+        specs: &[PacketSpec],
+        state: &State,
+    ) -> Result<(Trace, Vec<State>), TraceError> {
+        let table = &state.conntrack;
         self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
         let first = match specs.first() {
@@ -181,7 +254,7 @@ impl<'a> Simulator<'a> {
             uncertain: Vec::new(),
             steps: Vec::new(),
             table: table.clone(),
-            counters: BTreeMap::new(),
+            counters: state.nth.clone(),
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
@@ -240,17 +313,28 @@ impl<'a> Simulator<'a> {
             });
         }
         assumptions.dedup();
-        Ok(Trace {
-            assumptions,
-            outcomes: worlds
-                .into_iter()
-                .map(|w| Outcome {
+        let mut tables = Vec::with_capacity(worlds.len());
+        let outcomes = worlds
+            .into_iter()
+            .map(|w| {
+                tables.push(State {
+                    conntrack: w.table,
+                    nth: w.counters,
+                });
+                Outcome {
                     probability: w.prob,
                     uncertain: w.uncertain,
                     steps: w.steps,
-                })
-                .collect(),
-        })
+                }
+            })
+            .collect();
+        Ok((
+            Trace {
+                assumptions,
+                outcomes,
+            },
+            tables,
+        ))
     }
 
     fn check_desc(&self, n: usize, d: &PacketDesc) -> Result<(), TraceError> {
@@ -466,7 +550,12 @@ impl<'a> Simulator<'a> {
         by: Option<RuleRef>,
         reason: Option<String>,
     ) -> World {
-        if matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent) {
+        // A new connection is confirmed only when its packet leaves netfilter alive; an
+        // entry already in the table is changed in place (its mark by CONNMARK, seen both
+        // ways by a reply), also when the packet is dropped afterwards.
+        if matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent)
+            || matches!(w.ct, CtInfo::Conn { index: Some(_), .. })
+        {
             w.table.confirm(&w.ct);
         }
         let iface = match kind {
@@ -563,6 +652,16 @@ impl<'a> Simulator<'a> {
                     }
                 }
                 RouteKind::Unicast => {
+                    if let Some(reason) = unforwardable_v6_source(w.pkt.src) {
+                        w.note(Note::Route {
+                            reroute: false,
+                            decision: RouteDecision::Drop {
+                                reason: reason.clone(),
+                            },
+                        });
+                        self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                        return;
+                    }
                     if !self.host.forwarding(fam) {
                         let reason = format!(
                             "{} is not local and forwarding is off ({})",
@@ -729,7 +828,7 @@ impl<'a> Simulator<'a> {
     fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Vec<Flow> {
         match stage {
             Stage::Conntrack => {
-                if matches!(w.ct, CtInfo::None) {
+                if self.tracking && matches!(w.ct, CtInfo::None) {
                     w.ct = w.table.classify(&w.pkt);
                     let (existing, reply) = match &w.ct {
                         CtInfo::Conn { index, dir, .. } => {
@@ -747,6 +846,8 @@ impl<'a> Simulator<'a> {
                 vec![Flow::Go(w)]
             }
             Stage::Table(t) => self.table_stage(w, hook, t, None),
+            // Without conntrack the nat hooks find no connection and let the packet pass.
+            Stage::NatDst | Stage::NatSrc if !self.tracking => vec![Flow::Go(w)],
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {
@@ -1360,6 +1461,17 @@ impl<'a> Simulator<'a> {
             entry.sport_random |= random && has_ports(w.pkt.proto);
         }
     }
+}
+
+/// ip6_forward refuses, before the FORWARD hook, a packet whose source is unspecified,
+/// multicast, loopback or link-local (link-local: answered with "not a neighbour").
+fn unforwardable_v6_source(src: IpAddr) -> Option<String> {
+    let IpAddr::V6(a) = src else {
+        return None;
+    };
+    let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+    (a.is_unspecified() || a.is_multicast() || a.is_loopback() || link_local)
+        .then(|| format!("{src} is not a forwardable IPv6 source: ip6_forward drops the packet"))
 }
 
 fn set_done(ct: &mut CtInfo, dst_side: bool) {

@@ -181,6 +181,41 @@ impl Addrtype {
         AddrTypes::UNICAST
     }
 
+    /// IPv6 as `xt_addrtype` tests it: an address is not of one type but has properties.
+    /// UNICAST, MULTICAST and UNSPEC asked for are required of the address itself (a local
+    /// address is UNICAST too); of LOCAL, ANYCAST and UNREACHABLE asked for, the route
+    /// lookup must show one.
+    fn matches_v6(
+        host: &crate::host::Host,
+        a: std::net::Ipv6Addr,
+        dev: Option<&str>,
+        mask: u16,
+    ) -> bool {
+        const UNSPEC: u16 = 1 << 0;
+        const ANYCAST: u16 = 1 << 4;
+        const UNREACHABLE: u16 = 1 << 7;
+        let multicast = a.is_multicast();
+        let unspecified = a.is_unspecified();
+        if (mask & AddrTypes::MULTICAST != 0 && !multicast)
+            || (mask & AddrTypes::UNICAST != 0 && (multicast || unspecified))
+            || (mask & UNSPEC != 0 && !unspecified)
+        {
+            return false;
+        }
+        if mask & (AddrTypes::LOCAL | ANYCAST | UNREACHABLE) == 0 {
+            return true;
+        }
+        let ip = std::net::IpAddr::V6(a);
+        let mut got = 0;
+        if Self::type_of(host, ip, dev) == AddrTypes::LOCAL {
+            got |= AddrTypes::LOCAL;
+        }
+        if crate::route::lookup(host, ip).is_err() {
+            got |= UNREACHABLE;
+        }
+        mask & got != 0
+    }
+
     /// Evaluates the match against the host's addresses.
     pub fn eval(&self, cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
         let dev = if self.limit_iface_in {
@@ -191,8 +226,12 @@ impl Addrtype {
             None
         };
         let test = |t: &Option<Neg<AddrTypes>>, ip| {
-            t.as_ref()
-                .is_none_or(|t| t.apply(Self::type_of(cx.host, ip, dev) & t.value.0 != 0))
+            t.as_ref().is_none_or(|t| {
+                t.apply(match ip {
+                    std::net::IpAddr::V6(a) => Self::matches_v6(cx.host, a, dev, t.value.0),
+                    v4 => Self::type_of(cx.host, v4, dev) & t.value.0 != 0,
+                })
+            })
         };
         crate::eval::Truth::of(test(&self.src, cx.pkt.src) && test(&self.dst, cx.pkt.dst))
     }

@@ -1,0 +1,544 @@
+//! chainwalk's packet-flow engine ([`chainwalk_netfilter::eval::Simulator`]) behind the
+//! [`Engine`] seam: the case's host and ruleset are read as chainwalk reads them, every
+//! packet is traced from the conntrack table the packets before it left, and the engine's
+//! events, fate and headers become [`Record`]s.
+//!
+//! The lab's facts the engine is told about (they are facts about the lab, not about
+//! netfilter):
+//!
+//! - Packets are addressed to the node's MAC address, so a bridge of the lab routes them;
+//!   the engine's host therefore has the bridge as an ordinary interface.
+//! - The node has no listening sockets: a TCP segment delivered locally is answered with a
+//!   reset, and conntrack deletes a connection whose only answer is that reset.
+//! - Packets carry TTL 64; forwarding takes one off.
+
+use std::fmt::Write as _;
+
+use chainwalk_host::kernel::{Ingress, InterfaceKind, PacketSpec, Proto, tcp_flags};
+use chainwalk_netfilter::conntrack::{self, Tuple};
+use chainwalk_netfilter::eval::{Simulator, State};
+use chainwalk_netfilter::host::Host;
+use chainwalk_netfilter::ipset::IpSets;
+use chainwalk_netfilter::model::{Protocol, Ruleset};
+use chainwalk_netfilter::packet::{Packet, PacketDesc, has_ports};
+use chainwalk_netfilter::syntax::parse_save;
+use chainwalk_netfilter::trace::{self, EventKind, FateKind, Note};
+
+use crate::ConformanceError;
+use crate::case::Case;
+use crate::compare::Engine;
+use crate::record::{At, CtEntry, CtTuple, Fate, FinalHeaders, Port, Record, Step, Verdict};
+
+/// The TTL (hop limit) the lab's packets are sent with.
+const SENT_TTL: u8 = 64;
+
+/// chainwalk's engine as a conformance [`Engine`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ChainwalkEngine;
+
+impl Engine for ChainwalkEngine {
+    fn name(&self) -> &str {
+        "chainwalk"
+    }
+
+    /// Every packet must have exactly one outcome with nothing uncertain (the cases are
+    /// deterministic); anything else shows as a step that disagrees with the kernel.
+    fn run(&self, case: &Case) -> Result<Vec<Record>, ConformanceError> {
+        self.run_choosing(case, &mut |_, _| 0, true)
+    }
+}
+
+impl ChainwalkEngine {
+    /// Runs a case whose packets may branch (`-m statistic --mode random`): at each packet,
+    /// `choose(index, records)` picks which of the engine's outcomes (each a record) the case
+    /// goes on with. With `single`, more than one outcome is itself marked as a disagreement.
+    /// Uncertain outcomes are always marked.
+    pub fn run_choosing(
+        &self,
+        case: &Case,
+        choose: &mut dyn FnMut(usize, &[Record]) -> usize,
+        single: bool,
+    ) -> Result<Vec<Record>, ConformanceError> {
+        let host = engine_host(case)?;
+        let ruleset = engine_ruleset(case)?;
+        let sets = lab_ipsets(case)?;
+        let sim = Simulator::new(&ruleset, &host).with_ipsets(&sets);
+        let mut state = State::default();
+        let mut records: Vec<Record> = Vec::with_capacity(case.packets.len());
+        for (i, p) in case.packets.iter().enumerate() {
+            if p.flush_conntrack {
+                state.conntrack = conntrack::Table::default();
+            }
+            let spec = match case.resolve(i, &records) {
+                Ok(spec) => spec,
+                Err(ConformanceError::Packet { .. }) => break,
+                Err(e) => return Err(e),
+            };
+            let desc = packet_desc(&spec);
+            let (trace, states) = sim
+                .trace_with_state(
+                    &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
+                    &state,
+                )
+                .map_err(|e| ConformanceError::Engine(format!("packet {i}: {e}")))?;
+            let mut candidates = Vec::with_capacity(trace.outcomes.len());
+            for (outcome, st) in trace.outcomes.iter().zip(states) {
+                candidates.push(record_of(spec.clone(), outcome, st)?);
+            }
+            let many = trace.outcomes.len();
+            let (recs, sts): (Vec<Record>, Vec<State>) = candidates.into_iter().unzip();
+            let k = choose(i, &recs);
+            let (Some(mut record), Some(next)) = (recs.into_iter().nth(k), sts.into_iter().nth(k))
+            else {
+                return Err(ConformanceError::Engine(format!(
+                    "packet {i}: no outcome {k}"
+                )));
+            };
+            if single && many != 1 {
+                record.steps.push(unfit(format!(
+                    "the engine has {many} outcomes for a deterministic case"
+                )));
+            }
+            state = next;
+            if let Some(answer) = node_answer(&record) {
+                // A connection whose only answer is the node's reset is deleted when
+                // conntrack sees the reset (unless the raw table dropped or untracked it).
+                let input = Tuple::of(&packet_of(&record.packet));
+                let unreplied = answer.proto == Proto::Tcp
+                    && state
+                        .conntrack
+                        .find(&input)
+                        .and_then(|(i, _)| state.conntrack.entries.get(i))
+                        .is_some_and(|e| !e.seen_reply);
+                // The node's own answer passes the hooks too (looped back through
+                // PREROUTING and INPUT when it is for a local address): it advances nth
+                // counters and updates connections. Its path is not compared.
+                if let Ok((t, states)) = sim.trace_with_state(
+                    &[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
+                        &answer,
+                    ))],
+                    &state,
+                ) && let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
+                {
+                    state = st;
+                    let seen = o.steps.first().is_some_and(|s| {
+                        s.notes
+                            .iter()
+                            .any(|(_, n)| matches!(n, Note::Conntrack { .. }))
+                    });
+                    if unreplied
+                        && seen
+                        && let Some((i, _)) = state.conntrack.find(&input)
+                    {
+                        state.conntrack.entries.remove(i);
+                    }
+                }
+                record.conntrack = ct_entry(&state, &record.packet);
+            }
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
+
+/// The case's ruleset as chainwalk parses it (a parse problem is an engine error).
+pub fn engine_ruleset(case: &Case) -> Result<Ruleset, ConformanceError> {
+    let family = match case.family {
+        chainwalk_host::kernel::Family::Ipv4 => chainwalk_netfilter::model::Family::Ipv4,
+        chainwalk_host::kernel::Family::Ipv6 => chainwalk_netfilter::model::Family::Ipv6,
+    };
+    let parsed = parse_save(&case.rules, Some(family));
+    if let Some(d) = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == chainwalk_netfilter::syntax::Severity::Error)
+    {
+        return Err(ConformanceError::Engine(format!(
+            "ruleset does not parse: {}",
+            d.error
+        )));
+    }
+    Ok(parsed.ruleset)
+}
+
+/// The ipsets of the lab: every set the ruleset references exists and is empty (the lab
+/// creates them so that the ruleset loads).
+pub fn lab_ipsets(case: &Case) -> Result<IpSets, ConformanceError> {
+    let fam = match case.family {
+        chainwalk_host::kernel::Family::Ipv4 => "inet",
+        chainwalk_host::kernel::Family::Ipv6 => "inet6",
+    };
+    let mut text = String::new();
+    for (name, dims) in chainwalk_host::kernel::referenced_ipsets(&case.rules) {
+        let kind = match dims {
+            1 => "hash:ip",
+            2 => "hash:ip,port",
+            _ => "hash:ip,port,ip",
+        };
+        let _ = writeln!(text, "create {name} {kind} family {fam}");
+    }
+    IpSets::parse(&text).map_err(|e| ConformanceError::Engine(format!("ipsets: {e}")))
+}
+
+/// The case's host in chainwalk's YAML host format, with the neighbours behind each
+/// interface (bridges as ordinary interfaces: the lab's packets are routed through them).
+pub fn engine_host_yaml(case: &Case) -> String {
+    let h = &case.host;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "forwarding: {{ipv4: {}, ipv6: {}}}",
+        h.forwarding_v4, h.forwarding_v6
+    );
+    let _ = writeln!(s, "interfaces:");
+    if !h
+        .interfaces
+        .iter()
+        .any(|i| i.kind == InterfaceKind::Loopback)
+    {
+        let _ = writeln!(s, "  - name: lo\n    addresses: [127.0.0.1/8, ::1/128]");
+    }
+    for i in &h.interfaces {
+        let mut addrs = i.addresses.clone();
+        if i.kind == InterfaceKind::Loopback {
+            for a in ["127.0.0.1/8", "::1/128"] {
+                if !addrs.iter().any(|x| x == a) {
+                    addrs.push(a.to_string());
+                }
+            }
+        }
+        let nbs: Vec<String> = case
+            .neighbors
+            .iter()
+            .filter(|n| n.interface == i.name)
+            .map(|n| n.address.to_string())
+            .collect();
+        let _ = writeln!(
+            s,
+            "  - name: {}\n    addresses: [{}]\n    neighbors: [{}]",
+            i.name,
+            addrs.join(", "),
+            nbs.join(", ")
+        );
+    }
+    let _ = writeln!(s, "routes:{}", if h.routes.is_empty() { " []" } else { "" });
+    for r in &h.routes {
+        let _ = writeln!(s, "  - to: {}", r.to);
+        if let Some(v) = &r.via {
+            let _ = writeln!(s, "    via: {v}");
+        }
+        let _ = writeln!(s, "    dev: {}", r.dev);
+    }
+    s
+}
+
+/// The case's host as chainwalk models it (see [`engine_host_yaml`]).
+pub fn engine_host(case: &Case) -> Result<Host, ConformanceError> {
+    Host::from_yaml(&engine_host_yaml(case))
+        .map_err(|e| ConformanceError::Engine(format!("host: {e}")))
+}
+
+/// A lab packet as chainwalk's packet description.
+pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
+    let proto = Protocol(p.proto.number());
+    let ports = has_ports(proto);
+    PacketDesc {
+        proto,
+        src: Some(p.src),
+        dst: p.dst,
+        sport: ports.then_some(p.sport),
+        dport: ports.then_some(p.dport),
+        tcp_flags: (p.proto == Proto::Tcp).then_some(p.tcp_flags),
+        icmp: matches!(p.proto, Proto::Icmp | Proto::Icmpv6).then_some((p.icmp_type, p.icmp_code)),
+        in_iface: match &p.ingress {
+            Ingress::Interface(i) => Some(i.clone()),
+            Ingress::Local => None,
+        },
+        mark: p.mark,
+    }
+}
+
+/// One engine event as the kernel's trace shows it.
+pub fn step_of(e: &trace::Event) -> Step {
+    Step {
+        hook: e.hook.chain_name().to_string(),
+        table: e.table.as_str().to_string(),
+        chain: e.chain.clone(),
+        at: match (e.kind, e.rule) {
+            (EventKind::Rule, Some(p)) => At::Rule(u32::try_from(p).unwrap_or(u32::MAX)),
+            (EventKind::Policy, _) => At::Policy,
+            (EventKind::Return, _) | (EventKind::Rule, None) => At::Return,
+        },
+        verdict: Verdict::from_kernel(&e.kernel_verdict()),
+    }
+}
+
+fn headers_of(p: &Packet, ttl: u8) -> FinalHeaders {
+    let ports = has_ports(p.proto);
+    FinalHeaders {
+        src: p.src,
+        dst: p.dst,
+        proto: p.proto.0,
+        sport: if ports {
+            p.sport.map(Port::Exact)
+        } else {
+            None
+        },
+        dport: if ports {
+            p.dport.map(Port::Exact)
+        } else {
+            None
+        },
+        tcp_flags: if p.proto == Protocol::TCP {
+            p.tcp_flags
+        } else {
+            None
+        },
+        icmp_type: p.icmp.map(|(t, _)| t),
+        ttl,
+    }
+}
+
+fn ct_tuple(t: &Tuple, icmp_id: Option<u16>) -> CtTuple {
+    let ports = has_ports(t.proto);
+    CtTuple {
+        src: t.src,
+        dst: t.dst,
+        sport: ports.then_some(Port::Exact(t.sport)),
+        dport: ports.then_some(Port::Exact(t.dport)),
+        icmp_id,
+    }
+}
+
+/// A step that never agrees with the kernel, carrying why the engine's answer is unfit.
+fn unfit(message: String) -> Step {
+    Step {
+        hook: "ENGINE".into(),
+        table: "-".into(),
+        chain: "-".into(),
+        at: At::Return,
+        verdict: Verdict::Other(message),
+    }
+}
+
+/// The packet's tuple as the engine keys connections (ports only where the protocol has
+/// them, as the engine's packets carry them).
+fn packet_of(p: &PacketSpec) -> Packet {
+    let d = packet_desc(p);
+    Packet {
+        proto: d.proto,
+        src: p.src,
+        dst: d.dst,
+        sport: d.sport,
+        dport: d.dport,
+        tcp_flags: d.tcp_flags,
+        icmp: d.icmp,
+        in_iface: d.in_iface,
+        out_iface: None,
+        physdev_in: None,
+        physdev_out: None,
+        mark: d.mark,
+        sport_random: false,
+    }
+}
+
+/// The conntrack entry holding `packet` (as sent) in the engine's table.
+fn ct_entry(state: &State, packet: &PacketSpec) -> Option<CtEntry> {
+    let table = &state.conntrack;
+    let icmp_id = matches!(packet.proto, Proto::Icmp | Proto::Icmpv6).then_some(packet.sport);
+    table
+        .find(&Tuple::of(&packet_of(packet)))
+        .and_then(|(i, _)| table.entries.get(i))
+        .map(|e| CtEntry {
+            proto: e.orig.proto.0,
+            orig: ct_tuple(&e.orig, icmp_id),
+            reply: ct_tuple(&e.reply, icmp_id),
+            mark: e.mark,
+        })
+}
+
+/// What the lab's node answers to a packet delivered to it (it has no listening sockets):
+/// a TCP reset to a TCP segment that is not one, an ICMP port unreachable to UDP, an echo
+/// reply to an echo request (and a timestamp reply to an IPv4 timestamp request).
+pub fn node_answer(r: &Record) -> Option<PacketSpec> {
+    if r.fate != Fate::Delivered {
+        return None;
+    }
+    let h = r.headers.as_ref()?;
+    let v4 = h.src.is_ipv4();
+    let mut p = PacketSpec {
+        proto: Proto::Tcp,
+        src: h.dst,
+        dst: h.src,
+        sport: h.dport.map(|p| p.value()).unwrap_or(0),
+        dport: h.sport.map(|p| p.value()).unwrap_or(0),
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        mark: 0,
+        ingress: Ingress::Local,
+    };
+    match (h.proto, h.icmp_type) {
+        (6, _) => {
+            let f = h.tcp_flags.unwrap_or(0);
+            if f & tcp_flags::RST != 0 {
+                return None;
+            }
+            p.tcp_flags = if f & tcp_flags::ACK != 0 {
+                tcp_flags::RST
+            } else {
+                tcp_flags::RST | tcp_flags::ACK
+            };
+        }
+        (17, _) => {
+            p.proto = if v4 { Proto::Icmp } else { Proto::Icmpv6 };
+            (p.icmp_type, p.icmp_code) = if v4 { (3, 3) } else { (1, 4) };
+            p.sport = 0;
+            p.dport = 0;
+        }
+        (1, Some(t @ (8 | 13))) => {
+            p.proto = Proto::Icmp;
+            p.icmp_type = if t == 8 { 0 } else { 14 };
+            p.sport = r.packet.sport;
+            p.dport = 0;
+        }
+        (58, Some(128)) => {
+            p.proto = Proto::Icmpv6;
+            p.icmp_type = 129;
+            p.sport = r.packet.sport;
+            p.dport = 0;
+        }
+        _ => return None,
+    }
+    Some(p)
+}
+
+/// The record of one outcome of a traced packet, and the state it leaves behind.
+fn record_of(
+    packet: PacketSpec,
+    outcome: &trace::Outcome,
+    state: State,
+) -> Result<(Record, State), ConformanceError> {
+    let step = outcome
+        .steps
+        .first()
+        .ok_or_else(|| ConformanceError::Engine("outcome without a step".into()))?;
+    let mut steps: Vec<Step> = step.events.iter().map(step_of).collect();
+    for u in &outcome.uncertain {
+        steps.push(unfit(format!("uncertain: {}", u.reason)));
+    }
+    let fate = match step.fate.kind {
+        FateKind::Local => Fate::Delivered,
+        FateKind::Forwarded => Fate::Forwarded,
+        FateKind::Sent => Fate::Sent,
+        FateKind::Dropped if step.fate.by.is_some() => Fate::Dropped,
+        FateKind::Dropped => Fate::Unknown,
+        FateKind::Rejected => Fate::Rejected,
+        FateKind::Queued => Fate::Dropped,
+    };
+    let (out_iface, headers) = match fate {
+        Fate::Forwarded => (
+            step.fate.iface.clone(),
+            Some(headers_of(&step.fate.packet, SENT_TTL - 1)),
+        ),
+        Fate::Sent => (
+            step.fate.iface.clone(),
+            Some(headers_of(&step.fate.packet, SENT_TTL)),
+        ),
+        Fate::Delivered => (None, Some(headers_of(&step.fate.packet, SENT_TTL))),
+        _ => (None, None),
+    };
+    let conntrack = ct_entry(&state, &packet);
+    Ok((
+        Record {
+            packet,
+            steps,
+            fate,
+            out_iface,
+            headers,
+            conntrack,
+        },
+        state,
+    ))
+}
+
+/// The engine's records for a case whose rules branch at random (`-m statistic --mode
+/// random`), following the kernel's choices: at each packet, the engine's outcome that
+/// agrees with the kernel's record of it (the first outcome when none does). Every outcome
+/// is one the engine itself says can happen; how often each happens is checked apart, with
+/// [`crate::stats`].
+pub fn follow_kernel(case: &Case, kernel: &[Record]) -> Result<Vec<Record>, ConformanceError> {
+    let mut earlier: Vec<Record> = Vec::new();
+    let mut choose = |i: usize, candidates: &[Record]| {
+        let upto = kernel.get(..=i).unwrap_or(kernel);
+        let k = candidates
+            .iter()
+            .position(|c| {
+                let mut ours = earlier.clone();
+                ours.push(c.clone());
+                match crate::compare::compare(case, upto, &ours) {
+                    crate::compare::Outcome::Agree => true,
+                    crate::compare::Outcome::Disagree(d) => d.iter().all(|x| x.packet != i),
+                }
+            })
+            .unwrap_or(0);
+        if let Some(c) = candidates.get(k) {
+            earlier.push(c.clone());
+        }
+        k
+    };
+    ChainwalkEngine.run_choosing(case, &mut choose, false)
+}
+
+/// The engine's exact probability of each branch rule for packet `packet` of `case` (a
+/// fixed packet): the sum of the probabilities of the outcomes whose path passes the rule.
+/// Fails when an outcome passes no branch or several, or rests on an uncertain decision.
+pub fn branch_probabilities(
+    case: &Case,
+    packet: &PacketSpec,
+    branches: &[crate::stats::RuleRef],
+) -> Result<Vec<f64>, ConformanceError> {
+    let host = engine_host(case)?;
+    let ruleset = engine_ruleset(case)?;
+    let sets = lab_ipsets(case)?;
+    let sim = Simulator::new(&ruleset, &host).with_ipsets(&sets);
+    let trace = sim
+        .trace(&[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
+            packet,
+        ))])
+        .map_err(|e| ConformanceError::Engine(e.to_string()))?;
+    let mut sums = vec![chainwalk_netfilter::eval::Prob::zero(); branches.len()];
+    for o in &trace.outcomes {
+        if let Some(u) = o.uncertain.first() {
+            return Err(ConformanceError::Engine(format!("uncertain: {}", u.reason)));
+        }
+        let hit: Vec<usize> = branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| {
+                o.steps.iter().flat_map(|s| &s.events).any(|e| {
+                    e.kind == EventKind::Rule
+                        && e.table.as_str() == b.table
+                        && e.chain == b.chain
+                        && e.rule.and_then(|r| u32::try_from(r).ok()) == Some(b.position)
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match hit.as_slice() {
+            [i] => {
+                if let Some(s) = sums.get_mut(*i) {
+                    *s = s.add(&o.probability);
+                }
+            }
+            _ => {
+                return Err(ConformanceError::Engine(format!(
+                    "an outcome of probability {} passes {} of the branches",
+                    o.probability.to_f64(),
+                    hit.len()
+                )));
+            }
+        }
+    }
+    Ok(sums.iter().map(|p| p.to_f64()).collect())
+}
