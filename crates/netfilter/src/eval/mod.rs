@@ -19,6 +19,7 @@
 
 mod byname;
 pub mod hook;
+pub mod index;
 pub mod matches;
 mod nat;
 pub mod prob;

@@ -53,6 +53,8 @@ pub struct Simulator<'a> {
     recent: Option<&'a crate::recent::RecentLists>,
     /// Branches made so far in the current trace.
     branches: std::cell::Cell<usize>,
+    /// Candidate indexes of long chains; `None` walks every rule (the reference walk).
+    pub(super) index: Option<crate::eval::index::SharedIndex>,
 }
 
 /// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
@@ -117,6 +119,9 @@ impl<'a> Simulator<'a> {
             sets: None,
             recent: None,
             branches: std::cell::Cell::new(1),
+            index: Some(std::sync::Arc::new(
+                crate::eval::index::RulesetIndex::build(ruleset),
+            )),
         }
     }
 
@@ -836,6 +841,9 @@ impl<'a> Simulator<'a> {
         let base_name = hook.chain_name().to_string();
         while let Some((mut w, mut cur)) = work.pop() {
             while let Some(chain) = table.chains.get(cur.chain) {
+                if let (Some(ix), None) = (&self.index, cur.decided) {
+                    cur.pos = ix.next(table.name, cur.chain, cur.pos, w.pkt.dst);
+                }
                 let Some(rule) = chain.rules.get(cur.pos) else {
                     // End of the chain.
                     if !chain.is_builtin() && cur.stack.is_empty() {
