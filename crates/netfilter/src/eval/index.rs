@@ -18,11 +18,11 @@
 //! then, so targets that rewrite the packet are followed.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{AddrMask, Chain, Ruleset, TableName};
+use crate::model::{AddrMask, Chain, Rule, Ruleset, Table, TableName};
 
 /// Chains with fewer rules than this are walked rule by rule.
 pub const MIN_INDEXED_RULES: usize = 16;
@@ -60,6 +60,11 @@ pub struct ChainIndex {
 pub struct RulesetIndex {
     /// Per table: its name and, per chain (by position), the chain's index when it has one.
     tables: Vec<(TableName, Vec<Option<ChainIndex>>)>,
+    /// Per table: chain positions by name (the first chain of a name, as
+    /// [`Table::chain_index`](crate::model::Table::chain_index) finds it).
+    names: Vec<FxHashMap<String, usize>>,
+    /// Per table, per chain, per rule: the rule's text, printed the first time it is needed.
+    texts: Vec<Vec<Box<[OnceLock<Box<str>>]>>>,
 }
 
 fn split_mask(m: &AddrMask) -> (bool, u128, u128) {
@@ -180,7 +185,53 @@ impl RulesetIndex {
                     (t.name, chains)
                 })
                 .collect(),
+            names: ruleset
+                .tables
+                .iter()
+                .map(|t| {
+                    let mut m = FxHashMap::default();
+                    for (i, c) in t.chains.iter().enumerate() {
+                        m.entry(c.name.clone()).or_insert(i);
+                    }
+                    m
+                })
+                .collect(),
+            texts: ruleset
+                .tables
+                .iter()
+                .map(|t| {
+                    t.chains
+                        .iter()
+                        .map(|c| c.rules.iter().map(|_| OnceLock::new()).collect())
+                        .collect()
+                })
+                .collect(),
         }
+    }
+
+    /// The text of rule `pos` (0-based) of chain `chain` in `table`, as
+    /// [`rule_to_string`](crate::syntax::rule_to_string) prints `rule`, printed once and
+    /// kept.
+    pub fn rule_text(&self, table: &Table, chain: usize, pos: usize, rule: &Rule) -> String {
+        let slot = self
+            .tables
+            .iter()
+            .position(|(n, _)| *n == table.name)
+            .and_then(|t| self.texts.get(t))
+            .and_then(|cs| cs.get(chain))
+            .and_then(|rs| rs.get(pos));
+        match slot {
+            Some(cell) => cell
+                .get_or_init(|| crate::syntax::rule_to_string(rule).into_boxed_str())
+                .to_string(),
+            None => crate::syntax::rule_to_string(rule),
+        }
+    }
+
+    /// The position of the chain named `name` in `table`, through the name map.
+    pub fn chain_position(&self, table: &Table, name: &str) -> Option<usize> {
+        let t = self.tables.iter().position(|(n, _)| *n == table.name)?;
+        self.names.get(t)?.get(name).copied()
     }
 
     /// The index of a chain, when it has one.
@@ -212,6 +263,30 @@ impl<'a> crate::eval::Simulator<'a> {
         let mut sim = Self::new(ruleset, host);
         sim.index = None;
         sim
+    }
+
+    /// The position of the chain a jump or goto names: through the index's name map when
+    /// the simulator has one (the table must be the ruleset's own), else by scanning the table.
+    pub(super) fn chain_position(&self, table: &Table, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.chain_position(table, name),
+            None => table.chain_index(name),
+        }
+    }
+
+    /// The text of the rule at `at` (1-based position) in chain `chain` of `table`: kept
+    /// by the index once printed, printed afresh by the reference walk.
+    pub(super) fn rule_text(
+        &self,
+        table: &Table,
+        chain: usize,
+        at: Option<usize>,
+        rule: &Rule,
+    ) -> String {
+        match (&self.index, at) {
+            (Some(ix), Some(n)) if n >= 1 => ix.rule_text(table, chain, n - 1, rule),
+            _ => crate::syntax::rule_to_string(rule),
+        }
     }
 
     /// Whether the simulator skips rules through chain indexes.

@@ -1047,7 +1047,7 @@ impl<'a> Simulator<'a> {
                 .unwrap_or_default(),
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(crate::syntax::rule_to_string(rule)),
+            rule_text: Some(self.rule_text(table, cur.chain, at.rule, rule)),
             effect: None,
             mark: w.pkt.mark,
         };
@@ -1104,7 +1104,7 @@ impl<'a> Simulator<'a> {
                     }
                 }
             }
-            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match table.chain_index(c) {
+            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match self.chain_position(table, c) {
                 Some(idx) => {
                     advance = false;
                     if matches!(rule.target, Some(Target::Jump(_))) {
