@@ -55,6 +55,9 @@ pub struct ChainIndex {
     len: usize,
 }
 
+/// The texts of a chain's rules, each printed when first needed.
+type RuleTexts = Box<[OnceLock<Box<str>>]>;
+
 /// The indexes of a ruleset's long chains.
 #[derive(Clone, Debug, Default)]
 pub struct RulesetIndex {
@@ -64,7 +67,7 @@ pub struct RulesetIndex {
     /// [`Table::chain_index`](crate::model::Table::chain_index) finds it).
     names: Vec<FxHashMap<String, usize>>,
     /// Per table, per chain, per rule: the rule's text, printed the first time it is needed.
-    texts: Vec<Vec<Box<[OnceLock<Box<str>>]>>>,
+    texts: Vec<Vec<RuleTexts>>,
 }
 
 fn split_mask(m: &AddrMask) -> (bool, u128, u128) {
