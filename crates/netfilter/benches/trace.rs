@@ -21,7 +21,7 @@ interfaces:
   - name: eth0
     addresses: [10.0.0.2/24]
   - name: cni0
-    addresses: [10.244.0.1/16]
+    addresses: [10.200.0.1/14]
 routes:
   - to: default
     via: 10.0.0.1
@@ -33,8 +33,8 @@ fn service_ip(i: usize) -> String {
 }
 
 fn endpoint_ip(i: usize, e: usize) -> String {
-    let n = i * 2 + e;
-    format!("10.244.{}.{}", n / 250, n % 250 + 2)
+    let n = i * 4 + e;
+    format!("10.{}.{}.{}", 200 + n / 50_000, n / 250 % 200, n % 250 + 2)
 }
 
 /// The nat and filter tables kube-proxy writes for `services` ClusterIP services of
@@ -70,7 +70,7 @@ fn kube_rules(services: usize, endpoints: usize) -> String {
         .unwrap();
         writeln!(
             s,
-            "-A KUBE-SVC-{i} ! -s 10.244.0.0/16 -d {ip}/32 -p tcp -m comment --comment \"ns{i}/svc{i}:http cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ"
+            "-A KUBE-SVC-{i} ! -s 10.200.0.0/14 -d {ip}/32 -p tcp -m comment --comment \"ns{i}/svc{i}:http cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ"
         )
         .unwrap();
         for e in 0..endpoints {
@@ -141,7 +141,7 @@ fn endpoints() -> usize {
 
 fn load(services: usize) -> Ruleset {
     let parsed = parse_save(&kube_rules(services, endpoints()), None);
-    assert!(!parsed.has_errors());
+    assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics.first());
     parsed.ruleset
 }
 
