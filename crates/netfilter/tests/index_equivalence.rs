@@ -269,3 +269,65 @@ fn long_service_chain_is_indexed_and_agrees() {
         ],
     );
 }
+
+/// A `-d` test for the soundness property: IPv4 and IPv6, host, prefix and odd masks,
+/// negated or not, or none.
+fn dst_any() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => Just(String::new()),
+        6 => (0u8..10).prop_map(|n| format!(" -d {}/32", addr(n))),
+        1 => (0u8..10).prop_map(|n| format!(" ! -d {}/32", addr(n))),
+        2 => (0u8..3).prop_map(|n| format!(" -d 10.96.{n}.0/24")),
+        1 => (0u8..10).prop_map(|n| format!(" -d {}/255.255.0.255", addr(n))),
+        3 => (0u8..6).prop_map(|n| format!(" -d fd00::{n}/128")),
+        1 => (0u8..3).prop_map(|n| format!(" -d fd00:{n}::/32")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The index never passes over a rule whose destination test holds for the packet.
+    #[test]
+    fn index_skips_only_rules_whose_destination_fails(
+        dsts in proptest::collection::vec(dst_any(), 16..80),
+        packet_dsts in proptest::collection::vec(
+            prop_oneof![
+                (0u8..12).prop_map(addr),
+                (0u8..8).prop_map(|n| format!("fd00::{n}")),
+                (0u8..4).prop_map(|n| format!("fd00:{n}::1")),
+            ],
+            1..8,
+        ),
+    ) {
+        use chainwalk_netfilter::eval::index::ChainIndex;
+        use chainwalk_netfilter::model::{AddrMask, Chain, Neg, Rule};
+        let rules: Vec<Rule> = dsts
+            .iter()
+            .map(|d| {
+                let mut r = Rule::empty();
+                let t = d.trim();
+                if !t.is_empty() {
+                    let negated = t.starts_with('!');
+                    let a = t.trim_start_matches("! ").trim_start_matches("-d ");
+                    r.ip.dst = Some(Neg { negated, value: AddrMask::parse(a).unwrap() });
+                }
+                r
+            })
+            .collect();
+        let mut chain = Chain::user("C");
+        chain.rules = rules;
+        let ix = ChainIndex::build(&chain);
+        for d in &packet_dsts {
+            let ip: std::net::IpAddr = d.parse().unwrap();
+            let holds = |r: &Rule| r.ip.dst.as_ref().is_none_or(|n| n.apply(n.value.contains(ip)));
+            for pos in 0..=chain.rules.len() {
+                let next = ix.next(pos, ip);
+                prop_assert!(next >= pos && next <= chain.rules.len());
+                for (p, r) in chain.rules.iter().enumerate().take(next).skip(pos) {
+                    prop_assert!(!holds(r), "rule {p} skipped for {d} from {pos}");
+                }
+            }
+        }
+    }
+}
