@@ -14,14 +14,19 @@ pub const SCHEMA: &str = "chainwalk/trace/v1";
 
 /// Renders a trace as a JSON document (pretty-printed, with a final newline).
 pub fn trace_to_json(trace: &Trace) -> String {
-    let v = json!({
-        "schema": SCHEMA,
-        "assumptions": trace.assumptions,
-        "outcomes": trace.outcomes.iter().map(outcome).collect::<Vec<_>>(),
-    });
+    let v = trace_to_value(trace);
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// The `chainwalk/trace/v1` document of a trace as a JSON value.
+pub fn trace_to_value(trace: &Trace) -> Value {
+    json!({
+        "schema": SCHEMA,
+        "assumptions": trace.assumptions,
+        "outcomes": trace.outcomes.iter().map(outcome).collect::<Vec<_>>(),
+    })
 }
 
 /// One outcome as a JSON value.

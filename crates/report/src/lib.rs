@@ -5,5 +5,5 @@
 pub mod json;
 pub mod text;
 
-pub use json::{SCHEMA, trace_to_json};
+pub use json::{SCHEMA, trace_to_json, trace_to_value};
 pub use text::trace_to_text;

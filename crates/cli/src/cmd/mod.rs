@@ -9,6 +9,8 @@ pub(crate) const EXIT_ERRORS: u8 = 1;
 /// Exit status for a usage error or an input that cannot be read.
 pub(crate) const EXIT_USAGE: u8 = 2;
 
+pub(crate) mod batch;
+
 macro_rules! subcommands {
     ($($(#[$meta:meta])* $module:ident => $variant:ident,)*) => {
         $(pub(crate) mod $module;)*

@@ -70,13 +70,20 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
+    /// Trace many packets against the one ruleset: FILE (`-` = stdin) holds one packet
+    /// description per line (the PACKET syntax; `#` starts a comment) or JSON objects, one a
+    /// line, `{"packet": "-p tcp …", "id": …}`. Writes one compact `chainwalk/trace/v1`
+    /// document per packet and line (with the `id` when given; `{"line": N, "error": …}` for a
+    /// packet that cannot be traced).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) batch: Option<String>,
     /// The packet description (see above).
     #[arg(
         value_name = "PACKET",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         num_args = 1..,
-        required = true
+        required_unless_present = "batch"
     )]
     pub(crate) packet: Vec<String>,
 }
@@ -84,9 +91,41 @@ pub(crate) struct Args {
 /// Runs the subcommand.
 pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     pull_options(&mut args)?;
+    if let Some(file) = args.batch.clone() {
+        return super::batch::run(&args, &file);
+    }
     let rules_text = read(&args.rules)?;
     let ruleset = load_rules(&args.rules, &rules_text)?;
-    let host = match (&args.host, &args.ip_address) {
+    let host = load_host(&args, &named_ifaces(&args.packet))?;
+    let specs = parse_packets(&args.packet).map_err(|e| {
+        let at = e
+            .arg
+            .and_then(|i| args.packet.get(i))
+            .map(|a| format!(" (at `{a}`)"))
+            .unwrap_or_default();
+        let help = e.help.map(|h| format!("\n  help: {h}")).unwrap_or_default();
+        anyhow::anyhow!("bad packet description: {}{at}{help}", e.message)
+    })?;
+    let (sets, recent, table) = load_state(&args)?;
+    let mut sim = Simulator::new(&ruleset, &host);
+    if let Some(s) = &sets {
+        sim = sim.with_ipsets(s);
+    }
+    if let Some(r) = &recent {
+        sim = sim.with_recent(r);
+    }
+    let trace = sim.trace_from(&specs, &table)?;
+    match args.format {
+        Format::Text => print!("{}", trace_to_text(&trace, &labels(&specs))),
+        Format::Json => print!("{}", trace_to_json(&trace)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The host from `--host` or `--ip-address` (and friends); without either, a host with the
+/// interfaces the packets name.
+pub(crate) fn load_host(args: &Args, ifaces: &[String]) -> anyhow::Result<Host> {
+    Ok(match (&args.host, &args.ip_address) {
         (Some(h), _) => Host::from_yaml(&read(h)?).with_context(|| format!("in `{h}`"))?,
         (None, Some(a)) => {
             let addrs = read(a)?;
@@ -103,17 +142,18 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             h.bridge_nf_call_ip6tables = args.bridge_nf_call_iptables;
             h
         }
-        (None, None) => Host::assumed(&named_ifaces(&args.packet)),
-    };
-    let specs = parse_packets(&args.packet).map_err(|e| {
-        let at = e
-            .arg
-            .and_then(|i| args.packet.get(i))
-            .map(|a| format!(" (at `{a}`)"))
-            .unwrap_or_default();
-        let help = e.help.map(|h| format!("\n  help: {h}")).unwrap_or_default();
-        anyhow::anyhow!("bad packet description: {}{at}{help}", e.message)
-    })?;
+        (None, None) => Host::assumed(ifaces),
+    })
+}
+
+/// The ipsets, `-m recent` lists and conntrack table the options give.
+pub(crate) fn load_state(
+    args: &Args,
+) -> anyhow::Result<(
+    Option<IpSets>,
+    Option<RecentLists>,
+    chainwalk_netfilter::conntrack::Table,
+)> {
     let sets = match &args.ipset {
         Some(f) => Some(IpSets::parse(&read(f)?).with_context(|| format!("in `{f}`"))?),
         None => None,
@@ -124,24 +164,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut sim = Simulator::new(&ruleset, &host);
-    if let Some(s) = &sets {
-        sim = sim.with_ipsets(s);
-    }
-    if let Some(r) = &recent {
-        sim = sim.with_recent(r);
-    }
     let table = match &args.conntrack {
         Some(f) => chainwalk_netfilter::conntrack::Table::parse_conntrack_list(&read(f)?)
             .map_err(|e| anyhow::anyhow!("in `{f}`: {e}"))?,
         None => Default::default(),
     };
-    let trace = sim.trace_from(&specs, &table)?;
-    match args.format {
-        Format::Text => print!("{}", trace_to_text(&trace, &labels(&specs))),
-        Format::Json => print!("{}", trace_to_json(&trace)),
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((sets, recent, table))
 }
 
 /// Names for the packets of a sequence, for the text report.
@@ -192,7 +220,7 @@ fn named_ifaces(packet: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn read(path: &str) -> anyhow::Result<String> {
+pub(crate) fn read(path: &str) -> anyhow::Result<String> {
     let bytes = if path == "-" {
         let mut buf = Vec::new();
         std::io::stdin()

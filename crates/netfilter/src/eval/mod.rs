@@ -18,6 +18,7 @@
 //! ```
 
 pub mod hook;
+pub mod index;
 pub mod matches;
 pub mod prob;
 #[cfg(test)]

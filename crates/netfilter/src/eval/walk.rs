@@ -71,6 +71,8 @@ pub struct Simulator<'a> {
     tracking: bool,
     /// Branches made so far in the current trace.
     branches: std::cell::Cell<usize>,
+    /// Candidate indexes of long chains; `None` walks every rule (the reference walk).
+    pub(super) index: Option<crate::eval::index::SharedIndex>,
 }
 
 /// Match and target names whose kernel modules register connection tracking in the network
@@ -190,6 +192,9 @@ impl<'a> Simulator<'a> {
             recent: None,
             tracking: needs_conntrack(ruleset),
             branches: std::cell::Cell::new(1),
+            index: Some(std::sync::Arc::new(
+                crate::eval::index::RulesetIndex::build(ruleset),
+            )),
         }
     }
 
@@ -953,6 +958,9 @@ impl<'a> Simulator<'a> {
         let base_name = hook.chain_name().to_string();
         while let Some((mut w, mut cur)) = work.pop() {
             while let Some(chain) = table.chains.get(cur.chain) {
+                if let (Some(ix), None) = (&self.index, cur.decided) {
+                    cur.pos = ix.next(table.name, cur.chain, cur.pos, w.pkt.dst);
+                }
                 let Some(rule) = chain.rules.get(cur.pos) else {
                     // End of the chain.
                     if !chain.is_builtin() && cur.stack.is_empty() {
@@ -1146,7 +1154,7 @@ impl<'a> Simulator<'a> {
                 .unwrap_or_default(),
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(crate::syntax::rule_to_string(rule)),
+            rule_text: Some(self.rule_text(table, cur.chain, at.rule, rule)),
             effect: None,
             mark: w.pkt.mark,
         };
@@ -1203,7 +1211,7 @@ impl<'a> Simulator<'a> {
                     }
                 }
             }
-            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match table.chain_index(c) {
+            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match self.chain_position(table, c) {
                 Some(idx) => {
                     advance = false;
                     if matches!(rule.target, Some(Target::Jump(_))) {
