@@ -457,7 +457,13 @@ fn push_chain(table: &mut crate::model::Table, idx: &mut HashMap<String, usize>,
 /// Rebuilds a table's name index after chains were removed.
 fn reindex(table: &crate::model::Table, idx: &mut HashMap<String, usize>) {
     idx.clear();
-    idx.extend(table.chains.iter().enumerate().map(|(i, c)| (c.name.clone(), i)));
+    idx.extend(
+        table
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i)),
+    );
 }
 
 fn missing_chain(
