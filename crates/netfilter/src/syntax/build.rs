@@ -1,7 +1,7 @@
 //! Builds a [`Ruleset`] from commands, as iptables-restore and the iptables command apply them,
 //! checking each against the ruleset built so far.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::model::{Chain, Counters, Family, Hook, Policy, Rule, Ruleset, Span, TableName};
 use crate::syntax::error::{Diagnostic, ParseError, suggest};
@@ -111,6 +111,9 @@ pub struct Builder {
     /// inserting at the head (`-I CHAIN`, the usual form) costs the same as appending. They move
     /// into the chains in [`Builder::finish`].
     rules: HashMap<(TableName, String), VecDeque<Rule>>,
+    /// The names of the chains each table has, kept with the tables' chain lists so that
+    /// commands find their chain without scanning every chain (a large node has 100,000).
+    names: HashMap<TableName, HashSet<String>>,
 }
 
 impl Builder {
@@ -124,6 +127,7 @@ impl Builder {
             current: None,
             diagnostics: Vec::new(),
             rules: HashMap::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -195,6 +199,7 @@ impl Builder {
                             let mut c = Chain::builtin(h, policy.unwrap_or(Policy::Accept));
                             c.counters = counters;
                             c.span = span;
+                            self.names.entry(tname).or_default().insert(c.name.clone());
                             table.chains.push(c);
                         }
                     }
@@ -206,10 +211,13 @@ impl Builder {
                             ));
                         }
                         // Declared all the same, so later rules and jumps do not fail too.
-                        if check_chain_name(&chain, span).is_ok() && table.chain(&chain).is_none() {
+                        if check_chain_name(&chain, span).is_ok()
+                            && !has_chain(&self.names, tname, &chain)
+                        {
                             let mut c = Chain::user(chain.clone());
                             c.counters = counters;
                             c.span = span;
+                            self.names.entry(tname).or_default().insert(chain.clone());
                             table.chains.push(c);
                         }
                         return Err(ParseError::new(
@@ -222,7 +230,10 @@ impl Builder {
                     }
                     (None, None) => {
                         check_chain_name(&chain, span)?;
-                        if let Some(c) = table.chain(&chain) {
+                        if let Some(c) = has_chain(&self.names, tname, &chain)
+                            .then(|| table.chain(&chain))
+                            .flatten()
+                        {
                             let mut e = ParseError::new(
                                 span,
                                 format!("chain `{chain}` already exists in table `{tname}`"),
@@ -235,12 +246,16 @@ impl Builder {
                         let mut c = Chain::user(chain);
                         c.counters = counters;
                         c.span = span;
+                        self.names.entry(tname).or_default().insert(c.name.clone());
                         table.chains.push(c);
                     }
                 }
             }
             Command::Append { chain, rules, span } => {
-                find_chain(table, &chain, span)?;
+                if !has_chain(&self.names, tname, &chain) {
+                    find_chain(table, &chain, span)?;
+                    self.names.entry(tname).or_default().insert(chain.clone());
+                }
                 self.rules.entry((tname, chain)).or_default().extend(rules);
             }
             Command::Insert {
@@ -327,10 +342,15 @@ impl Builder {
                         ));
                     }
                     table.chains.remove(i);
+                    if let Some(set) = self.names.get_mut(&tname) {
+                        set.remove(&name);
+                    }
                     self.rules.remove(&(tname, name));
                 }
                 None => {
                     table.chains.retain(Chain::is_builtin);
+                    self.names
+                        .insert(tname, table.chains.iter().map(|c| c.name.clone()).collect());
                     let kept: Vec<&str> = table.chains.iter().map(|c| c.name.as_str()).collect();
                     self.rules
                         .retain(|(t, c), _| *t != tname || kept.contains(&c.as_str()));
@@ -415,6 +435,11 @@ fn check_chain_name(name: &str, span: Span) -> Result<(), ParseError> {
 }
 
 /// Finds a chain for a rule command; built-in chains of the table exist even when undeclared.
+/// Whether `table` has a chain `name`, by the builder's name sets.
+fn has_chain(names: &HashMap<TableName, HashSet<String>>, table: TableName, name: &str) -> bool {
+    names.get(&table).is_some_and(|s| s.contains(name))
+}
+
 fn find_chain<'a>(
     table: &'a mut crate::model::Table,
     name: &str,
