@@ -22,11 +22,24 @@ pub fn trace_to_json(trace: &Trace) -> String {
 
 /// The `chainwalk/trace/v1` document of a trace as a JSON value.
 pub fn trace_to_value(trace: &Trace) -> Value {
-    json!({
-        "schema": SCHEMA,
-        "assumptions": trace.assumptions,
-        "outcomes": trace.outcomes.iter().map(outcome).collect::<Vec<_>>(),
-    })
+    // Built field by field: `json!` would copy the finished outcomes once more.
+    let mut m = Map::new();
+    m.insert("schema".into(), Value::from(SCHEMA));
+    m.insert(
+        "assumptions".into(),
+        Value::Array(
+            trace
+                .assumptions
+                .iter()
+                .map(|a| Value::from(a.as_str()))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "outcomes".into(),
+        Value::Array(trace.outcomes.iter().map(outcome).collect()),
+    );
+    Value::Object(m)
 }
 
 /// One outcome as a JSON value.
