@@ -318,15 +318,16 @@ fn random_splits_match_the_engine_probabilities() {
 fn former_disagreements_agree() {
     let _g = lock();
     let found = [
-        (1, 30),     // IPv6 addrtype UNICAST of a local address
-        (2026, 23),  // the node's reset, looped back, advances an nth counter in PREROUTING
-        (2026, 53),  // MASQUERADE through lo
-        (2026, 79),  // MASQUERADE through lo
-        (2026, 96),  // MASQUERADE through lo
-        (2026, 281), // the node's reset dropped in raw OUTPUT leaves the connection
-        (4242, 424), // CONNMARK on a confirmed connection stays when the packet is dropped
-        (4242, 733), // the node's reset sees the connection before it is deleted
-        (4242, 869), // the node's reset to a source NATed to a local address is un-NATed
+        (1, 30),      // IPv6 addrtype UNICAST of a local address
+        (2026, 23),   // the node's reset, looped back, advances an nth counter in PREROUTING
+        (2026, 53),   // MASQUERADE through lo
+        (2026, 79),   // MASQUERADE through lo
+        (2026, 96),   // MASQUERADE through lo
+        (2026, 281),  // the node's reset dropped in raw OUTPUT leaves the connection
+        (4242, 424),  // CONNMARK on a confirmed connection stays when the packet is dropped
+        (4242, 733),  // the node's reset sees the connection before it is deleted
+        (4242, 869),  // the node's reset to a source NATed to a local address is un-NATed
+        (4242, 2374), // IPv6 MASQUERADE to ::1 keeps ::1 as the source
     ];
     let cases: Vec<Case> = found
         .iter()

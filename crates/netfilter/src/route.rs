@@ -133,9 +133,9 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
 /// first address of `dev` of the family, else the first address of the family on any
 /// interface, in the host's interface order. Loopback addresses (host scope) are never
 /// chosen: a packet leaving through `lo` gets the first global address (IPv4), or, for
-/// IPv6, the destination itself when it is an address of the host.
+/// IPv6, the destination itself when it is an address of the host (`::1` included).
 pub fn select_source(host: &Host, dev: &str, toward: IpAddr) -> Option<IpAddr> {
-    if toward.is_ipv6() && host.is_local(toward) && !toward.is_loopback() {
+    if toward.is_ipv6() && (host.is_local(toward) || toward.is_loopback()) {
         return Some(toward);
     }
     let fam = |a: &IfAddr| a.addr.is_ipv4() == toward.is_ipv4();

@@ -275,3 +275,25 @@ fn a_confirmed_connection_keeps_its_connmark_when_the_packet_is_dropped_later() 
     assert_eq!(ct.entries.len(), 1);
     assert_eq!(ct.entries[0].mark, 0x4000);
 }
+
+#[test]
+fn ipv6_masquerade_to_the_loopback_address_keeps_loopback_as_source() {
+    // IPv6 source selection prefers the destination itself when it is the host's own
+    // address; for ::1 (a REDIRECTed local packet) MASQUERADE picks ::1.
+    let rules = "*nat\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A OUTPUT -p udp -j REDIRECT --to-ports 8080\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n";
+    let rs = parse_save(rules, Some(chainwalk_netfilter::model::Family::Ipv6)).ruleset;
+    let host = Host::from_yaml(HOST6).unwrap();
+    let t = Simulator::new(&rs, &host)
+        .trace(
+            &parse_packet_line("-p udp -s 2001:db8::2 --sport 50000 -d 2001:db8::99 --dport 22")
+                .unwrap(),
+        )
+        .unwrap();
+    let st = &t.outcomes[0].steps[0];
+    assert_eq!(
+        st.fate.packet.src,
+        "::1".parse::<std::net::IpAddr>().unwrap(),
+        "{:?}",
+        st.fate
+    );
+}
