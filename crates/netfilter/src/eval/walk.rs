@@ -1246,13 +1246,7 @@ impl<'a> Simulator<'a> {
                     from,
                     to: endpoint(&w.pkt, true),
                 });
-                if let Some(d) = doubt {
-                    w.uncertain.push(Uncertain {
-                        at: at.clone(),
-                        reason: d,
-                        assumed: None,
-                    });
-                }
+                note_unmodelled(w, at, doubt);
                 verdict = Some(Verdict::Accept);
             }
             Some(Target::Snat(n)) => {
@@ -1264,13 +1258,7 @@ impl<'a> Simulator<'a> {
                     to: endpoint(&w.pkt, false),
                     random_port: n.random_fully,
                 });
-                if let Some(d) = doubt {
-                    w.uncertain.push(Uncertain {
-                        at: at.clone(),
-                        reason: d,
-                        assumed: None,
-                    });
-                }
+                note_unmodelled(w, at, doubt);
                 verdict = Some(Verdict::Accept);
             }
             Some(Target::Masquerade(m)) => {
@@ -1289,13 +1277,7 @@ impl<'a> Simulator<'a> {
                             to: endpoint(&w.pkt, false),
                             random_port: m.random_fully,
                         });
-                        if let Some(d) = doubt {
-                            w.uncertain.push(Uncertain {
-                                at: at.clone(),
-                                reason: d,
-                                assumed: None,
-                            });
-                        }
+                        note_unmodelled(w, at, doubt);
                         verdict = Some(Verdict::Accept);
                     }
                     None => {
@@ -1428,13 +1410,7 @@ impl<'a> Simulator<'a> {
                     from,
                     to: endpoint(&w.pkt, true),
                 });
-                if let Some(d) = doubt {
-                    w.uncertain.push(Uncertain {
-                        at: at.clone(),
-                        reason: d,
-                        assumed: None,
-                    });
-                }
+                note_unmodelled(w, at, doubt);
                 Some(Verdict::Accept)
             }
             None => {
@@ -1578,5 +1554,17 @@ impl conntrack::Table {
             CtInfo::Conn { index: None, .. } => self.entries.len().checked_sub(1),
             _ => None,
         }
+    }
+}
+
+/// Records that a target's effect rested on a choice the engine cannot make (a NAT range wider
+/// than one address, a random port): the outcome is kept, marked uncertain, not split.
+fn note_unmodelled(w: &mut World, at: &RuleRef, doubt: Option<String>) {
+    if let Some(reason) = doubt {
+        w.uncertain.push(Uncertain {
+            at: at.clone(),
+            reason,
+            assumed: None,
+        });
     }
 }
