@@ -14,10 +14,16 @@ fn load(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
     for services in [100usize, 1_000] {
-        let text = synthetic_node(&NodeOptions {
+        let text = match synthetic_node(&NodeOptions {
             services,
             ..NodeOptions::default()
-        });
+        }) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("{services} services: {e}");
+                continue;
+            }
+        };
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_with_input(
             BenchmarkId::new("parse", format!("{services}svc")),

@@ -34,7 +34,13 @@ fn main() {
             }
         }
     }
-    let text = synthetic_node(&opts);
+    let text = match synthetic_node(&opts) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("gen-node: {e}");
+            std::process::exit(1);
+        }
+    };
     let res = if out == "-" {
         std::io::stdout().write_all(text.as_bytes())
     } else {

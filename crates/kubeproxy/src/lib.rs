@@ -60,7 +60,7 @@ pub mod synthetic;
 pub use case::Case;
 pub use config::{IpFamily, KubeProxyConfiguration, LocalDetector, ProxyConfig};
 pub use legend::chain_legend;
-pub use node::{JumpRule, NodeTables, iptables_save_form, jump_rules, node_ruleset};
+pub use node::{JumpRule, NodeTables, SaveError, jump_rules, node_ruleset};
 pub use objects::{Cluster, ParseError, Warning};
 pub use proxier::{Proxier, SyncOutput};
 pub use restore::canonical_order;

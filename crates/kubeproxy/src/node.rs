@@ -5,6 +5,8 @@
 use crate::config::IpFamily;
 use crate::proxier::SyncOutput;
 use crate::restore::parse_restore;
+use chainwalk_netfilter::model::Family;
+use chainwalk_netfilter::syntax::{Severity, parse_save, print_save};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Jump rules kube-proxy ensures (prepends, if missing) at every full sync:
@@ -309,48 +311,40 @@ impl NodeTables {
         out
     }
 
-    /// All tables the way `iptables-save` (nf_tables flavour) prints them: built-in
-    /// chains first, user chains sorted by name, rules normalised (see
-    /// [`iptables_save_form`]).
-    pub fn to_save(&self) -> String {
-        let mut out = String::new();
-        for t in &self.tables {
-            out.push('*');
-            out.push_str(&t.name);
-            out.push('\n');
-            let builtins = builtin_chains(&t.name);
-            let mut order: Vec<&(String, Vec<String>)> = t.chains.iter().collect();
-            let rank = |c: &str| {
-                let b = builtins.iter().position(|x| *x == c);
-                (b.is_none(), b.unwrap_or(0))
-            };
-            order.sort_by(|(a, _), (b, _)| {
-                rank(a)
-                    .cmp(&rank(b))
-                    .then_with(|| a.as_str().cmp(b.as_str()))
-            });
-            for (c, _) in &order {
-                if builtins.contains(&c.as_str()) {
-                    out.push_str(&format!(":{c} ACCEPT [0:0]\n"));
-                } else {
-                    out.push_str(&format!(":{c} - [0:0]\n"));
-                }
-            }
-            for (c, rules) in &order {
-                for r in rules {
-                    out.push_str(&save_rule(c, r, self.family));
-                    out.push('\n');
-                }
-            }
-            out.push_str("COMMIT\n");
+    /// All tables the way `iptables-save` (nf_tables flavour) prints them after
+    /// `iptables-restore` of [`NodeTables::to_restore`]: read and printed back by
+    /// chainwalk's canonical printer (built-in chains first, user chains in byte order,
+    /// every option in the kernel's spelling).
+    pub fn to_save(&self) -> Result<String, SaveError> {
+        let family = match self.family {
+            IpFamily::V4 => Family::Ipv4,
+            IpFamily::V6 => Family::Ipv6,
+        };
+        let text = self.to_restore();
+        let parsed = parse_save(&text, Some(family));
+        let errors: Vec<String> = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.render("node rules", &text))
+            .collect();
+        if errors.is_empty() {
+            Ok(print_save(&parsed.ruleset))
+        } else {
+            Err(SaveError(errors.join("\n")))
         }
-        out
     }
 }
 
+/// The node's tables hold text the kernel would refuse (a rule that does not parse);
+/// `iptables-restore` would reject the whole sync.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the node's rules do not parse:\n{0}")]
+pub struct SaveError(String);
+
 /// Replays syncs (in order, the first one full) into the ruleset the node holds,
 /// in `iptables-save` form.
-pub fn node_ruleset(syncs: &[SyncOutput]) -> String {
+pub fn node_ruleset(syncs: &[SyncOutput]) -> Result<String, SaveError> {
     let family = syncs.first().map(|s| s.family).unwrap_or_default();
     let mut t = NodeTables::new(family);
     for s in syncs {
@@ -359,403 +353,40 @@ pub fn node_ruleset(syncs: &[SyncOutput]) -> String {
     t.to_save()
 }
 
-/// Splits a rule into arguments, honouring double quotes (which are removed).
-fn tokenize(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_q = false;
-    let mut has = false;
-    let mut chars = s.chars();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\\' if in_q => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            '"' => {
-                in_q = !in_q;
-                has = true;
-            }
-            c if c.is_whitespace() && !in_q => {
-                if has || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                    has = false;
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if has || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn hex_norm(v: &str) -> String {
-    let parse = |x: &str| {
-        x.strip_prefix("0x")
-            .or_else(|| x.strip_prefix("0X"))
-            .map(|h| u32::from_str_radix(h, 16).ok())
-            .unwrap_or_else(|| x.parse::<u32>().ok())
-    };
-    match parse(v) {
-        Some(n) => format!("0x{n:x}"),
-        None => v.to_string(),
-    }
-}
-
-fn mark_norm(v: &str) -> String {
-    match v.split_once('/') {
-        Some((a, b)) => format!("{}/{}", hex_norm(a), hex_norm(b)),
-        None => hex_norm(v),
-    }
-}
-
-fn addr_norm(a: &str, family: IpFamily) -> String {
-    if a.contains('/') {
-        return a.to_string();
-    }
-    match family {
-        IpFamily::V4 => format!("{a}/32"),
-        IpFamily::V6 => format!("{a}/128"),
-    }
-}
-
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// The probability `iptables-save` prints for `--probability p`: the kernel keeps
-/// `round(p * 2^31)` and it is printed back with eleven decimals.
-pub fn saved_probability(p: &str) -> String {
-    match p.parse::<f64>() {
-        Ok(v) => {
-            let fixed = (v * 2147483648.0).round();
-            format!("{:.11}", fixed / 2147483648.0)
-        }
-        Err(_) => p.to_string(),
-    }
-}
-
-fn ctstate_norm(v: &str) -> String {
-    const ORDER: [&str; 7] = [
-        "INVALID",
-        "NEW",
-        "RELATED",
-        "ESTABLISHED",
-        "UNTRACKED",
-        "SNAT",
-        "DNAT",
-    ];
-    let states: Vec<&str> = v.split(',').collect();
-    let mut out: Vec<&str> = ORDER
-        .iter()
-        .copied()
-        .filter(|s| states.contains(s))
-        .collect();
-    for s in states {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out.join(",")
-}
-
-fn save_match(name: &str, args: &[(bool, String, Vec<String>)], family: IpFamily) -> String {
-    let mut out = format!("-m {name}");
-    let opt = |o: &str| args.iter().find(|(_, k, _)| k == o);
-    let push = |out: &mut String, neg: bool, k: &str, vals: &[String]| {
-        if neg {
-            out.push_str(" !");
-        }
-        out.push(' ');
-        out.push_str(k);
-        for v in vals {
-            out.push(' ');
-            out.push_str(v);
-        }
-    };
-    match name {
-        "comment" => {
-            for (_, _, v) in args {
-                out.push_str(" --comment ");
-                out.push_str(&quote(v.first().map(String::as_str).unwrap_or_default()));
-            }
-        }
-        "nfacct" => {
-            // iptables-save prints two blanks between `--nfacct-name` and the name.
-            for (neg, k, v) in args {
-                let vals: Vec<String> = v.iter().map(|x| format!(" {x}")).collect();
-                push(&mut out, *neg, k, &vals);
-            }
-        }
-        "mark" => {
-            for (neg, k, v) in args {
-                let vals: Vec<String> = v.iter().map(|x| mark_norm(x)).collect();
-                push(&mut out, *neg, k, &vals);
-            }
-        }
-        "conntrack" => {
-            for (neg, k, v) in args {
-                let vals: Vec<String> = if k == "--ctstate" {
-                    v.iter().map(|x| ctstate_norm(x)).collect()
-                } else {
-                    v.clone()
-                };
-                push(&mut out, *neg, k, &vals);
-            }
-        }
-        "statistic" => {
-            for (neg, k, v) in args {
-                let vals: Vec<String> = if k == "--probability" {
-                    v.iter().map(|x| saved_probability(x)).collect()
-                } else {
-                    v.clone()
-                };
-                push(&mut out, *neg, k, &vals);
-            }
-        }
-        "recent" => {
-            let neg = args.iter().any(|(n, _, _)| *n);
-            if neg {
-                out.push_str(" !");
-            }
-            for flag in ["--set", "--rcheck", "--update", "--remove"] {
-                if opt(flag).is_some() {
-                    out.push(' ');
-                    out.push_str(flag);
-                }
-            }
-            if let Some((_, _, v)) = opt("--seconds") {
-                push(&mut out, false, "--seconds", v);
-            }
-            if opt("--reap").is_some() {
-                out.push_str(" --reap");
-            }
-            if let Some((_, _, v)) = opt("--hitcount") {
-                push(&mut out, false, "--hitcount", v);
-            }
-            if opt("--rttl").is_some() {
-                out.push_str(" --rttl");
-            }
-            let name = opt("--name")
-                .and_then(|(_, _, v)| v.first().cloned())
-                .unwrap_or_else(|| "DEFAULT".into());
-            out.push_str(&format!(" --name {name}"));
-            let mask = opt("--mask")
-                .and_then(|(_, _, v)| v.first().cloned())
-                .unwrap_or_else(|| match family {
-                    IpFamily::V4 => "255.255.255.255".into(),
-                    IpFamily::V6 => "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".into(),
-                });
-            out.push_str(&format!(" --mask {mask}"));
-            out.push_str(if opt("--rdest").is_some() {
-                " --rdest"
-            } else {
-                " --rsource"
-            });
-        }
-        _ => {
-            for (neg, k, v) in args {
-                push(&mut out, *neg, k, v);
-            }
-        }
-    }
-    out
-}
-
-/// Options that take no value in the matches and targets kube-proxy uses.
-fn is_flag(opt: &str) -> bool {
-    matches!(
-        opt,
-        "--set"
-            | "--rcheck"
-            | "--update"
-            | "--remove"
-            | "--reap"
-            | "--rttl"
-            | "--rsource"
-            | "--rdest"
-            | "--random-fully"
-            | "--random"
-            | "--persistent"
-    )
-}
-
-fn save_rule(chain: &str, rule: &str, family: IpFamily) -> String {
-    let toks = tokenize(rule);
-    let mut src = None;
-    let mut dst = None;
-    let mut iif = None;
-    let mut oif = None;
-    let mut proto = None;
-    type Opt = (bool, String, Vec<String>);
-    let mut matches: Vec<(String, Vec<Opt>)> = Vec::new();
-    let mut target: Option<(String, Vec<Opt>)> = None;
-    let mut neg = false;
-    let mut i = 0;
-    while let Some(t) = toks.get(i) {
-        let next = toks.get(i + 1).cloned().unwrap_or_default();
-        match t.as_str() {
-            "!" => {
-                neg = true;
-                i += 1;
-                continue;
-            }
-            "-s" | "--source" => {
-                src = Some((neg, addr_norm(&next, family)));
-                i += 2;
-            }
-            "-d" | "--destination" => {
-                dst = Some((neg, addr_norm(&next, family)));
-                i += 2;
-            }
-            "-i" | "--in-interface" => {
-                iif = Some((neg, next));
-                i += 2;
-            }
-            "-o" | "--out-interface" => {
-                oif = Some((neg, next));
-                i += 2;
-            }
-            "-p" | "--protocol" => {
-                proto = Some((neg, next));
-                i += 2;
-            }
-            "-m" | "--match" => {
-                matches.push((next, Vec::new()));
-                i += 2;
-            }
-            "-j" | "--jump" => {
-                target = Some((next, Vec::new()));
-                i += 2;
-            }
-            o if o.starts_with("--") => {
-                let mut vals = Vec::new();
-                let mut j = i + 1;
-                if !is_flag(o)
-                    && let Some(v) = toks.get(j)
-                    && v != "!"
-                    && !(v.starts_with('-') && v.len() > 1)
-                {
-                    vals.push(v.clone());
-                    j += 1;
-                }
-                let entry = (neg, o.to_string(), vals);
-                if let Some((_, opts)) = target.as_mut() {
-                    opts.push(entry);
-                } else if let Some((_, opts)) = matches.last_mut() {
-                    opts.push(entry);
-                }
-                i = j;
-            }
-            _ => i += 1,
-        }
-        neg = false;
-    }
-    let mut out = format!("-A {chain}");
-    let mut general = |flag: &str, v: &Option<(bool, String)>| {
-        if let Some((n, a)) = v {
-            if *n {
-                out.push_str(" !");
-            }
-            out.push_str(&format!(" {flag} {a}"));
-        }
-    };
-    general("-s", &src);
-    general("-d", &dst);
-    general("-i", &iif);
-    general("-o", &oif);
-    general("-p", &proto);
-    for (name, args) in &matches {
-        out.push(' ');
-        out.push_str(&save_match(name, args, family));
-    }
-    if let Some((name, args)) = &target {
-        out.push_str(" -j ");
-        out.push_str(name);
-        let val = |o: &str| {
-            args.iter()
-                .find(|(_, k, _)| k == o)
-                .and_then(|(_, _, v)| v.first().cloned())
-        };
-        match name.as_str() {
-            "MARK" => {
-                if let Some(m) = val("--or-mark") {
-                    out.push_str(&format!(" --set-xmark {0}/{0}", hex_norm(&m)));
-                } else if let Some(m) = val("--xor-mark") {
-                    out.push_str(&format!(" --set-xmark {}/0x0", hex_norm(&m)));
-                } else if let Some(m) = val("--and-mark") {
-                    let v = m
-                        .strip_prefix("0x")
-                        .and_then(|h| u32::from_str_radix(h, 16).ok());
-                    out.push_str(&format!(" --set-xmark 0x0/0x{:x}", !v.unwrap_or(0)));
-                } else if let Some(m) = val("--set-mark") {
-                    out.push_str(&format!(" --set-xmark {}/0xffffffff", hex_norm(&m)));
-                } else if let Some(m) = val("--set-xmark") {
-                    out.push_str(&format!(" --set-xmark {}", mark_norm(&m)));
-                }
-            }
-            "REJECT" => {
-                let with = val("--reject-with").unwrap_or_else(|| match family {
-                    IpFamily::V4 => "icmp-port-unreachable".into(),
-                    IpFamily::V6 => "icmp6-port-unreachable".into(),
-                });
-                out.push_str(&format!(" --reject-with {with}"));
-            }
-            _ => {
-                for (n, k, v) in args {
-                    if *n {
-                        out.push_str(" !");
-                    }
-                    out.push(' ');
-                    out.push_str(k);
-                    for x in v {
-                        out.push(' ');
-                        out.push_str(x);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Rewrites the `-A` rules of restore text into the normalised form `iptables-save`
-/// prints (general options first, `/32`//`/128` prefixes, quoted comments, hex marks
-/// without padding, probabilities as stored by the kernel, `MARK --set-xmark`,
-/// `REJECT --reject-with`, `recent` defaults). Other lines are kept.
-pub fn iptables_save_form(restore: &str, family: IpFamily) -> String {
-    let mut out = String::with_capacity(restore.len());
-    for line in restore.lines() {
-        if let Some(rest) = line.strip_prefix("-A ") {
-            let (chain, rule) = rest.split_once(' ').unwrap_or((rest, ""));
-            out.push_str(&save_rule(chain, rule, family));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
-    fn probability_as_saved() {
-        assert_eq!(saved_probability("0.5000000000"), "0.50000000000");
-        assert_eq!(saved_probability("0.3333333333"), "0.33333333349");
+    fn save_form_is_what_the_kernel_prints() {
+        let mut node = NodeTables::new(IpFamily::V4);
+        node.apply_restore(
+            "*nat\n:KUBE-SVC-X - [0:0]\n\
+             -A KUBE-SVC-X -m comment --comment \"ns/a:p\" -m statistic --mode random --probability 0.3333333333 -j KUBE-SEP-Y\n\
+             -A KUBE-SVC-X -d 10.0.0.1 -j MARK --or-mark 0x4000\n\
+             COMMIT\n",
+        );
+        let save = node.to_save().unwrap();
+        // iptables 1.8.9 stores the probability as a 31-bit fraction and prints 11 decimals,
+        // adds the prefix length, quotes comments, and spells `--or-mark` as `--set-xmark`.
+        assert!(
+            save.contains("-A KUBE-SVC-X -m comment --comment \"ns/a:p\" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-Y\n"),
+            "{save}"
+        );
+        assert!(
+            save.contains("-A KUBE-SVC-X -d 10.0.0.1/32 -j MARK --set-xmark 0x4000/0x4000\n"),
+            "{save}"
+        );
     }
 
     #[test]
-    fn tokenize_quotes() {
-        assert_eq!(
-            tokenize(r#"-m comment --comment "a b" -j X"#),
-            vec!["-m", "comment", "--comment", "a b", "-j", "X"]
+    fn rules_that_do_not_parse_are_an_error() {
+        let mut node = NodeTables::new(IpFamily::V4);
+        node.apply_restore(
+            "*nat\n:KUBE-SVC-X - [0:0]\n-A KUBE-SVC-X -d 10.0.0.300 -j ACCEPT\nCOMMIT\n",
         );
+        let err = node.to_save().unwrap_err().to_string();
+        assert!(err.contains("10.0.0.300"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 //! built from it (kube-proxy plus Calico- and Docker-style chains).
 
 use crate::config::{IpFamily, LocalDetector, ProxyConfig};
-use crate::node::NodeTables;
+use crate::node::{NodeTables, SaveError};
 use crate::objects::Cluster;
 use crate::proxier::Proxier;
 use ipnet::{IpNet, Ipv4Net};
@@ -691,14 +691,14 @@ fn docker_rules(containers: usize, rng: &mut Rng) -> [Vec<String>; 2] {
 /// chains kube-proxy keeps in the built-in chains), plus Calico-style `cali-*`
 /// chains in raw, mangle, filter and nat and Docker-style `DOCKER*` chains, as
 /// chosen by `opts`. Reproducible from `opts.seed`.
-pub fn synthetic_node(opts: &NodeOptions) -> String {
+pub fn synthetic_node(opts: &NodeOptions) -> Result<String, SaveError> {
     let cluster = synthetic_cluster(opts.services, opts.endpoints, opts.seed);
     let mut proxier = Proxier::new(synthetic_node_config());
     let sync = proxier.sync(&cluster);
     let mut node = NodeTables::new(IpFamily::V4);
     node.apply(&sync);
     drop(sync);
-    let kube = node.to_save();
+    let kube = node.to_save()?;
     drop(node);
     let mut tables = parse_save_tables(&kube);
     drop(kube);
@@ -753,5 +753,5 @@ pub fn synthetic_node(opts: &NodeOptions) -> String {
         "# chainwalk synthetic node: {} services x {} endpoints, seed {}, {} Calico workloads, {} Docker ports\n",
         opts.services, opts.endpoints, opts.seed, opts.calico_workloads, opts.docker_containers
     );
-    print_tables(&mut tables, &header)
+    Ok(print_tables(&mut tables, &header))
 }

@@ -51,7 +51,7 @@ fn example_node_rules_match() {
     assert!(out.restore.contains("--or-mark 0x00004000"));
     let mut node = NodeTables::new(IpFamily::V4);
     node.apply(&out);
-    let ours = relevant(&node.to_save());
+    let ours = relevant(&node.to_save().unwrap());
     let theirs = relevant(&read("node.rules"));
     if ours != theirs {
         let missing: Vec<_> = theirs.iter().filter(|l| !ours.contains(l)).collect();

@@ -236,7 +236,7 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     let mut node = NodeTables::new(family);
     node.apply(&proxier.sync(&cluster));
     if dir.join("flows.txt").is_file() {
-        check_flows(&case, &node.to_save(), &dir.join("flows.txt"))?;
+        check_flows(&case, &node.to_save()?, &dir.join("flows.txt"))?;
     }
     for i in 0..case.steps.len() {
         if case.apply_step(i, &mut cluster, &mut warnings) {
@@ -245,7 +245,7 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
         node.apply(&proxier.sync(&cluster));
         let flows = dir.join(format!("step-{}", i + 1)).join("flows.txt");
         if flows.is_file() {
-            check_flows(&case, &node.to_save(), &flows)?;
+            check_flows(&case, &node.to_save()?, &flows)?;
         }
     }
     Ok(())

@@ -194,7 +194,7 @@ fn kernel_agrees_with_node_view() {
             });
             node.apply(&out);
             let kernel = strip(&ns.run(&[save_bin], None).expect("save"));
-            let ours = node.to_save();
+            let ours = node.to_save().unwrap();
             let mut k_sorted: Vec<&str> = kernel.split_inclusive("COMMIT\n").collect();
             let mut o_sorted: Vec<&str> = ours.split_inclusive("COMMIT\n").collect();
             k_sorted.sort();
@@ -228,7 +228,7 @@ fn synthetic_node_loads_and_saves_back_unchanged() {
         calico_workloads: 12,
         docker_containers: 17,
     };
-    let text = chainwalk_kubeproxy::synthetic_node(&opts);
+    let text = chainwalk_kubeproxy::synthetic_node(&opts).unwrap();
     let ns = Netns::new("synthetic").expect("netns");
     ns.run(&["iptables-restore", "--test"], Some(&text))
         .expect("iptables-restore --test");

@@ -122,7 +122,7 @@ fn trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
     for o in &outputs {
         tables.apply(o);
     }
-    let rules = tables.to_save();
+    let rules = tables.to_save()?;
     let parsed = parse_save(&rules, None);
     if parsed.has_errors() {
         bail!("the rendered rules do not parse: {:?}", parsed.diagnostics);
@@ -194,7 +194,7 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         for o in &outputs {
             tables.apply(o);
         }
-        print!("{}", tables.to_save());
+        print!("{}", tables.to_save()?);
     } else if args.canonical {
         print!("{}", chainwalk_kubeproxy::canonical_order(&last.restore));
     } else {
