@@ -113,10 +113,10 @@ impl ChainwalkEngine {
                 // The node's own answer passes the hooks too (looped back through
                 // PREROUTING and INPUT when it is for a local address): it advances nth
                 // counters and updates connections. Its path is not compared.
+                let mut desc = packet_desc(&answer);
+                desc.quoted = quoted_header(&record, &answer);
                 if let Ok((t, states)) = sim.trace_with_state(
-                    &[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
-                        &answer,
-                    ))],
+                    &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
                     &state,
                 ) && let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
                 {
@@ -255,6 +255,7 @@ pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
             Ingress::Local => None,
         },
         mark: p.mark,
+        quoted: None,
     }
 }
 
@@ -339,6 +340,7 @@ fn packet_of(p: &PacketSpec) -> Packet {
         physdev_out: None,
         mark: d.mark,
         sport_random: false,
+        quoted: None,
     }
 }
 
@@ -411,6 +413,37 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
         _ => return None,
     }
     Some(p)
+}
+
+/// The header the node's `answer` to a delivered packet quotes when the answer is an ICMP
+/// error: the packet as it was delivered (after any NAT), which is what the node's stack
+/// saw and answers.
+pub fn quoted_header(r: &Record, answer: &PacketSpec) -> Option<Tuple> {
+    let icmp_error = match answer.proto {
+        Proto::Icmp => matches!(answer.icmp_type, 3 | 4 | 5 | 11 | 12),
+        Proto::Icmpv6 => (1..=4).contains(&answer.icmp_type),
+        _ => false,
+    };
+    if !icmp_error {
+        return None;
+    }
+    let h = r.headers.as_ref()?;
+    let ports = has_ports(Protocol(h.proto));
+    Some(Tuple {
+        proto: Protocol(h.proto),
+        src: h.src,
+        sport: if ports {
+            h.sport.map(|p| p.value()).unwrap_or(0)
+        } else {
+            0
+        },
+        dst: h.dst,
+        dport: if ports {
+            h.dport.map(|p| p.value()).unwrap_or(0)
+        } else {
+            0
+        },
+    })
 }
 
 /// The record of one outcome of a traced packet, and the state it leaves behind.

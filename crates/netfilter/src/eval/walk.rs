@@ -451,6 +451,7 @@ impl<'a> Simulator<'a> {
             physdev_out: None,
             mark: d.mark,
             sport_random: false,
+            quoted: d.quoted,
         };
         if let Some(i) = &d.in_iface
             && let Some(b) = self.host.bridge_of(i)
@@ -513,6 +514,7 @@ impl<'a> Simulator<'a> {
             physdev_out: None,
             mark: 0,
             sport_random: false,
+            quoted: None,
         })
     }
 
