@@ -163,3 +163,31 @@ fn drop_in_output_is_seen() {
         ("OUTPUT", "OUTPUT")
     );
 }
+
+#[test]
+fn the_nodes_port_unreachable_is_related_to_the_udp_connection() {
+    // A local UDP packet to a local port nobody listens on, looped back through lo: the
+    // node's ICMP port unreachable comes back in through lo too, RELATED to the UDP
+    // connection in its reply direction, so CONNMARK on it sets the connection's mark.
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A INPUT -p icmp -m conntrack --ctstate RELATED --ctdir REPLY -j CONNMARK --set-xmark 0x10/0xffff\nCOMMIT\n";
+    let p = PacketSpec::udp(sa("192.0.2.2:40000"), sa("198.51.100.1:53"), Ingress::Local);
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Delivered, "{r:?}");
+    assert_eq!(r[0].conntrack.as_ref().map(|c| c.mark), Some(0x10), "{r:?}");
+}
+
+#[test]
+fn an_error_answering_a_source_natted_packet_is_un_natted() {
+    // A client's UDP packet has its source NATed to a local address in INPUT. The node's
+    // port unreachable, addressed to that local address, is un-NATted in OUTPUT (to the
+    // client) and leaves through eth0: it never loops back through PREROUTING.
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p icmp -j CONNMARK --set-xmark 0x20/0x20\n-A POSTROUTING -o eth0 -p icmp -j CONNMARK --set-xmark 0x4/0x4\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A INPUT -p udp -j SNAT --to-source 198.51.100.1\nCOMMIT\n";
+    let p = PacketSpec::udp(
+        sa("192.0.2.1:40000"),
+        sa("192.0.2.2:53"),
+        Ingress::Interface("eth0".into()),
+    );
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Delivered, "{r:?}");
+    assert_eq!(r[0].conntrack.as_ref().map(|c| c.mark), Some(0x4), "{r:?}");
+}

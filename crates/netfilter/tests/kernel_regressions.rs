@@ -297,3 +297,90 @@ fn ipv6_masquerade_to_the_loopback_address_keeps_loopback_as_source() {
         st.fate
     );
 }
+
+/// Traces `packets` one after the other, each from the state the one before left.
+fn trace_each(rules: &str, packets: &[&str]) -> (Vec<Trace>, State) {
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let mut state = State::default();
+    let mut traces = Vec::new();
+    for p in packets {
+        let (t, states) = sim
+            .trace_with_state(&parse_packet_line(p).unwrap(), &state)
+            .unwrap();
+        assert_eq!(t.outcomes.len(), 1, "{p}");
+        state = states.into_iter().next().unwrap();
+        traces.push(t);
+    }
+    (traces, state)
+}
+
+#[test]
+fn an_icmp_error_is_related_to_the_connection_of_the_packet_it_quotes() {
+    // The node's port unreachable answering a local UDP packet (looped back through lo)
+    // is RELATED to the UDP connection, in its reply direction: CONNMARK on it changes the
+    // connection's mark, and it does not count as a reply (seed 4242 cases 508 and 635).
+    let rules = "*mangle\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m conntrack --ctstate RELATED --ctdir REPLY -j CONNMARK --set-xmark 0x10/0xffff\nCOMMIT\n";
+    let (t, state) = trace_each(
+        rules,
+        &[
+            "-p udp -s 10.0.0.2 --sport 40000 -d 10.1.0.2 --dport 53",
+            "-p icmp -s 10.1.0.2 -d 10.0.0.2 --icmp-type port-unreachable --quote udp,10.0.0.2,40000,10.1.0.2,53",
+        ],
+    );
+    let error = &t[1].outcomes[0].steps[0];
+    assert_eq!(error.fate.kind, chainwalk_netfilter::trace::FateKind::Local);
+    assert!(
+        error
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Rule && e.target == "CONNMARK"),
+        "{:?}",
+        error.events
+    );
+    assert_eq!(state.conntrack.entries.len(), 1);
+    assert_eq!(state.conntrack.entries[0].mark, 0x10);
+    assert!(!state.conntrack.entries[0].seen_reply);
+    // Without a quoted header (or quoting a packet of no connection) the error is INVALID.
+    let (t, state) = trace_each(
+        rules,
+        &[
+            "-p udp -s 10.0.0.2 --sport 40000 -d 10.1.0.2 --dport 53",
+            "-p icmp -s 10.1.0.2 -d 10.0.0.2 --icmp-type port-unreachable --quote udp,10.0.0.2,40001,10.1.0.2,53",
+        ],
+    );
+    assert!(
+        t[1].outcomes[0].steps[0]
+            .events
+            .iter()
+            .all(|e| e.target != "CONNMARK")
+    );
+    assert_eq!(state.conntrack.entries[0].mark, 0);
+}
+
+#[test]
+fn an_icmp_error_answering_a_source_natted_packet_goes_back_to_the_original_source() {
+    // A UDP packet from a client, its source NATed to a local address in INPUT: the node's
+    // error goes to that local address, but conntrack un-NATs it in OUTPUT (outer
+    // destination and quoted source back to the client), so it leaves through eth0 instead
+    // of looping back through PREROUTING (seed 4242 case 1366).
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p icmp -j CONNMARK --set-xmark 0x20/0x20\n-A POSTROUTING -o eth0 -p icmp -j CONNMARK --set-xmark 0x4/0x4\nCOMMIT\n*nat\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -j SNAT --to-source 10.1.0.2\nCOMMIT\n";
+    let (t, state) = trace_each(
+        rules,
+        &[
+            "-p udp -s 10.0.0.9 --sport 40000 -d 10.0.0.2 --dport 53 -i eth0",
+            "-p icmp -s 10.0.0.2 -d 10.1.0.2 --icmp-type port-unreachable --quote udp,10.1.0.2,40000,10.0.0.2,53",
+        ],
+    );
+    let error = &t[1].outcomes[0].steps[0];
+    assert_eq!(error.fate.kind, chainwalk_netfilter::trace::FateKind::Sent);
+    assert_eq!(error.fate.iface.as_deref(), Some("eth0"));
+    assert_eq!(error.fate.packet.dst.to_string(), "10.0.0.9");
+    let q = error.fate.packet.quoted.unwrap();
+    assert_eq!(
+        (q.src.to_string(), q.sport, q.dst.to_string(), q.dport),
+        ("10.0.0.9".into(), 40000, "10.0.0.2".into(), 53)
+    );
+    assert_eq!(state.conntrack.entries[0].mark, 0x4);
+}
