@@ -325,8 +325,11 @@ fn former_disagreements_agree() {
         (2026, 96),   // MASQUERADE through lo
         (2026, 281),  // the node's reset dropped in raw OUTPUT leaves the connection
         (4242, 424),  // CONNMARK on a confirmed connection stays when the packet is dropped
+        (4242, 508),  // the node's port unreachable, RELATED, saves its mark to the connection
+        (4242, 635),  // the node's port unreachable, RELATED, gets a CONNMARK
         (4242, 733),  // the node's reset sees the connection before it is deleted
         (4242, 869),  // the node's reset to a source NATed to a local address is un-NATed
+        (4242, 1366), // the node's port unreachable to a source NATed to a local address is un-NATed
         (4242, 2374), // IPv6 MASQUERADE to ::1 keeps ::1 as the source
     ];
     let cases: Vec<Case> = found
