@@ -15,8 +15,9 @@
 use std::fmt::Write as _;
 
 use chainwalk_host::kernel::{Ingress, InterfaceKind, PacketSpec, Proto, tcp_flags};
-use chainwalk_netfilter::conntrack::{self, Tuple};
+use chainwalk_netfilter::conntrack::{self, Direction, Entry, Tuple};
 use chainwalk_netfilter::eval::{Simulator, State};
+use chainwalk_netfilter::ext::conntrack::CtState;
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::{Protocol, Ruleset};
@@ -100,6 +101,29 @@ impl ChainwalkEngine {
                 )));
             }
             state = next;
+            if let Some(outcome) = trace.outcomes.get(k)
+                && let Some((desc, attach)) = reject_answer(&host, outcome, &state)
+            {
+                // REJECT's answer (a TCP reset or an ICMP error) passes OUTPUT and
+                // POSTROUTING, and PREROUTING and INPUT when it loops back to a local
+                // address: it advances nth counters and may change connections. Its path
+                // is not compared.
+                let traced = match &attach {
+                    Some((entry, index, dir)) => {
+                        sim.trace_attached(&desc, entry, *index, *dir, &state)
+                    }
+                    None => sim.trace_with_state(
+                        &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
+                        &state,
+                    ),
+                };
+                if let Ok((_, states)) = traced
+                    && let Some(st) = states.into_iter().next()
+                {
+                    state = st;
+                    record.conntrack = ct_entry(&state, &record.packet);
+                }
+            }
             if let Some(answer) = node_answer(&record) {
                 // A connection whose only answer is the node's reset is deleted when
                 // conntrack sees the reset (unless the raw table dropped or untracked it).
@@ -413,6 +437,113 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
         _ => return None,
     }
     Some(p)
+}
+
+/// The packet the node sends when `REJECT` refuses a packet (the outcome's fate), and, for a
+/// TCP reset, the connection the kernel attaches to it (`nf_ct_attach`: the refused packet's
+/// connection, confirmed or not, in the other direction). A reset answers a TCP segment
+/// without RST; an ICMP or ICMPv6 error (quoting the refused packet as it was refused)
+/// answers anything but another ICMP error. The error's source is the refused packet's
+/// destination when that is local, else the address routing picks towards its source.
+type Attach = (Entry, Option<usize>, Direction);
+fn reject_answer(
+    host: &Host,
+    outcome: &trace::Outcome,
+    state: &State,
+) -> Option<(PacketDesc, Option<Attach>)> {
+    let step = outcome.steps.first()?;
+    if step.fate.kind != FateKind::Rejected {
+        return None;
+    }
+    let with = step.fate.reason.as_deref()?;
+    let old = &step.fate.packet;
+    let v4 = old.dst.is_ipv4();
+    let mut desc = PacketDesc {
+        proto: old.proto,
+        src: Some(old.dst),
+        dst: old.src,
+        sport: None,
+        dport: None,
+        tcp_flags: None,
+        icmp: None,
+        in_iface: None,
+        mark: 0,
+        quoted: None,
+    };
+    if with == "tcp-reset" {
+        let flags = old.tcp_flags?;
+        if old.proto != Protocol::TCP || flags & tcp_flags::RST != 0 {
+            return None;
+        }
+        desc.sport = old.dport;
+        desc.dport = old.sport;
+        desc.tcp_flags = Some(if flags & tcp_flags::ACK != 0 {
+            tcp_flags::RST
+        } else {
+            tcp_flags::RST | tcp_flags::ACK
+        });
+        // The refused packet's connection, unless conntrack had none for it.
+        let tracked = step
+            .notes
+            .iter()
+            .rev()
+            .find_map(|(_, n)| match n {
+                Note::Conntrack { state, .. } => Some(*state),
+                _ => None,
+            })
+            .is_some_and(|bits| bits & (CtState::INVALID | CtState::UNTRACKED) == 0);
+        let attach = tracked.then(|| match state.conntrack.find(&Tuple::of(&step.input)) {
+            Some((i, dir)) => (
+                state
+                    .conntrack
+                    .entries
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Entry::new(&step.input)),
+                Some(i),
+                match dir {
+                    Direction::Original => Direction::Reply,
+                    Direction::Reply => Direction::Original,
+                },
+            ),
+            None => {
+                let mut e = Entry::new(&step.input);
+                e.reply = Tuple::of(old).inverse();
+                (e, None, Direction::Reply)
+            }
+        });
+        return Some((desc, attach));
+    }
+    if chainwalk_netfilter::conntrack::is_icmp_error(old) {
+        return None;
+    }
+    let code = match with {
+        "icmp-net-unreachable" | "icmp6-no-route" => 0,
+        "icmp-host-unreachable" | "icmp6-adm-prohibited" => 1,
+        "icmp-proto-unreachable" => 2,
+        "icmp-port-unreachable" | "icmp6-addr-unreachable" => 3,
+        "icmp6-port-unreachable" => 4,
+        "icmp6-policy-fail" => 5,
+        "icmp6-reject-route" => 6,
+        "icmp-net-prohibited" => 9,
+        "icmp-host-prohibited" => 10,
+        "icmp-admin-prohibited" => 13,
+        _ => return None,
+    };
+    desc.proto = if v4 { Protocol::ICMP } else { Protocol::ICMPV6 };
+    desc.icmp = Some((if v4 { 3 } else { 1 }, code));
+    desc.quoted = Some(Tuple::of(old));
+    desc.src = Some(if host.is_local(old.dst) {
+        old.dst
+    } else if host.is_local(old.src) {
+        old.src
+    } else {
+        chainwalk_netfilter::route::lookup(host, old.src)
+            .ok()
+            .and_then(|r| r.src)
+            .unwrap_or(old.dst)
+    });
+    Some((desc, None))
 }
 
 /// The header the node's `answer` to a delivered packet quotes when the answer is an ICMP

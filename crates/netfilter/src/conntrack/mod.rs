@@ -261,7 +261,8 @@ impl Table {
     }
 
     /// Confirms a connection when its packet leaves netfilter alive: a new entry is inserted,
-    /// an existing one updated (a reply marks it as seen both ways; a RELATED error does not).
+    /// an existing one updated (a reply marks it as seen both ways; a RELATED packet does not,
+    /// and never confirms a connection that is not in the table).
     pub fn confirm(&mut self, info: &CtInfo) {
         if let CtInfo::Conn {
             entry,
@@ -271,6 +272,9 @@ impl Table {
             ..
         } = info
         {
+            if *related && index.is_none() {
+                return;
+            }
             let mut e = entry.clone();
             if *dir == Direction::Reply && !*related {
                 e.seen_reply = true;

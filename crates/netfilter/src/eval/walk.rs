@@ -236,6 +236,41 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         state: &State,
     ) -> Result<(Trace, Vec<State>), TraceError> {
+        self.trace_carrying(specs, state, CtInfo::None)
+    }
+
+    /// Traces a packet the node sends in answer to a packet that `REJECT` refused (its TCP
+    /// reset), from `state`. The kernel attaches the refused packet's connection to the
+    /// answer (`nf_ct_attach`), so conntrack does not look the answer up: it belongs to that
+    /// connection as RELATED, in direction `dir` (the other way), also when the connection
+    /// was never confirmed (`index` `None`); such a connection is not confirmed by it.
+    pub fn trace_attached(
+        &self,
+        answer: &PacketDesc,
+        conn: &Entry,
+        index: Option<usize>,
+        dir: Direction,
+        state: &State,
+    ) -> Result<(Trace, Vec<State>), TraceError> {
+        let ct = CtInfo::Conn {
+            entry: conn.clone(),
+            index,
+            dir,
+            dst_done: true,
+            src_done: true,
+            related: true,
+        };
+        self.trace_carrying(&[PacketSpec::Desc(answer.clone())], state, ct)
+    }
+
+    /// Traces a packet sequence from `state`, the first packet carrying `ct` (as conntrack
+    /// attached it, or [`CtInfo::None`] to be looked up).
+    fn trace_carrying(
+        &self,
+        specs: &[PacketSpec],
+        state: &State,
+        ct: CtInfo,
+    ) -> Result<(Trace, Vec<State>), TraceError> {
         let table = &state.conntrack;
         self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
@@ -265,7 +300,7 @@ impl<'a> Simulator<'a> {
             pkt: pkt0,
             events: Vec::new(),
             notes: Vec::new(),
-            ct: CtInfo::None,
+            ct,
             flow: None,
             stopped: false,
         }];
@@ -1553,7 +1588,11 @@ impl conntrack::Table {
         self.confirm(info);
         match info {
             CtInfo::Conn { index: Some(i), .. } => Some(*i),
-            CtInfo::Conn { index: None, .. } => self.entries.len().checked_sub(1),
+            CtInfo::Conn {
+                index: None,
+                related: false,
+                ..
+            } => self.entries.len().checked_sub(1),
             _ => None,
         }
     }
