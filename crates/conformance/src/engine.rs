@@ -101,28 +101,33 @@ impl ChainwalkEngine {
                 )));
             }
             state = next;
-            if let Some(outcome) = trace.outcomes.get(k)
-                && let Some((desc, attach)) = reject_answer(&host, outcome, &state)
-            {
+            if let Some(outcome) = trace.outcomes.get(k) {
                 // REJECT's answer (a TCP reset or an ICMP error) passes OUTPUT and
                 // POSTROUTING, and PREROUTING and INPUT when it loops back to a local
-                // address: it advances nth counters and may change connections. Its path
-                // is not compared.
-                let traced = match &attach {
-                    Some((entry, index, dir)) => {
-                        sim.trace_attached(&desc, entry, *index, *dir, &state)
-                    }
-                    None => sim.trace_with_state(
-                        &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
-                        &state,
-                    ),
-                };
-                if let Ok((_, states)) = traced
-                    && let Some(st) = states.into_iter().next()
-                {
+                // address: it advances nth counters and may change connections. An answer
+                // REJECT refuses in turn is answered too (a reset refused with an ICMP
+                // error). Their paths are not compared.
+                let mut next = reject_answer(&host, outcome, refused_conn(outcome, &state));
+                while let Some((desc, attach)) = next.take() {
+                    let Ok((t, states)) = sim.trace_attached(&desc, &attach, &state) else {
+                        break;
+                    };
+                    let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
+                    else {
+                        break;
+                    };
                     state = st;
-                    record.conntrack = ct_entry(&state, &record.packet);
+                    // The connection the answer carried, as the table holds it now.
+                    let carried = attach.map(|(e, index, dir)| {
+                        let index = index.or_else(|| state.conntrack.find(&e.orig).map(|(i, _)| i));
+                        let e = index
+                            .and_then(|i| state.conntrack.entries.get(i).cloned())
+                            .unwrap_or(e);
+                        (e, index, dir)
+                    });
+                    next = reject_answer(&host, o, carried);
                 }
+                record.conntrack = ct_entry(&state, &record.packet);
             }
             if let Some(answer) = node_answer(&record) {
                 // A connection whose only answer is the node's reset is deleted when
@@ -449,7 +454,7 @@ type Attach = (Entry, Option<usize>, Direction);
 fn reject_answer(
     host: &Host,
     outcome: &trace::Outcome,
-    state: &State,
+    refused: Option<Attach>,
 ) -> Option<(PacketDesc, Option<Attach>)> {
     let step = outcome.steps.first()?;
     if step.fate.kind != FateKind::Rejected {
@@ -482,37 +487,7 @@ fn reject_answer(
         } else {
             tcp_flags::RST | tcp_flags::ACK
         });
-        // The refused packet's connection, unless conntrack had none for it.
-        let tracked = step
-            .notes
-            .iter()
-            .rev()
-            .find_map(|(_, n)| match n {
-                Note::Conntrack { state, .. } => Some(*state),
-                _ => None,
-            })
-            .is_some_and(|bits| bits & (CtState::INVALID | CtState::UNTRACKED) == 0);
-        let attach = tracked.then(|| match state.conntrack.find(&Tuple::of(&step.input)) {
-            Some((i, dir)) => (
-                state
-                    .conntrack
-                    .entries
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| Entry::new(&step.input)),
-                Some(i),
-                match dir {
-                    Direction::Original => Direction::Reply,
-                    Direction::Reply => Direction::Original,
-                },
-            ),
-            None => {
-                let mut e = Entry::new(&step.input);
-                e.reply = Tuple::of(old).inverse();
-                (e, None, Direction::Reply)
-            }
-        });
-        return Some((desc, attach));
+        return Some((desc, answer_conn(refused)));
     }
     if chainwalk_netfilter::conntrack::is_icmp_error(old) {
         return None;
@@ -543,7 +518,49 @@ fn reject_answer(
             .and_then(|r| r.src)
             .unwrap_or(old.dst)
     });
-    Some((desc, None))
+    Some((desc, answer_conn(refused)))
+}
+
+/// The connection an answer carries: the refused packet's, in the other direction.
+fn answer_conn(refused: Option<Attach>) -> Option<Attach> {
+    refused.map(|(e, i, dir)| {
+        let other = match dir {
+            Direction::Original => Direction::Reply,
+            Direction::Reply => Direction::Original,
+        };
+        (e, i, other)
+    })
+}
+
+/// The connection conntrack gave a packet REJECT refused (the outcome's first step, `state`
+/// the state it left): the table's entry and the packet's direction, or a connection never
+/// confirmed; `None` when conntrack had none for it (INVALID, UNTRACKED, or no conntrack).
+fn refused_conn(outcome: &trace::Outcome, state: &State) -> Option<Attach> {
+    let step = outcome.steps.first()?;
+    let bits = step.notes.iter().rev().find_map(|(_, n)| match n {
+        Note::Conntrack { state, .. } => Some(*state),
+        _ => None,
+    })?;
+    if bits & (CtState::INVALID | CtState::UNTRACKED) != 0 {
+        return None;
+    }
+    Some(match state.conntrack.find(&Tuple::of(&step.input)) {
+        Some((i, dir)) => (
+            state
+                .conntrack
+                .entries
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Entry::new(&step.input)),
+            Some(i),
+            dir,
+        ),
+        None => {
+            let mut e = Entry::new(&step.input);
+            e.reply = Tuple::of(&step.fate.packet).inverse();
+            (e, None, Direction::Original)
+        }
+    })
 }
 
 /// The header the node's `answer` to a delivered packet quotes when the answer is an ICMP

@@ -261,8 +261,10 @@ impl Table {
     }
 
     /// Confirms a connection when its packet leaves netfilter alive: a new entry is inserted,
-    /// an existing one updated (a reply marks it as seen both ways; a RELATED packet does not,
-    /// and never confirms a connection that is not in the table).
+    /// an existing one updated (a reply marks it as seen both ways; a RELATED packet does not).
+    /// A RELATED packet carrying a connection that is not in the table (an answer the node
+    /// made to its packet) confirms it only in the original direction, as
+    /// `__nf_conntrack_confirm` does.
     pub fn confirm(&mut self, info: &CtInfo) {
         if let CtInfo::Conn {
             entry,
@@ -272,7 +274,7 @@ impl Table {
             ..
         } = info
         {
-            if *related && index.is_none() {
+            if *related && index.is_none() && *dir == Direction::Reply {
                 return;
             }
             let mut e = entry.clone();

@@ -240,25 +240,30 @@ impl<'a> Simulator<'a> {
     }
 
     /// Traces a packet the node sends in answer to a packet that `REJECT` refused (its TCP
-    /// reset), from `state`. The kernel attaches the refused packet's connection to the
-    /// answer (`nf_ct_attach`), so conntrack does not look the answer up: it belongs to that
-    /// connection as RELATED, in direction `dir` (the other way), also when the connection
-    /// was never confirmed (`index` `None`); such a connection is not confirmed by it.
+    /// reset or ICMP error), from `state`. The kernel attaches the refused packet's connection
+    /// to the answer (`nf_ct_attach`), so conntrack does not look the answer up: it belongs to
+    /// that connection as RELATED, in direction `dir` (the other way), also when the connection
+    /// was never confirmed (`index` `None`); such a connection is confirmed by an answer in
+    /// its original direction only. The node's ICMP errors carry the connection of the
+    /// packet they answer the same way.
+    /// Without a connection (`conn` `None`: the refused packet had none), conntrack looks the
+    /// answer up as any packet.
     pub fn trace_attached(
         &self,
         answer: &PacketDesc,
-        conn: &Entry,
-        index: Option<usize>,
-        dir: Direction,
+        conn: &Option<(Entry, Option<usize>, Direction)>,
         state: &State,
     ) -> Result<(Trace, Vec<State>), TraceError> {
-        let ct = CtInfo::Conn {
-            entry: conn.clone(),
-            index,
-            dir,
-            dst_done: true,
-            src_done: true,
-            related: true,
+        let ct = match conn {
+            Some((entry, index, dir)) => CtInfo::Conn {
+                entry: entry.clone(),
+                index: *index,
+                dir: *dir,
+                dst_done: true,
+                src_done: true,
+                related: true,
+            },
+            None => CtInfo::None,
         };
         self.trace_carrying(&[PacketSpec::Desc(answer.clone())], state, ct)
     }
@@ -1590,9 +1595,10 @@ impl conntrack::Table {
             CtInfo::Conn { index: Some(i), .. } => Some(*i),
             CtInfo::Conn {
                 index: None,
-                related: false,
+                related,
+                dir,
                 ..
-            } => self.entries.len().checked_sub(1),
+            } if !*related || *dir == Direction::Original => self.entries.len().checked_sub(1),
             _ => None,
         }
     }
