@@ -390,7 +390,8 @@ fn ct_entry(state: &State, packet: &PacketSpec) -> Option<CtEntry> {
 
 /// What the lab's node answers to a packet delivered to it (it has no listening sockets):
 /// a TCP reset to a TCP segment that is not one, an ICMP port unreachable to UDP, an echo
-/// reply to an echo request (and a timestamp reply to an IPv4 timestamp request).
+/// reply to an echo request. The lab's IPv4 timestamp requests carry no timestamps, and the
+/// kernel does not answer a timestamp request shorter than its 4-byte originate timestamp.
 pub fn node_answer(r: &Record) -> Option<PacketSpec> {
     if r.fate != Fate::Delivered {
         return None;
@@ -427,9 +428,9 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
             p.sport = 0;
             p.dport = 0;
         }
-        (1, Some(t @ (8 | 13))) => {
+        (1, Some(8)) => {
             p.proto = Proto::Icmp;
-            p.icmp_type = if t == 8 { 0 } else { 14 };
+            p.icmp_type = 0;
             p.sport = r.packet.sport;
             p.dport = 0;
         }

@@ -384,3 +384,112 @@ fn an_icmp_error_answering_a_source_natted_packet_goes_back_to_the_original_sour
     );
     assert_eq!(state.conntrack.entries[0].mark, 0x4);
 }
+
+fn desc(line: &str) -> chainwalk_netfilter::packet::PacketDesc {
+    match parse_packet_line(line).unwrap().remove(0) {
+        chainwalk_netfilter::packet::PacketSpec::Desc(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rejects_reset_to_a_local_packet_loops_back_and_counts_in_prerouting() {
+    // REJECT's reset to a local SYN is addressed to the node: it loops back through lo and
+    // advances an nth counter in raw PREROUTING. It carries the SYN's connection (never
+    // confirmed) and does not confirm it (seed 4242 cases 2344, 3261).
+    use chainwalk_netfilter::conntrack::{Direction, Entry, Tuple};
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m statistic --mode nth --every 2 --packet 0 -j ACCEPT\nCOMMIT\n*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n";
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let syn = "-p tcp -s 10.0.0.2 --sport 40000 -d 10.1.0.9 --dport 80 --syn";
+    let (t, states) = sim
+        .trace_with_state(&parse_packet_line(syn).unwrap(), &State::default())
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Rejected
+    );
+    let state = states.into_iter().next().unwrap();
+    let input = &t.outcomes[0].steps[0].input;
+    let mut conn = Entry::new(input);
+    conn.reply = Tuple::of(input).inverse();
+    let reset =
+        desc("-p tcp -s 10.1.0.9 --sport 80 -d 10.0.0.2 --dport 40000 --tcp-flags ALL RST,ACK");
+    let (t, states) = sim
+        .trace_attached(&reset, &Some((conn, None, Direction::Reply)), &state)
+        .unwrap();
+    let st = &t.outcomes[0].steps[0];
+    assert_eq!(st.fate.kind, chainwalk_netfilter::trace::FateKind::Local);
+    // RELATED, not INVALID: the OUTPUT drop of INVALID packets does not see it.
+    assert!(
+        st.events.iter().all(|e| e.target != "DROP"),
+        "{:?}",
+        st.events
+    );
+    let state = states.into_iter().next().unwrap();
+    assert!(state.conntrack.entries.is_empty());
+    let udp =
+        parse_packet_line("-p udp -s 10.0.0.9 --sport 1 -d 10.0.0.2 --dport 53 -i eth0").unwrap();
+    let held = |t: &Trace| {
+        t.outcomes[0].steps[0]
+            .events
+            .iter()
+            .any(|e| e.table == TableName::Raw && e.kind == EventKind::Rule)
+    };
+    let (after_reset, _) = sim.trace_with_state(&udp, &state).unwrap();
+    let (alone, _) = sim.trace_with_state(&udp, &State::default()).unwrap();
+    assert_ne!(held(&after_reset), held(&alone));
+}
+
+#[test]
+fn an_error_refusing_rejects_reset_confirms_the_refused_connection() {
+    // A forwarded SYN refused with a reset; REJECT in OUTPUT refuses the reset with an ICMP
+    // error, which carries the SYN's connection in the original direction: leaving the node
+    // it confirms the connection (seed 4242 case 3794).
+    use chainwalk_netfilter::conntrack::{Direction, Entry, Tuple};
+    let rules = "*filter\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p tcp -j REJECT --reject-with tcp-reset\n-A OUTPUT -p tcp -m tcp --tcp-flags RST RST -j REJECT\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n";
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let syn = "-p tcp -s 10.0.0.9 --sport 40000 -d 10.1.0.9 --dport 80 --syn -i eth0";
+    let (t, states) = sim
+        .trace_with_state(&parse_packet_line(syn).unwrap(), &State::default())
+        .unwrap();
+    let state = states.into_iter().next().unwrap();
+    assert!(state.conntrack.entries.is_empty());
+    let input = &t.outcomes[0].steps[0].input;
+    let mut conn = Entry::new(input);
+    conn.reply = Tuple::of(input).inverse();
+    let reset =
+        desc("-p tcp -s 10.1.0.9 --sport 80 -d 10.0.0.9 --dport 40000 --tcp-flags ALL RST,ACK");
+    let (t, states) = sim
+        .trace_attached(
+            &reset,
+            &Some((conn.clone(), None, Direction::Reply)),
+            &state,
+        )
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Rejected
+    );
+    let state = states.into_iter().next().unwrap();
+    assert!(
+        state.conntrack.entries.is_empty(),
+        "the reset confirms nothing"
+    );
+    let error = desc(
+        "-p icmp -s 10.0.0.2 -d 10.1.0.9 --icmp-type port-unreachable --quote tcp,10.1.0.9,80,10.0.0.9,40000",
+    );
+    let (t, states) = sim
+        .trace_attached(&error, &Some((conn, None, Direction::Original)), &state)
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Sent
+    );
+    let state = states.into_iter().next().unwrap();
+    assert_eq!(state.conntrack.entries.len(), 1);
+    assert_eq!(state.conntrack.entries[0].orig.src.to_string(), "10.0.0.9");
+}
