@@ -680,6 +680,48 @@ mod tests {
     }
 
     #[test]
+    fn an_icmp_error_quotes_the_packet_it_answers() {
+        let p = parse("-p icmp -s 10.0.0.2 -d 10.0.0.9 --icmp-type port-unreachable --quote udp,10.0.0.9,5000,10.0.0.2,53").unwrap();
+        let PacketSpec::Desc(d) = &p[0] else { panic!() };
+        let q = d.quoted.unwrap();
+        assert_eq!(q.proto, Protocol::UDP);
+        assert_eq!((q.src.to_string(), q.sport), ("10.0.0.9".into(), 5000));
+        assert_eq!((q.dst.to_string(), q.dport), ("10.0.0.2".into(), 53));
+        let p = parse("-p icmpv6 -s 2001:db8::2 -d 2001:db8::9 --icmp-type 1/4 --quote icmpv6,2001:db8::9,2001:db8::2").unwrap();
+        let PacketSpec::Desc(d) = &p[0] else { panic!() };
+        assert_eq!(d.quoted.unwrap().sport, 0);
+        for (bad, want) in [
+            (
+                "-p icmp -d 10.0.0.9 --quote udp,10.0.0.9,1,10.0.0.2,53",
+                "needs an ICMP or ICMPv6 error",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote udp,10.0.0.9,10.0.0.2",
+                "PROTO,SRC,SPORT,DST,DPORT",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote icmp,10.0.0.9,1,10.0.0.2,2",
+                "PROTO,SRC,DST",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote udp,::1,1,10.0.0.2,53",
+                "different address families",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote udp,2001:db8::1,1,2001:db8::2,53",
+                "another address family",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote bogus,10.0.0.9,10.0.0.2",
+                "does not start with a protocol",
+            ),
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.message.contains(want), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
     fn bad_descriptions_have_one_clear_error() {
         let cases: &[(&str, &str, Option<usize>)] = &[
             ("--dport 80 -d 10.0.0.1", "`--dport` needs `-p`", Some(0)),
