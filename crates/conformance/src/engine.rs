@@ -15,8 +15,9 @@
 use std::fmt::Write as _;
 
 use chainwalk_host::kernel::{Ingress, InterfaceKind, PacketSpec, Proto, tcp_flags};
-use chainwalk_netfilter::conntrack::{self, Tuple};
+use chainwalk_netfilter::conntrack::{self, Direction, Entry, Tuple};
 use chainwalk_netfilter::eval::{Simulator, State};
+use chainwalk_netfilter::ext::conntrack::CtState;
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::{Protocol, Ruleset};
@@ -100,6 +101,34 @@ impl ChainwalkEngine {
                 )));
             }
             state = next;
+            if let Some(outcome) = trace.outcomes.get(k) {
+                // REJECT's answer (a TCP reset or an ICMP error) passes OUTPUT and
+                // POSTROUTING, and PREROUTING and INPUT when it loops back to a local
+                // address: it advances nth counters and may change connections. An answer
+                // REJECT refuses in turn is answered too (a reset refused with an ICMP
+                // error). Their paths are not compared.
+                let mut next = reject_answer(&host, outcome, refused_conn(outcome, &state));
+                while let Some((desc, attach)) = next.take() {
+                    let Ok((t, states)) = sim.trace_attached(&desc, &attach, &state) else {
+                        break;
+                    };
+                    let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
+                    else {
+                        break;
+                    };
+                    state = st;
+                    // The connection the answer carried, as the table holds it now.
+                    let carried = attach.map(|(e, index, dir)| {
+                        let index = index.or_else(|| state.conntrack.find(&e.orig).map(|(i, _)| i));
+                        let e = index
+                            .and_then(|i| state.conntrack.entries.get(i).cloned())
+                            .unwrap_or(e);
+                        (e, index, dir)
+                    });
+                    next = reject_answer(&host, o, carried);
+                }
+                record.conntrack = ct_entry(&state, &record.packet);
+            }
             if let Some(answer) = node_answer(&record) {
                 // A connection whose only answer is the node's reset is deleted when
                 // conntrack sees the reset (unless the raw table dropped or untracked it).
@@ -113,10 +142,10 @@ impl ChainwalkEngine {
                 // The node's own answer passes the hooks too (looped back through
                 // PREROUTING and INPUT when it is for a local address): it advances nth
                 // counters and updates connections. Its path is not compared.
+                let mut desc = packet_desc(&answer);
+                desc.quoted = quoted_header(&record, &answer);
                 if let Ok((t, states)) = sim.trace_with_state(
-                    &[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
-                        &answer,
-                    ))],
+                    &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
                     &state,
                 ) && let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
                 {
@@ -255,6 +284,7 @@ pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
             Ingress::Local => None,
         },
         mark: p.mark,
+        quoted: None,
     }
 }
 
@@ -339,6 +369,7 @@ fn packet_of(p: &PacketSpec) -> Packet {
         physdev_out: None,
         mark: d.mark,
         sport_random: false,
+        quoted: None,
     }
 }
 
@@ -359,7 +390,8 @@ fn ct_entry(state: &State, packet: &PacketSpec) -> Option<CtEntry> {
 
 /// What the lab's node answers to a packet delivered to it (it has no listening sockets):
 /// a TCP reset to a TCP segment that is not one, an ICMP port unreachable to UDP, an echo
-/// reply to an echo request (and a timestamp reply to an IPv4 timestamp request).
+/// reply to an echo request. The lab's IPv4 timestamp requests carry no timestamps, and the
+/// kernel does not answer a timestamp request shorter than its 4-byte originate timestamp.
 pub fn node_answer(r: &Record) -> Option<PacketSpec> {
     if r.fate != Fate::Delivered {
         return None;
@@ -396,9 +428,9 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
             p.sport = 0;
             p.dport = 0;
         }
-        (1, Some(t @ (8 | 13))) => {
+        (1, Some(8)) => {
             p.proto = Proto::Icmp;
-            p.icmp_type = if t == 8 { 0 } else { 14 };
+            p.icmp_type = 0;
             p.sport = r.packet.sport;
             p.dport = 0;
         }
@@ -411,6 +443,156 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
         _ => return None,
     }
     Some(p)
+}
+
+/// The packet the node sends when `REJECT` refuses a packet (the outcome's fate), and, for a
+/// TCP reset, the connection the kernel attaches to it (`nf_ct_attach`: the refused packet's
+/// connection, confirmed or not, in the other direction). A reset answers a TCP segment
+/// without RST; an ICMP or ICMPv6 error (quoting the refused packet as it was refused)
+/// answers anything but another ICMP error. The error's source is the refused packet's
+/// destination when that is local, else the address routing picks towards its source.
+type Attach = (Entry, Option<usize>, Direction);
+fn reject_answer(
+    host: &Host,
+    outcome: &trace::Outcome,
+    refused: Option<Attach>,
+) -> Option<(PacketDesc, Option<Attach>)> {
+    let step = outcome.steps.first()?;
+    if step.fate.kind != FateKind::Rejected {
+        return None;
+    }
+    let with = step.fate.reason.as_deref()?;
+    let old = &step.fate.packet;
+    let v4 = old.dst.is_ipv4();
+    let mut desc = PacketDesc {
+        proto: old.proto,
+        src: Some(old.dst),
+        dst: old.src,
+        sport: None,
+        dport: None,
+        tcp_flags: None,
+        icmp: None,
+        in_iface: None,
+        mark: 0,
+        quoted: None,
+    };
+    if with == "tcp-reset" {
+        let flags = old.tcp_flags?;
+        if old.proto != Protocol::TCP || flags & tcp_flags::RST != 0 {
+            return None;
+        }
+        desc.sport = old.dport;
+        desc.dport = old.sport;
+        desc.tcp_flags = Some(if flags & tcp_flags::ACK != 0 {
+            tcp_flags::RST
+        } else {
+            tcp_flags::RST | tcp_flags::ACK
+        });
+        return Some((desc, answer_conn(refused)));
+    }
+    if chainwalk_netfilter::conntrack::is_icmp_error(old) {
+        return None;
+    }
+    let code = match with {
+        "icmp-net-unreachable" | "icmp6-no-route" => 0,
+        "icmp-host-unreachable" | "icmp6-adm-prohibited" => 1,
+        "icmp-proto-unreachable" => 2,
+        "icmp-port-unreachable" | "icmp6-addr-unreachable" => 3,
+        "icmp6-port-unreachable" => 4,
+        "icmp6-policy-fail" => 5,
+        "icmp6-reject-route" => 6,
+        "icmp-net-prohibited" => 9,
+        "icmp-host-prohibited" => 10,
+        "icmp-admin-prohibited" => 13,
+        _ => return None,
+    };
+    desc.proto = if v4 { Protocol::ICMP } else { Protocol::ICMPV6 };
+    desc.icmp = Some((if v4 { 3 } else { 1 }, code));
+    desc.quoted = Some(Tuple::of(old));
+    desc.src = Some(if host.is_local(old.dst) {
+        old.dst
+    } else if host.is_local(old.src) {
+        old.src
+    } else {
+        chainwalk_netfilter::route::lookup(host, old.src)
+            .ok()
+            .and_then(|r| r.src)
+            .unwrap_or(old.dst)
+    });
+    Some((desc, answer_conn(refused)))
+}
+
+/// The connection an answer carries: the refused packet's, in the other direction.
+fn answer_conn(refused: Option<Attach>) -> Option<Attach> {
+    refused.map(|(e, i, dir)| {
+        let other = match dir {
+            Direction::Original => Direction::Reply,
+            Direction::Reply => Direction::Original,
+        };
+        (e, i, other)
+    })
+}
+
+/// The connection conntrack gave a packet REJECT refused (the outcome's first step, `state`
+/// the state it left): the table's entry and the packet's direction, or a connection never
+/// confirmed; `None` when conntrack had none for it (INVALID, UNTRACKED, or no conntrack).
+fn refused_conn(outcome: &trace::Outcome, state: &State) -> Option<Attach> {
+    let step = outcome.steps.first()?;
+    let bits = step.notes.iter().rev().find_map(|(_, n)| match n {
+        Note::Conntrack { state, .. } => Some(*state),
+        _ => None,
+    })?;
+    if bits & (CtState::INVALID | CtState::UNTRACKED) != 0 {
+        return None;
+    }
+    Some(match state.conntrack.find(&Tuple::of(&step.input)) {
+        Some((i, dir)) => (
+            state
+                .conntrack
+                .entries
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Entry::new(&step.input)),
+            Some(i),
+            dir,
+        ),
+        None => {
+            let mut e = Entry::new(&step.input);
+            e.reply = Tuple::of(&step.fate.packet).inverse();
+            (e, None, Direction::Original)
+        }
+    })
+}
+
+/// The header the node's `answer` to a delivered packet quotes when the answer is an ICMP
+/// error: the packet as it was delivered (after any NAT), which is what the node's stack
+/// saw and answers.
+pub fn quoted_header(r: &Record, answer: &PacketSpec) -> Option<Tuple> {
+    let icmp_error = match answer.proto {
+        Proto::Icmp => matches!(answer.icmp_type, 3 | 4 | 5 | 11 | 12),
+        Proto::Icmpv6 => (1..=4).contains(&answer.icmp_type),
+        _ => false,
+    };
+    if !icmp_error {
+        return None;
+    }
+    let h = r.headers.as_ref()?;
+    let ports = has_ports(Protocol(h.proto));
+    Some(Tuple {
+        proto: Protocol(h.proto),
+        src: h.src,
+        sport: if ports {
+            h.sport.map(|p| p.value()).unwrap_or(0)
+        } else {
+            0
+        },
+        dst: h.dst,
+        dport: if ports {
+            h.dport.map(|p| p.value()).unwrap_or(0)
+        } else {
+            0
+        },
+    })
 }
 
 /// The record of one outcome of a traced packet, and the state it leaves behind.

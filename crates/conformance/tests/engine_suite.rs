@@ -325,9 +325,22 @@ fn former_disagreements_agree() {
         (2026, 96),   // MASQUERADE through lo
         (2026, 281),  // the node's reset dropped in raw OUTPUT leaves the connection
         (4242, 424),  // CONNMARK on a confirmed connection stays when the packet is dropped
+        (4242, 508),  // the node's port unreachable, RELATED, saves its mark to the connection
+        (4242, 635),  // the node's port unreachable, RELATED, gets a CONNMARK
         (4242, 733),  // the node's reset sees the connection before it is deleted
         (4242, 869),  // the node's reset to a source NATed to a local address is un-NATed
+        (4242, 1366), // the node's port unreachable to a source NATed to a local address is un-NATed
+        (4242, 2344), // REJECT's reset to a local packet loops back and counts in PREROUTING
         (4242, 2374), // IPv6 MASQUERADE to ::1 keeps ::1 as the source
+        (4242, 2824), // REJECT's ICMPv6 error to a local packet loops back and counts in INPUT
+        (4242, 2926), // the node's port unreachable, RELATED (state and NAT)
+        (4242, 3261), // REJECT's answer to a local packet loops back
+        (4242, 3607), // the node's port unreachable, RELATED (state and NAT)
+        (4242, 3794), // an ICMP error refusing REJECT's reset confirms the refused connection
+        (4242, 4690), // the node's port unreachable, RELATED (state and NAT)
+        (4242, 4739), // the lab's timestamp requests are not answered
+        (4242, 4795), // the node's port unreachable, RELATED (state and NAT)
+        (4242, 4963), // REJECT's answer to a local packet loops back
     ];
     let cases: Vec<Case> = found
         .iter()

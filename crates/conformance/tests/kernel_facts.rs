@@ -163,3 +163,111 @@ fn drop_in_output_is_seen() {
         ("OUTPUT", "OUTPUT")
     );
 }
+
+#[test]
+fn the_nodes_port_unreachable_is_related_to_the_udp_connection() {
+    // A local UDP packet to a local port nobody listens on, looped back through lo: the
+    // node's ICMP port unreachable comes back in through lo too, RELATED to the UDP
+    // connection in its reply direction, so CONNMARK on it sets the connection's mark.
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A INPUT -p icmp -m conntrack --ctstate RELATED --ctdir REPLY -j CONNMARK --set-xmark 0x10/0xffff\nCOMMIT\n";
+    let p = PacketSpec::udp(sa("192.0.2.2:40000"), sa("198.51.100.1:53"), Ingress::Local);
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Delivered, "{r:?}");
+    assert_eq!(r[0].conntrack.as_ref().map(|c| c.mark), Some(0x10), "{r:?}");
+}
+
+#[test]
+fn an_error_answering_a_source_natted_packet_is_un_natted() {
+    // A client's UDP packet has its source NATed to a local address in INPUT. The node's
+    // port unreachable, addressed to that local address, is un-NATted in OUTPUT (to the
+    // client) and leaves through eth0: it never loops back through PREROUTING.
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p icmp -j CONNMARK --set-xmark 0x20/0x20\n-A POSTROUTING -o eth0 -p icmp -j CONNMARK --set-xmark 0x4/0x4\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A INPUT -p udp -j SNAT --to-source 198.51.100.1\nCOMMIT\n";
+    let p = PacketSpec::udp(
+        sa("192.0.2.1:40000"),
+        sa("192.0.2.2:53"),
+        Ingress::Interface("eth0".into()),
+    );
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Delivered, "{r:?}");
+    assert_eq!(r[0].conntrack.as_ref().map(|c| c.mark), Some(0x4), "{r:?}");
+}
+
+#[test]
+fn rejects_reset_to_a_local_packet_loops_back_through_prerouting() {
+    // REJECT in OUTPUT answers a local SYN with a reset addressed to the node itself: the
+    // reset comes back in through lo and advances an nth counter in raw PREROUTING: the
+    // next packet is the counter's second, not its first.
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -m statistic --mode nth --every 2 --packet 0 -j ACCEPT\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\nCOMMIT\n";
+    let syn = PacketSpec::tcp_syn(sa("192.0.2.2:40000"), sa("198.51.100.2:80"), Ingress::Local);
+    let udp = PacketSpec::udp(
+        sa("192.0.2.1:40000"),
+        sa("192.0.2.2:53"),
+        Ingress::Interface("eth0".into()),
+    );
+    let nth_held = |r: &Record| {
+        r.steps
+            .iter()
+            .any(|s| s.table == "raw" && s.at == chainwalk_conformance::At::Rule(1))
+    };
+    let r = run(rules, vec![syn, udp.clone(), udp.clone()]);
+    assert_eq!(r[0].fate, Fate::Rejected, "{r:?}");
+    let after_reset = (nth_held(&r[1]), nth_held(&r[2]));
+    // Without the reset, the same packets are the counter's first and second.
+    let r = run(rules, vec![udp.clone(), udp]);
+    let alone = (nth_held(&r[0]), nth_held(&r[1]));
+    assert_eq!(after_reset, (alone.1, alone.0), "{r:?}");
+    assert_ne!(alone.0, alone.1);
+}
+
+#[test]
+fn an_error_refusing_rejects_reset_confirms_the_refused_connection() {
+    // A forwarded SYN refused with a reset: its connection is never confirmed. When REJECT
+    // refuses the reset in turn, the ICMP error carries the SYN's connection in the original
+    // direction, and its leaving the node confirms the connection.
+    let reset = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate INVALID -j DROP\n-A FORWARD -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n";
+    let r = run(reset, vec![forward_syn()]);
+    assert_eq!(r[0].fate, Fate::Rejected, "{r:?}");
+    assert_eq!(r[0].conntrack, None, "{r:?}");
+    let refused = reset.replace(
+        "COMMIT",
+        "-A OUTPUT -p tcp -m tcp --tcp-flags RST RST -j REJECT --reject-with icmp-port-unreachable\nCOMMIT",
+    );
+    let r = run(&refused, vec![forward_syn()]);
+    assert_eq!(r[0].fate, Fate::Rejected, "{r:?}");
+    let ct = r[0].conntrack.as_ref().expect("the SYN's connection");
+    assert_eq!(ct.orig.src.to_string(), "192.0.2.1", "{r:?}");
+}
+
+#[test]
+fn the_labs_timestamp_requests_are_not_answered() {
+    // The lab's ICMP timestamp request has no timestamps after its header: the kernel finds
+    // it too short and sends no reply. An echo request to the node's own address is answered,
+    // and the reply passes PREROUTING through lo; the timestamp request gets nothing back,
+    // so an nth counter in raw PREROUTING sees one packet fewer.
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -m statistic --mode nth --every 2 --packet 0 -j ACCEPT\nCOMMIT\n";
+    let local = |t: u8| {
+        let mut p = PacketSpec::echo_request(
+            "192.0.2.2".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+            7,
+            Ingress::Local,
+        );
+        p.icmp_type = t;
+        p
+    };
+    let udp = PacketSpec::udp(
+        sa("192.0.2.1:40000"),
+        sa("192.0.2.2:53"),
+        Ingress::Interface("eth0".into()),
+    );
+    let nth_held = |r: &Record| {
+        r.steps
+            .iter()
+            .any(|s| s.table == "raw" && s.at == chainwalk_conformance::At::Rule(1))
+    };
+    let echo = run(rules, vec![local(8), udp.clone()]);
+    let timestamp = run(rules, vec![local(13), udp]);
+    assert_eq!(echo[0].fate, Fate::Delivered, "{echo:?}");
+    assert_eq!(timestamp[0].fate, Fate::Delivered, "{timestamp:?}");
+    assert_ne!(nth_held(&echo[1]), nth_held(&timestamp[1]));
+}

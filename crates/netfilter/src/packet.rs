@@ -65,6 +65,9 @@ pub struct Packet {
     /// Whether the source port was randomised by NAT (`--random-fully`): the number shown is
     /// the original one, the real one is chosen by the kernel at run time.
     pub sport_random: bool,
+    /// The header an ICMP or ICMPv6 error quotes: the packet it answers, as that packet
+    /// looked when it was answered (conntrack relates the error to that packet's connection).
+    pub quoted: Option<crate::conntrack::Tuple>,
 }
 
 impl Packet {
@@ -111,6 +114,8 @@ pub struct PacketDesc {
     pub in_iface: Option<String>,
     /// `--mark`: the skb mark it arrives with.
     pub mark: u32,
+    /// `--quote`: for an ICMP or ICMPv6 error, the header of the packet it answers.
+    pub quoted: Option<crate::conntrack::Tuple>,
 }
 
 /// One packet of a traced sequence.
@@ -271,6 +276,7 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
     let mut icmp: Option<(usize, &str)> = None;
     let mut in_iface = None;
     let mut mark = 0u32;
+    let mut quoted: Option<(usize, crate::conntrack::Tuple)> = None;
     let mut keyword: Option<(usize, &str)> = None;
     let mut i = 0;
     let value = |i: usize, opt: &str| -> Result<&str, PacketError> {
@@ -361,16 +367,25 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             "--icmp-type" | "--icmpv6-type" => {
                 icmp = Some((at + 1, value(i, opt)?));
             }
+            "--quote" => {
+                let v = value(i, opt)?;
+                quoted = Some((at + 1, parse_quoted(v).map_err(|m| PacketError::at(at + 1, m).help("the packet an ICMP error answers: PROTO,SRC,SPORT,DST,DPORT (PROTO,SRC,DST without ports), e.g. udp,10.0.0.9,5000,10.0.0.2,53"))?));
+            }
             other => {
                 return Err(PacketError::at(at, format!("unknown option `{other}`")).help(
-                    "packet options: -p, -s, -d, --sport, --dport, -i, --mark, --syn, --tcp-flags, --icmp-type, --then",
+                    "packet options: -p, -s, -d, --sport, --dport, -i, --mark, --syn, --tcp-flags, --icmp-type, --quote, --then",
                 ));
             }
         }
         i += 2;
     }
     if let Some((at, kw)) = keyword {
-        if proto.is_some() || src.is_some() || dst.is_some() || in_iface.is_some() {
+        if proto.is_some()
+            || src.is_some()
+            || dst.is_some()
+            || in_iface.is_some()
+            || quoted.is_some()
+        {
             return Err(PacketError::at(
                 at,
                 format!(
@@ -453,6 +468,36 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
         (None, p) if p == Protocol::ICMPV6 => Some((128, 0)),
         _ => None,
     };
+    if let Some((at, q)) = &quoted {
+        let error = Packet {
+            proto,
+            src: dst,
+            dst,
+            sport: None,
+            dport: None,
+            tcp_flags: None,
+            icmp,
+            in_iface: None,
+            out_iface: None,
+            physdev_in: None,
+            physdev_out: None,
+            mark: 0,
+            sport_random: false,
+            quoted: None,
+        };
+        if !crate::conntrack::is_icmp_error(&error) {
+            return Err(PacketError::at(
+                *at - 1,
+                "`--quote` needs an ICMP or ICMPv6 error (`--icmp-type port-unreachable`, ...)",
+            ));
+        }
+        if q.src.is_ipv4() != dst.is_ipv4() {
+            return Err(PacketError::at(
+                *at,
+                "the quoted packet is of another address family than the error",
+            ));
+        }
+    }
     if has_ports(proto) && dport.is_none() {
         return Err(PacketError::at(
             base,
@@ -469,7 +514,45 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
         icmp,
         in_iface: in_iface.map(|(_, i)| i),
         mark,
+        quoted: quoted.map(|(_, q)| q),
     }))
+}
+
+/// Reads a quoted header: `PROTO,SRC,SPORT,DST,DPORT`, or `PROTO,SRC,DST` for a protocol
+/// without ports.
+fn parse_quoted(text: &str) -> Result<crate::conntrack::Tuple, String> {
+    let parts: Vec<&str> = text.split(',').collect();
+    let proto = parts
+        .first()
+        .and_then(|p| Protocol::parse(p))
+        .filter(|p| !p.is_any())
+        .ok_or_else(|| format!("`{text}` does not start with a protocol"))?;
+    let addr = |s: &str| -> Result<IpAddr, String> {
+        s.parse().map_err(|_| format!("`{s}` is not an IP address"))
+    };
+    let port = |s: &str| -> Result<u16, String> {
+        s.parse().map_err(|_| format!("`{s}` is not a port number"))
+    };
+    let (src, sport, dst, dport) = match (has_ports(proto), parts.as_slice()) {
+        (true, [_, s, sp, d, dp]) => (addr(s)?, port(sp)?, addr(d)?, port(dp)?),
+        (false, [_, s, d]) => (addr(s)?, 0, addr(d)?, 0),
+        (true, _) => {
+            return Err(format!(
+                "a quoted {proto} header is PROTO,SRC,SPORT,DST,DPORT"
+            ));
+        }
+        (false, _) => return Err(format!("a quoted {proto} header is PROTO,SRC,DST")),
+    };
+    if src.is_ipv4() != dst.is_ipv4() {
+        return Err("the quoted source and destination are of different address families".into());
+    }
+    Ok(crate::conntrack::Tuple {
+        proto,
+        src,
+        sport,
+        dst,
+        dport,
+    })
 }
 
 fn parse_flags(text: &str) -> Result<u8, String> {
@@ -541,6 +624,16 @@ impl fmt::Display for Packet {
         if let Some((t, c)) = self.icmp {
             write!(f, " type {t} code {c}")?;
         }
+        if let Some(q) = &self.quoted {
+            let ports = has_ports(q.proto);
+            write!(
+                f,
+                " quoting {} {} → {}",
+                q.proto,
+                ep(q.src, ports.then_some(q.sport), false),
+                ep(q.dst, ports.then_some(q.dport), false)
+            )?;
+        }
         write!(f, " mark {:#x}", self.mark)
     }
 }
@@ -584,6 +677,48 @@ mod tests {
         let p = parse("-p icmp -d 10.0.0.1").unwrap();
         let PacketSpec::Desc(d) = &p[0] else { panic!() };
         assert_eq!(d.icmp, Some((8, 0)));
+    }
+
+    #[test]
+    fn an_icmp_error_quotes_the_packet_it_answers() {
+        let p = parse("-p icmp -s 10.0.0.2 -d 10.0.0.9 --icmp-type port-unreachable --quote udp,10.0.0.9,5000,10.0.0.2,53").unwrap();
+        let PacketSpec::Desc(d) = &p[0] else { panic!() };
+        let q = d.quoted.unwrap();
+        assert_eq!(q.proto, Protocol::UDP);
+        assert_eq!((q.src.to_string(), q.sport), ("10.0.0.9".into(), 5000));
+        assert_eq!((q.dst.to_string(), q.dport), ("10.0.0.2".into(), 53));
+        let p = parse("-p icmpv6 -s 2001:db8::2 -d 2001:db8::9 --icmp-type 1/4 --quote icmpv6,2001:db8::9,2001:db8::2").unwrap();
+        let PacketSpec::Desc(d) = &p[0] else { panic!() };
+        assert_eq!(d.quoted.unwrap().sport, 0);
+        for (bad, want) in [
+            (
+                "-p icmp -d 10.0.0.9 --quote udp,10.0.0.9,1,10.0.0.2,53",
+                "needs an ICMP or ICMPv6 error",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote udp,10.0.0.9,10.0.0.2",
+                "PROTO,SRC,SPORT,DST,DPORT",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote icmp,10.0.0.9,1,10.0.0.2,2",
+                "PROTO,SRC,DST",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote udp,::1,1,10.0.0.2,53",
+                "different address families",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote udp,2001:db8::1,1,2001:db8::2,53",
+                "another address family",
+            ),
+            (
+                "-p icmp -d 10.0.0.9 --icmp-type 3 --quote bogus,10.0.0.9,10.0.0.2",
+                "does not start with a protocol",
+            ),
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.message.contains(want), "{bad}: {}", e.message);
+        }
     }
 
     #[test]

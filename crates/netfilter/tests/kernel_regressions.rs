@@ -297,3 +297,199 @@ fn ipv6_masquerade_to_the_loopback_address_keeps_loopback_as_source() {
         st.fate
     );
 }
+
+/// Traces `packets` one after the other, each from the state the one before left.
+fn trace_each(rules: &str, packets: &[&str]) -> (Vec<Trace>, State) {
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let mut state = State::default();
+    let mut traces = Vec::new();
+    for p in packets {
+        let (t, states) = sim
+            .trace_with_state(&parse_packet_line(p).unwrap(), &state)
+            .unwrap();
+        assert_eq!(t.outcomes.len(), 1, "{p}");
+        state = states.into_iter().next().unwrap();
+        traces.push(t);
+    }
+    (traces, state)
+}
+
+#[test]
+fn an_icmp_error_is_related_to_the_connection_of_the_packet_it_quotes() {
+    // The node's port unreachable answering a local UDP packet (looped back through lo)
+    // is RELATED to the UDP connection, in its reply direction: CONNMARK on it changes the
+    // connection's mark, and it does not count as a reply (seed 4242 cases 508 and 635).
+    let rules = "*mangle\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m conntrack --ctstate RELATED --ctdir REPLY -j CONNMARK --set-xmark 0x10/0xffff\nCOMMIT\n";
+    let (t, state) = trace_each(
+        rules,
+        &[
+            "-p udp -s 10.0.0.2 --sport 40000 -d 10.1.0.2 --dport 53",
+            "-p icmp -s 10.1.0.2 -d 10.0.0.2 --icmp-type port-unreachable --quote udp,10.0.0.2,40000,10.1.0.2,53",
+        ],
+    );
+    let error = &t[1].outcomes[0].steps[0];
+    assert_eq!(error.fate.kind, chainwalk_netfilter::trace::FateKind::Local);
+    assert!(
+        error
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Rule && e.target == "CONNMARK"),
+        "{:?}",
+        error.events
+    );
+    assert_eq!(state.conntrack.entries.len(), 1);
+    assert_eq!(state.conntrack.entries[0].mark, 0x10);
+    assert!(!state.conntrack.entries[0].seen_reply);
+    // Without a quoted header (or quoting a packet of no connection) the error is INVALID.
+    let (t, state) = trace_each(
+        rules,
+        &[
+            "-p udp -s 10.0.0.2 --sport 40000 -d 10.1.0.2 --dport 53",
+            "-p icmp -s 10.1.0.2 -d 10.0.0.2 --icmp-type port-unreachable --quote udp,10.0.0.2,40001,10.1.0.2,53",
+        ],
+    );
+    assert!(
+        t[1].outcomes[0].steps[0]
+            .events
+            .iter()
+            .all(|e| e.target != "CONNMARK")
+    );
+    assert_eq!(state.conntrack.entries[0].mark, 0);
+}
+
+#[test]
+fn an_icmp_error_answering_a_source_natted_packet_goes_back_to_the_original_source() {
+    // A UDP packet from a client, its source NATed to a local address in INPUT: the node's
+    // error goes to that local address, but conntrack un-NATs it in OUTPUT (outer
+    // destination and quoted source back to the client), so it leaves through eth0 instead
+    // of looping back through PREROUTING (seed 4242 case 1366).
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p icmp -j CONNMARK --set-xmark 0x20/0x20\n-A POSTROUTING -o eth0 -p icmp -j CONNMARK --set-xmark 0x4/0x4\nCOMMIT\n*nat\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -j SNAT --to-source 10.1.0.2\nCOMMIT\n";
+    let (t, state) = trace_each(
+        rules,
+        &[
+            "-p udp -s 10.0.0.9 --sport 40000 -d 10.0.0.2 --dport 53 -i eth0",
+            "-p icmp -s 10.0.0.2 -d 10.1.0.2 --icmp-type port-unreachable --quote udp,10.1.0.2,40000,10.0.0.2,53",
+        ],
+    );
+    let error = &t[1].outcomes[0].steps[0];
+    assert_eq!(error.fate.kind, chainwalk_netfilter::trace::FateKind::Sent);
+    assert_eq!(error.fate.iface.as_deref(), Some("eth0"));
+    assert_eq!(error.fate.packet.dst.to_string(), "10.0.0.9");
+    let q = error.fate.packet.quoted.unwrap();
+    assert_eq!(
+        (q.src.to_string(), q.sport, q.dst.to_string(), q.dport),
+        ("10.0.0.9".into(), 40000, "10.0.0.2".into(), 53)
+    );
+    assert_eq!(state.conntrack.entries[0].mark, 0x4);
+}
+
+fn desc(line: &str) -> chainwalk_netfilter::packet::PacketDesc {
+    match parse_packet_line(line).unwrap().remove(0) {
+        chainwalk_netfilter::packet::PacketSpec::Desc(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rejects_reset_to_a_local_packet_loops_back_and_counts_in_prerouting() {
+    // REJECT's reset to a local SYN is addressed to the node: it loops back through lo and
+    // advances an nth counter in raw PREROUTING. It carries the SYN's connection (never
+    // confirmed) and does not confirm it (seed 4242 cases 2344, 3261).
+    use chainwalk_netfilter::conntrack::{Direction, Entry, Tuple};
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m statistic --mode nth --every 2 --packet 0 -j ACCEPT\nCOMMIT\n*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n";
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let syn = "-p tcp -s 10.0.0.2 --sport 40000 -d 10.1.0.9 --dport 80 --syn";
+    let (t, states) = sim
+        .trace_with_state(&parse_packet_line(syn).unwrap(), &State::default())
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Rejected
+    );
+    let state = states.into_iter().next().unwrap();
+    let input = &t.outcomes[0].steps[0].input;
+    let mut conn = Entry::new(input);
+    conn.reply = Tuple::of(input).inverse();
+    let reset =
+        desc("-p tcp -s 10.1.0.9 --sport 80 -d 10.0.0.2 --dport 40000 --tcp-flags ALL RST,ACK");
+    let (t, states) = sim
+        .trace_attached(&reset, &Some((conn, None, Direction::Reply)), &state)
+        .unwrap();
+    let st = &t.outcomes[0].steps[0];
+    assert_eq!(st.fate.kind, chainwalk_netfilter::trace::FateKind::Local);
+    // RELATED, not INVALID: the OUTPUT drop of INVALID packets does not see it.
+    assert!(
+        st.events.iter().all(|e| e.target != "DROP"),
+        "{:?}",
+        st.events
+    );
+    let state = states.into_iter().next().unwrap();
+    assert!(state.conntrack.entries.is_empty());
+    let udp =
+        parse_packet_line("-p udp -s 10.0.0.9 --sport 1 -d 10.0.0.2 --dport 53 -i eth0").unwrap();
+    let held = |t: &Trace| {
+        t.outcomes[0].steps[0]
+            .events
+            .iter()
+            .any(|e| e.table == TableName::Raw && e.kind == EventKind::Rule)
+    };
+    let (after_reset, _) = sim.trace_with_state(&udp, &state).unwrap();
+    let (alone, _) = sim.trace_with_state(&udp, &State::default()).unwrap();
+    assert_ne!(held(&after_reset), held(&alone));
+}
+
+#[test]
+fn an_error_refusing_rejects_reset_confirms_the_refused_connection() {
+    // A forwarded SYN refused with a reset; REJECT in OUTPUT refuses the reset with an ICMP
+    // error, which carries the SYN's connection in the original direction: leaving the node
+    // it confirms the connection (seed 4242 case 3794).
+    use chainwalk_netfilter::conntrack::{Direction, Entry, Tuple};
+    let rules = "*filter\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p tcp -j REJECT --reject-with tcp-reset\n-A OUTPUT -p tcp -m tcp --tcp-flags RST RST -j REJECT\n-A OUTPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n";
+    let rs = ruleset(rules);
+    let host = Host::from_yaml(HOST).unwrap();
+    let sim = Simulator::new(&rs, &host);
+    let syn = "-p tcp -s 10.0.0.9 --sport 40000 -d 10.1.0.9 --dport 80 --syn -i eth0";
+    let (t, states) = sim
+        .trace_with_state(&parse_packet_line(syn).unwrap(), &State::default())
+        .unwrap();
+    let state = states.into_iter().next().unwrap();
+    assert!(state.conntrack.entries.is_empty());
+    let input = &t.outcomes[0].steps[0].input;
+    let mut conn = Entry::new(input);
+    conn.reply = Tuple::of(input).inverse();
+    let reset =
+        desc("-p tcp -s 10.1.0.9 --sport 80 -d 10.0.0.9 --dport 40000 --tcp-flags ALL RST,ACK");
+    let (t, states) = sim
+        .trace_attached(
+            &reset,
+            &Some((conn.clone(), None, Direction::Reply)),
+            &state,
+        )
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Rejected
+    );
+    let state = states.into_iter().next().unwrap();
+    assert!(
+        state.conntrack.entries.is_empty(),
+        "the reset confirms nothing"
+    );
+    let error = desc(
+        "-p icmp -s 10.0.0.2 -d 10.1.0.9 --icmp-type port-unreachable --quote tcp,10.1.0.9,80,10.0.0.9,40000",
+    );
+    let (t, states) = sim
+        .trace_attached(&error, &Some((conn, None, Direction::Original)), &state)
+        .unwrap();
+    assert_eq!(
+        t.outcomes[0].steps[0].fate.kind,
+        chainwalk_netfilter::trace::FateKind::Sent
+    );
+    let state = states.into_iter().next().unwrap();
+    assert_eq!(state.conntrack.entries.len(), 1);
+    assert_eq!(state.conntrack.entries[0].orig.src.to_string(), "10.0.0.9");
+}

@@ -29,7 +29,9 @@ pub(crate) enum Format {
 /// The packet is described with iptables' own options, e.g.
 /// `-p tcp -s 192.168.49.1 --sport 40000 -d 10.100.29.239 --dport 80 -i eth0`.
 /// Without `-i` it comes from a local process. Further options: `--syn`,
-/// `--tcp-flags MASK SET`, `--mark M`, `--icmp-type T[/C]`. Continue the flow with
+/// `--tcp-flags MASK SET`, `--mark M`, `--icmp-type T[/C]`, and for an ICMP error
+/// `--quote PROTO,SRC,SPORT,DST,DPORT` (the packet it answers: conntrack relates the error
+/// to that packet's connection). Continue the flow with
 /// `--then reply` (the peer's answer) or `--then again` (another packet of the same flow), or
 /// `--then` and a new description; conntrack carries over.
 #[derive(clap::Args, Debug)]

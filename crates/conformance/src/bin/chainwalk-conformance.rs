@@ -1,5 +1,6 @@
-//! `chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine chainwalk|kernel]`:
-//! runs `N` random cases and `F` flow cases of seed `S` on the kernel and on the engine,
+//! `chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine chainwalk|kernel]
+//! [--only I,J,...]`: runs `N` random cases and `F` flow cases of seed `S` on the kernel and
+//! on the engine (with `--only`, just the random cases numbered `I`, `J`, ...),
 //! prints `agree A / disagree D` and writes a reproducer folder for each disagreement
 //! into `DIR` (default `conformance-failures`), shrunk to fewer packets and rules with at
 //! most `TRIES` reruns (`--shrink`, default 60; 0 keeps cases whole). Needs root.
@@ -20,9 +21,10 @@ struct Args {
     out: PathBuf,
     engine: String,
     shrink: usize,
+    only: Option<Vec<u64>>,
 }
 
-const USAGE: &str = "usage: chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine chainwalk|kernel] [--shrink TRIES]";
+const USAGE: &str = "usage: chainwalk-conformance --seed S --cases N [--flows F] [--out DIR] [--engine chainwalk|kernel] [--shrink TRIES] [--only I,J,...]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -32,6 +34,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::from("conformance-failures"),
         engine: "chainwalk".into(),
         shrink: 60,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +56,15 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = PathBuf::from(&value),
             "--engine" => a.engine = value.clone(),
             "--shrink" => a.shrink = num()? as usize,
+            "--only" => {
+                let list = value
+                    .split(',')
+                    .filter(|x| !x.trim().is_empty())
+                    .map(|x| x.trim().parse::<u64>())
+                    .collect::<Result<Vec<u64>, _>>()
+                    .map_err(|_| format!("{flag}: not a list of case numbers: {value}"))?;
+                a.only = Some(list);
+            }
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
@@ -75,7 +87,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut cases = generate::random_cases(args.seed, args.cases);
+    let mut cases = match &args.only {
+        Some(list) => list
+            .iter()
+            .map(|&i| generate::random_case(args.seed, i))
+            .collect(),
+        None => generate::random_cases(args.seed, args.cases),
+    };
     cases.extend((0..args.flows).map(|i| generate::flow_case(args.seed, i)));
     let start = Instant::now();
     let total = cases.len();

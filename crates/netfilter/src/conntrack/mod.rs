@@ -126,6 +126,9 @@ pub enum CtInfo {
         dst_done: bool,
         /// Whether the source translation (SNAT side) is settled.
         src_done: bool,
+        /// Whether the packet is an ICMP error quoting a packet of the connection (state
+        /// RELATED): it belongs to the connection without being one of its packets.
+        related: bool,
     },
 }
 
@@ -135,8 +138,15 @@ impl CtInfo {
         match self {
             CtInfo::None | CtInfo::Invalid => CtState::INVALID,
             CtInfo::Untracked => CtState::UNTRACKED,
-            CtInfo::Conn { entry, dir, .. } => {
-                let base = if *dir == Direction::Reply || entry.seen_reply {
+            CtInfo::Conn {
+                entry,
+                dir,
+                related,
+                ..
+            } => {
+                let base = if *related {
+                    CtState::RELATED
+                } else if *dir == Direction::Reply || entry.seen_reply {
                     CtState::ESTABLISHED
                 } else {
                     CtState::NEW
@@ -190,8 +200,37 @@ impl Table {
     }
 
     /// Looks a packet up as the conntrack hook does: an existing connection, or a new one, or
-    /// INVALID for a packet that cannot start one.
+    /// INVALID for a packet that cannot start one. An ICMP or ICMPv6 error belongs, as
+    /// RELATED, to the connection its quoted header is a packet of (looked up by the
+    /// inverted quoted tuple, and only when the error goes where that direction's packets
+    /// go); without one it is INVALID.
     pub fn classify(&self, p: &Packet) -> CtInfo {
+        if is_icmp_error(p) {
+            let Some(q) = &p.quoted else {
+                return CtInfo::Invalid;
+            };
+            let Some((i, dir)) = self.find(&q.inverse()) else {
+                return CtInfo::Invalid;
+            };
+            let Some(entry) = self.entries.get(i).cloned() else {
+                return CtInfo::Invalid;
+            };
+            let toward = match dir {
+                Direction::Original => entry.orig.dst,
+                Direction::Reply => entry.reply.dst,
+            };
+            if toward != p.dst {
+                return CtInfo::Invalid;
+            }
+            return CtInfo::Conn {
+                entry,
+                index: Some(i),
+                dir,
+                dst_done: true,
+                src_done: true,
+                related: true,
+            };
+        }
         let t = Tuple::of(p);
         if let Some((i, dir)) = self.find(&t) {
             let entry = self
@@ -205,6 +244,7 @@ impl Table {
                 dir,
                 dst_done: true,
                 src_done: true,
+                related: false,
             };
         }
         if !can_start(p) {
@@ -216,18 +256,29 @@ impl Table {
             dir: Direction::Original,
             dst_done: false,
             src_done: false,
+            related: false,
         }
     }
 
     /// Confirms a connection when its packet leaves netfilter alive: a new entry is inserted,
-    /// an existing one updated (a reply marks it as seen both ways).
+    /// an existing one updated (a reply marks it as seen both ways; a RELATED packet does not).
+    /// A RELATED packet carrying a connection that is not in the table (an answer the node
+    /// made to its packet) confirms it only in the original direction, as
+    /// `__nf_conntrack_confirm` does.
     pub fn confirm(&mut self, info: &CtInfo) {
         if let CtInfo::Conn {
-            entry, index, dir, ..
+            entry,
+            index,
+            dir,
+            related,
+            ..
         } = info
         {
+            if *related && index.is_none() && *dir == Direction::Reply {
+                return;
+            }
             let mut e = entry.clone();
-            if *dir == Direction::Reply {
+            if *dir == Direction::Reply && !*related {
                 e.seen_reply = true;
             }
             match index.and_then(|i| self.entries.get_mut(i)) {
@@ -337,12 +388,49 @@ pub fn can_start(p: &Packet) -> bool {
     true
 }
 
+/// Whether the packet is an ICMP error (destination unreachable, source quench, redirect,
+/// time exceeded, parameter problem) or an ICMPv6 error (types 1 to 4): it quotes the header
+/// of the packet it answers.
+pub fn is_icmp_error(p: &Packet) -> bool {
+    match p.icmp {
+        Some((t, _)) if p.proto == Protocol::ICMP => matches!(t, 3 | 4 | 5 | 11 | 12),
+        Some((t, _)) if p.proto == Protocol::ICMPV6 => (1..=4).contains(&t),
+        _ => false,
+    }
+}
+
 /// Rewrites the packet's destination (`dst_side`) or source to what the connection's
-/// translation says for this direction. Returns whether anything changed.
+/// translation says for this direction. Returns whether anything changed. The header an
+/// ICMP error quotes is translated with it, the other side of it (the quoted packet went the
+/// other way), back to how that packet looked before its own translation, as
+/// `nf_nat_icmp_reply_translation` does.
 pub fn apply_binding(p: &mut Packet, entry: &Entry, dir: Direction, dst_side: bool) -> bool {
     let want = entry.target(dir);
     let ports = has_ports(p.proto);
     let before = p.clone();
+    // The side of the connection this hook translates for this direction.
+    let translated = match (dst_side, dir) {
+        (true, Direction::Original) | (false, Direction::Reply) => entry.is_dnat(),
+        _ => entry.is_snat(),
+    };
+    if let Some(q) = p.quoted.as_mut().filter(|_| translated) {
+        let other = match dir {
+            Direction::Original => entry.reply,
+            Direction::Reply => entry.orig,
+        };
+        let quoted_ports = has_ports(q.proto);
+        if dst_side {
+            q.src = other.src;
+            if quoted_ports {
+                q.sport = other.sport;
+            }
+        } else {
+            q.dst = other.dst;
+            if quoted_ports {
+                q.dport = other.dport;
+            }
+        }
+    }
     if dst_side {
         p.dst = want.dst;
         if ports {
@@ -379,6 +467,7 @@ mod tests {
             physdev_out: None,
             mark: 0,
             sport_random: false,
+            quoted: None,
         }
     }
 
@@ -397,6 +486,7 @@ mod tests {
             dir: Direction::Original,
             dst_done: true,
             src_done: true,
+            related: false,
         });
         let mut reply = pkt(
             "10.244.0.6",

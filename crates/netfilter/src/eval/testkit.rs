@@ -84,6 +84,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, dst: &str) -> Packet {
         physdev_out: None,
         mark: 0,
         sport_random: false,
+        quoted: None,
     }
 }
 
@@ -119,6 +120,7 @@ impl Fixture {
             dir: Direction::Original,
             dst_done: false,
             src_done: false,
+            related: false,
         };
         self
     }

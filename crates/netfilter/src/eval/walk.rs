@@ -236,6 +236,46 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         state: &State,
     ) -> Result<(Trace, Vec<State>), TraceError> {
+        self.trace_carrying(specs, state, CtInfo::None)
+    }
+
+    /// Traces a packet the node sends in answer to a packet that `REJECT` refused (its TCP
+    /// reset or ICMP error), from `state`. The kernel attaches the refused packet's connection
+    /// to the answer (`nf_ct_attach`), so conntrack does not look the answer up: it belongs to
+    /// that connection as RELATED, in direction `dir` (the other way), also when the connection
+    /// was never confirmed (`index` `None`); such a connection is confirmed by an answer in
+    /// its original direction only. The node's ICMP errors carry the connection of the
+    /// packet they answer the same way.
+    /// Without a connection (`conn` `None`: the refused packet had none), conntrack looks the
+    /// answer up as any packet.
+    pub fn trace_attached(
+        &self,
+        answer: &PacketDesc,
+        conn: &Option<(Entry, Option<usize>, Direction)>,
+        state: &State,
+    ) -> Result<(Trace, Vec<State>), TraceError> {
+        let ct = match conn {
+            Some((entry, index, dir)) => CtInfo::Conn {
+                entry: entry.clone(),
+                index: *index,
+                dir: *dir,
+                dst_done: true,
+                src_done: true,
+                related: true,
+            },
+            None => CtInfo::None,
+        };
+        self.trace_carrying(&[PacketSpec::Desc(answer.clone())], state, ct)
+    }
+
+    /// Traces a packet sequence from `state`, the first packet carrying `ct` (as conntrack
+    /// attached it, or [`CtInfo::None`] to be looked up).
+    fn trace_carrying(
+        &self,
+        specs: &[PacketSpec],
+        state: &State,
+        ct: CtInfo,
+    ) -> Result<(Trace, Vec<State>), TraceError> {
         let table = &state.conntrack;
         self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
@@ -265,7 +305,7 @@ impl<'a> Simulator<'a> {
             pkt: pkt0,
             events: Vec::new(),
             notes: Vec::new(),
-            ct: CtInfo::None,
+            ct,
             flow: None,
             stopped: false,
         }];
@@ -451,6 +491,7 @@ impl<'a> Simulator<'a> {
             physdev_out: None,
             mark: d.mark,
             sport_random: false,
+            quoted: d.quoted,
         };
         if let Some(i) = &d.in_iface
             && let Some(b) = self.host.bridge_of(i)
@@ -513,6 +554,7 @@ impl<'a> Simulator<'a> {
             physdev_out: None,
             mark: 0,
             sport_random: false,
+            quoted: None,
         })
     }
 
@@ -1551,7 +1593,12 @@ impl conntrack::Table {
         self.confirm(info);
         match info {
             CtInfo::Conn { index: Some(i), .. } => Some(*i),
-            CtInfo::Conn { index: None, .. } => self.entries.len().checked_sub(1),
+            CtInfo::Conn {
+                index: None,
+                related,
+                dir,
+                ..
+            } if !*related || *dir == Direction::Original => self.entries.len().checked_sub(1),
             _ => None,
         }
     }

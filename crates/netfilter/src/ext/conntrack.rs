@@ -324,7 +324,11 @@ impl Conntrack {
             return Truth::No;
         }
         let CtInfo::Conn {
-            entry, dir, index, ..
+            entry,
+            dir,
+            index,
+            related,
+            ..
         } = cx.ct
         else {
             return Truth::of(self.state.is_some());
@@ -366,7 +370,7 @@ impl Conntrack {
             const ASSURED: u16 = 1 << 2;
             const CONFIRMED: u16 = 1 << 3;
             let mut have = 0u16;
-            if entry.seen_reply || *dir == Direction::Reply {
+            if entry.seen_reply || (*dir == Direction::Reply && !*related) {
                 have |= SEEN_REPLY;
             }
             if index.is_some() {
