@@ -379,6 +379,7 @@ mod tests {
             physdev_out: None,
             mark: 0,
             sport_random: false,
+            sender: None,
         }
     }
 

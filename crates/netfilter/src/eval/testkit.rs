@@ -84,6 +84,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, dst: &str) -> Packet {
         physdev_out: None,
         mark: 0,
         sport_random: false,
+        sender: None,
     }
 }
 
