@@ -121,6 +121,17 @@ pub fn needs_conntrack(ruleset: &Ruleset) -> bool {
     })
 }
 
+/// Whether a rule of the ruleset has a `-m limit` match.
+fn has_limit(ruleset: &Ruleset) -> bool {
+    ruleset.tables.iter().any(|t| {
+        t.chains.iter().any(|c| {
+            c.rules
+                .iter()
+                .any(|r| r.matches.iter().any(|m| matches!(m, Match::Limit(_))))
+        })
+    })
+}
+
 /// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
 pub const MAX_OUTCOMES: usize = 10_000;
 
@@ -211,13 +222,7 @@ impl<'a> Simulator<'a> {
             sets: None,
             recent: None,
             tracking: needs_conntrack(ruleset),
-            has_limit: ruleset.tables.iter().any(|t| {
-                t.chains.iter().any(|c| {
-                    c.rules
-                        .iter()
-                        .any(|r| r.matches.iter().any(|m| matches!(m, Match::Limit(_))))
-                })
-            }),
+            has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
             index: Some(std::sync::Arc::new(
                 crate::eval::index::RulesetIndex::build(ruleset),
@@ -316,26 +321,22 @@ impl<'a> Simulator<'a> {
                 }
                 let pkt = match spec {
                     PacketSpec::Desc(d) => self.build(n + 1, d, &mut assumptions)?,
-                    PacketSpec::Reply { tcp_flags, .. } => {
-                        match self.reply_packet(&w, *tcp_flags) {
-                            Some(p) => p,
-                            None => {
-                                w.stopped = true;
-                                next.push(w);
-                                continue;
-                            }
+                    PacketSpec::Reply { tcp_flags: f, .. } => match self.reply_packet(&w, *f) {
+                        Some(p) => p,
+                        None => {
+                            w.stopped = true;
+                            next.push(w);
+                            continue;
                         }
-                    }
-                    PacketSpec::Again { tcp_flags, .. } => {
-                        match self.again_packet(&w, *tcp_flags) {
-                            Some(p) => p,
-                            None => {
-                                w.stopped = true;
-                                next.push(w);
-                                continue;
-                            }
+                    },
+                    PacketSpec::Again { tcp_flags: f, .. } => match self.again_packet(&w, *f) {
+                        Some(p) => p,
+                        None => {
+                            w.stopped = true;
+                            next.push(w);
+                            continue;
                         }
-                    }
+                    },
                 };
                 w.input = pkt.clone();
                 w.pkt = pkt;
