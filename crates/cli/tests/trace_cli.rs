@@ -252,3 +252,45 @@ fn a_conntrack_table_can_be_given() {
             .all(|e| e["table"] != "nat")
     );
 }
+
+#[test]
+fn owner_and_time_options_decide_owner_and_limit() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("owner-limit");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules");
+    std::fs::write(
+        &rules,
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A OUTPUT -m owner --uid-owner 104 -j DROP\n\
+         -A OUTPUT -p udp -m limit --limit 1/sec --limit-burst 1 -j ACCEPT\n\
+         -A OUTPUT -p udp -j REJECT\nCOMMIT\n",
+    )
+    .unwrap();
+    let host = dir.join("host.yaml");
+    std::fs::write(
+        &host,
+        "interfaces:\n  - name: eth0\n    addresses: [10.0.0.2/24]\nroutes:\n  - to: default\n    via: 10.0.0.1\n    dev: eth0\n",
+    )
+    .unwrap();
+    let (rules, host) = (rules.to_string_lossy(), host.to_string_lossy());
+    let fates = |packet: &str| {
+        let mut args = vec!["trace", "-r", &rules, "--host", &host, "--format", "json"];
+        args.extend(packet.split(' '));
+        let (code, out, err) = chainwalk(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let outcomes = v["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 1, "{out}");
+        let mut kinds = vec![outcomes[0]["fate"]["kind"].as_str().unwrap().to_string()];
+        for t in outcomes[0]["then"].as_array().into_iter().flatten() {
+            kinds.push(t["fate"]["kind"].as_str().unwrap().to_string());
+        }
+        (kinds, v["assumptions"].to_string())
+    };
+    let udp = "-p udp -d 10.0.0.1 --dport 53 --uid 0";
+    let (k, _) = fates("-p udp -d 10.0.0.1 --dport 53 --uid 104");
+    assert_eq!(k, ["dropped"]);
+    let (k, assumed) = fates(&format!("{udp} --then {udp} --then {udp} --time 1"));
+    assert_eq!(k, ["sent", "rejected", "sent"]);
+    assert!(assumed.contains("no --time"), "{assumed}");
+}

@@ -11,6 +11,15 @@
 //! - The node has no listening sockets: a TCP segment delivered locally is answered with a
 //!   reset, and conntrack deletes a connection whose only answer is that reset.
 //! - Packets carry TTL 64; forwarding takes one off.
+//! - The node has no IPsec policies or states (its namespace is new): `-m policy --dir out`
+//!   sees no transform on any route.
+//! - The lab sends its local packets from raw sockets this process opened: `-m owner` sees
+//!   this process's file system user and group ids and supplementary groups (root in CI).
+//!   The node's own answers (resets, ICMP errors, echo replies) leave from kernel sockets,
+//!   which have no owner.
+//! - `-m limit` buckets refill with time: where the kernel's records carry the times their
+//!   packets were sent ([`follow_kernel`]), each packet is traced at its time; otherwise the
+//!   packets of a case pass back to back.
 
 use std::fmt::Write as _;
 
@@ -21,7 +30,7 @@ use chainwalk_netfilter::ext::conntrack::CtState;
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::ipset::IpSets;
 use chainwalk_netfilter::model::{Protocol, Ruleset};
-use chainwalk_netfilter::packet::{Packet, PacketDesc, has_ports};
+use chainwalk_netfilter::packet::{Packet, PacketDesc, Sender, has_ports};
 use chainwalk_netfilter::syntax::parse_save;
 use chainwalk_netfilter::trace::{self, EventKind, FateKind, Note};
 
@@ -60,6 +69,19 @@ impl ChainwalkEngine {
         choose: &mut dyn FnMut(usize, &[Record]) -> usize,
         single: bool,
     ) -> Result<Vec<Record>, ConformanceError> {
+        self.run_timed(case, &[], choose, single)
+    }
+
+    /// [`ChainwalkEngine::run_choosing`] with the time each packet was sent, counted from the
+    /// first packet (`times[i]` for packet `i`; a packet without a time passes right after
+    /// the one before it). The node's answer to a packet passes at the packet's time.
+    pub fn run_timed(
+        &self,
+        case: &Case,
+        times: &[Option<std::time::Duration>],
+        choose: &mut dyn FnMut(usize, &[Record]) -> usize,
+        single: bool,
+    ) -> Result<Vec<Record>, ConformanceError> {
         let host = engine_host(case)?;
         let ruleset = engine_ruleset(case)?;
         let sets = lab_ipsets(case)?;
@@ -75,7 +97,13 @@ impl ChainwalkEngine {
                 Err(ConformanceError::Packet { .. }) => break,
                 Err(e) => return Err(e),
             };
-            let desc = packet_desc(&spec);
+            let mut desc = packet_desc(&spec);
+            desc.time = times
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
+                .map(|t| t.max(state.clock()));
             let (trace, states) = sim
                 .trace_with_state(
                     &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
@@ -144,6 +172,7 @@ impl ChainwalkEngine {
                 // counters and updates connections. Its path is not compared.
                 let mut desc = packet_desc(&answer);
                 desc.quoted = quoted_header(&record, &answer);
+                desc.sender = Some(Sender::Kernel);
                 if let Ok((t, states)) = sim.trace_with_state(
                     &[chainwalk_netfilter::packet::PacketSpec::Desc(desc)],
                     &state,
@@ -219,6 +248,7 @@ pub fn engine_host_yaml(case: &Case) -> String {
         "forwarding: {{ipv4: {}, ipv6: {}}}",
         h.forwarding_v4, h.forwarding_v6
     );
+    let _ = writeln!(s, "ipsec: false");
     let _ = writeln!(s, "interfaces:");
     if !h
         .interfaces
@@ -267,7 +297,35 @@ pub fn engine_host(case: &Case) -> Result<Host, ConformanceError> {
         .map_err(|e| ConformanceError::Engine(format!("host: {e}")))
 }
 
-/// A lab packet as chainwalk's packet description.
+/// The socket the lab sends its local packets from: a raw socket this process opened, so
+/// owned by this process's file system user and group ids, with its supplementary groups
+/// (read from `/proc/self/status`; `None` when that cannot be read).
+pub fn lab_sender() -> Option<Sender> {
+    static SENDER: std::sync::OnceLock<Option<Sender>> = std::sync::OnceLock::new();
+    SENDER
+        .get_or_init(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|rest| {
+                        rest.split_whitespace()
+                            .filter_map(|t| t.parse::<u32>().ok())
+                            .collect::<Vec<u32>>()
+                    })
+            };
+            // `Uid:` and `Gid:` list the real, effective, saved and file system ids.
+            let uid = field("Uid:")?.get(3).copied();
+            let gid = field("Gid:")?.get(3).copied();
+            let groups = field("Groups:");
+            Some(Sender::Process { uid, gid, groups })
+        })
+        .clone()
+}
+
+/// A lab packet as chainwalk's packet description (a local packet sent from the lab's
+/// socket, see [`lab_sender`]; no time).
 pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
     let proto = Protocol(p.proto.number());
     let ports = has_ports(proto);
@@ -285,6 +343,11 @@ pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
         },
         mark: p.mark,
         quoted: None,
+        sender: match &p.ingress {
+            Ingress::Interface(_) => None,
+            Ingress::Local => lab_sender(),
+        },
+        time: None,
     }
 }
 
@@ -370,6 +433,7 @@ fn packet_of(p: &PacketSpec) -> Packet {
         mark: d.mark,
         sport_random: false,
         quoted: None,
+        sender: d.sender,
     }
 }
 
@@ -475,6 +539,10 @@ fn reject_answer(
         in_iface: None,
         mark: 0,
         quoted: None,
+        // REJECT's answers are traced for their effect on the state only; which socket
+        // `-m owner` would see on them is not modelled.
+        sender: None,
+        time: None,
     };
     if with == "tcp-reset" {
         let flags = old.tcp_flags?;
@@ -639,6 +707,7 @@ fn record_of(
             out_iface,
             headers,
             conntrack,
+            sent_at: None,
         },
         state,
     ))
@@ -646,7 +715,8 @@ fn record_of(
 
 /// The engine's records for a case whose rules branch at random (`-m statistic --mode
 /// random`), following the kernel's choices: at each packet, the engine's outcome that
-/// agrees with the kernel's record of it (the first outcome when none does). Every outcome
+/// agrees with the kernel's record of it (the first outcome when none does). Each packet
+/// passes at the time the kernel's record says it was sent (for `-m limit`). Every outcome
 /// is one the engine itself says can happen; how often each happens is checked apart, with
 /// [`crate::stats`].
 pub fn follow_kernel(case: &Case, kernel: &[Record]) -> Result<Vec<Record>, ConformanceError> {
@@ -669,7 +739,8 @@ pub fn follow_kernel(case: &Case, kernel: &[Record]) -> Result<Vec<Record>, Conf
         }
         k
     };
-    ChainwalkEngine.run_choosing(case, &mut choose, false)
+    let times: Vec<_> = kernel.iter().map(|r| r.sent_at).collect();
+    ChainwalkEngine.run_timed(case, &times, &mut choose, false)
 }
 
 /// The engine's exact probability of each branch rule for packet `packet` of `case` (a

@@ -359,6 +359,9 @@ pub struct Record {
     /// holds none (no ruleset needs conntrack, or the packet was dropped before
     /// confirmation).
     pub conntrack: Option<CtEntry>,
+    /// When the packet was sent, counted from the moment the case's first packet was sent
+    /// (measured for the kernel's records, not compared; `None` where not measured).
+    pub sent_at: Option<std::time::Duration>,
 }
 
 impl Record {
@@ -392,6 +395,9 @@ impl Record {
     pub fn describe(&self, rules: &RuleIndex) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "packet: {}", crate::case::packet_text(&self.packet));
+        if let Some(t) = self.sent_at {
+            let _ = writeln!(s, "sent at: {:.6} s", t.as_secs_f64());
+        }
         for st in &self.steps {
             let (at, text) = match st.at {
                 At::Rule(p) => (

@@ -63,6 +63,7 @@ pub fn run_packets(
     index: &RuleIndex,
 ) -> Result<Vec<Record>, ConformanceError> {
     let mut records: Vec<Record> = Vec::with_capacity(case.packets.len());
+    let mut first: Option<Instant> = None;
     for (i, p) in case.packets.iter().enumerate() {
         if p.flush_conntrack {
             lab.flush_conntrack()?;
@@ -72,8 +73,12 @@ pub fn run_packets(
             Err(ConformanceError::Packet { .. }) => break,
             Err(e) => return Err(e),
         };
+        let now = Instant::now();
+        let sent_at = now.duration_since(*first.get_or_insert(now));
         let obs = lab.send(&spec)?;
-        records.push(record_from(spec, &obs, index));
+        let mut record = record_from(spec, &obs, index);
+        record.sent_at = Some(sent_at);
+        records.push(record);
     }
     Ok(records)
 }
@@ -147,5 +152,6 @@ pub fn record_from(packet: PacketSpec, obs: &KernelObservation, index: &RuleInde
         out_iface,
         headers,
         conntrack,
+        sent_at: None,
     }
 }

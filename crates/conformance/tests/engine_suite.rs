@@ -17,10 +17,11 @@ use std::time::Instant;
 use chainwalk_conformance::compare::diff_text;
 use chainwalk_conformance::corpus::corpus_case;
 use chainwalk_conformance::engine::{branch_probabilities, follow_kernel};
+use chainwalk_conformance::run::record_from;
 use chainwalk_conformance::stats::{RuleRef, check_split, kernel_split};
 use chainwalk_conformance::{
-    Case, CasePacket, ChainwalkEngine, Outcome, PacketTemplate, compare, generate, run_all,
-    run_kernel, write_reproducer,
+    At, Case, CasePacket, ChainwalkEngine, Engine, Fate, Outcome, PacketTemplate, Record,
+    RuleIndex, compare, generate, run_all, run_kernel, write_reproducer,
 };
 use chainwalk_host::kernel::{
     Family, Ingress, Lab, LabHost, Neighbor, PacketSpec, check_environment,
@@ -93,17 +94,11 @@ fn random_cases_and_flows_agree_with_the_kernel() {
     );
 }
 
-/// Matches whose answer the engine cannot know in the lab: `-m limit` (the token bucket
-/// depends on the time between packets), `-m owner` (the sending socket), `-m policy`
-/// (IPsec policies). A packet that reaches one gets an uncertain outcome, which never
-/// agrees with the kernel.
-const UNDECIDABLE: &[&str] = &["`-m limit`", "owner:", "policy "];
-
 /// Every corpus file the kernel accepts, with packets aimed at its own rules; where a
-/// rule branches at random the engine's outcome that the kernel took is compared. Zero
-/// disagreements, except for packets whose engine outcome is uncertain because it rests on
-/// one of the [`UNDECIDABLE`] matches: those are counted and listed, and every other
-/// packet of those files must agree.
+/// rule branches at random the engine's outcome that the kernel took is compared, and each
+/// packet passes the engine at the time the kernel's record says it was sent (`-m limit`).
+/// Zero disagreements: a packet whose engine outcome is uncertain (an `ENGINE … uncertain`
+/// step) never agrees.
 #[test]
 fn corpus_cases_agree_with_the_kernel() {
     let _g = lock();
@@ -117,9 +112,8 @@ fn corpus_cases_agree_with_the_kernel() {
     assert!(files.len() >= 30, "{} files", files.len());
     let out = out_dir("engine-corpus");
     let start = Instant::now();
-    let (mut agree, mut undecidable, mut packets) = (0, 0, 0);
+    let (mut agree, mut packets) = (0, 0);
     let mut failures = Vec::new();
-    let mut undecided_files = Vec::new();
     for f in &files {
         let name = f.file_stem().unwrap().to_string_lossy().to_string();
         let rules = std::fs::read_to_string(f).unwrap();
@@ -130,39 +124,18 @@ fn corpus_cases_agree_with_the_kernel() {
         match compare(&case, &kernel, &ours) {
             Outcome::Agree => agree += 1,
             Outcome::Disagree(d) => {
-                let dir = write_reproducer(&out, &case, &kernel, &ours, &d).unwrap();
-                // Packets whose disagreement is not explained by an undecidable match.
-                let unexplained: Vec<usize> = d
-                    .iter()
-                    .map(|x| x.packet)
-                    .filter(|&i| {
-                        !ours.get(i).is_some_and(|r| {
-                            r.steps.iter().any(|s| {
-                                s.hook == "ENGINE"
-                                    && UNDECIDABLE
-                                        .iter()
-                                        .any(|u| s.verdict.to_string().contains(u))
-                            })
-                        })
-                    })
-                    .collect();
-                if unexplained.is_empty() {
-                    undecidable += 1;
-                    undecided_files.push(name.clone());
-                } else {
-                    println!("{name}: disagrees\n{}", diff_text(&d));
-                    failures.push(dir);
-                }
+                println!("{name}: disagrees\n{}", diff_text(&d));
+                failures.push(write_reproducer(&out, &case, &kernel, &ours, &d).unwrap());
             }
         }
     }
     println!(
-        "engine vs kernel, corpus: {} files, {packets} packets: agree {agree} / disagree {} / undecidable in the lab {undecidable} {undecided_files:?} in {:?}",
+        "engine vs kernel, corpus: {} files, {packets} packets: agree {agree} / disagree {} in {:?}",
         files.len(),
         failures.len(),
         start.elapsed()
     );
-    assert!(failures.is_empty(), "reproducers: {failures:?}");
+    assert_eq!(agree, files.len(), "reproducers: {failures:?}");
 }
 
 const SVC_CHAIN: &str = "KUBE-SVC-QV4NJDQ2TL4A6VRO";
@@ -354,4 +327,221 @@ fn former_disagreements_agree() {
     })
     .unwrap();
     assert_eq!(summary.disagree, 0, "{:?}", summary.reproducers);
+}
+
+/// A node with an uplink (`eth0`, gateway 192.168.60.1) and a second network (`eth1`,
+/// neighbour 10.20.0.5), forwarding on.
+fn two_network_node() -> (LabHost, Vec<Neighbor>) {
+    let yaml = "forwarding: true\ninterfaces:\n  - name: lo\n    addresses: [127.0.0.1/8]\n  - name: eth0\n    addresses: [192.168.60.2/24]\n  - name: eth1\n    addresses: [10.20.0.1/24]\nroutes:\n  - to: default\n    via: 192.168.60.1\n    dev: eth0\n";
+    (
+        LabHost::from_yaml(yaml).unwrap(),
+        vec![
+            Neighbor::new("eth0", ip("192.168.60.1")),
+            Neighbor::new("eth1", ip("10.20.0.5")),
+        ],
+    )
+}
+
+fn fixed(packets: Vec<PacketSpec>) -> Vec<CasePacket> {
+    packets
+        .into_iter()
+        .map(|p| CasePacket {
+            flush_conntrack: false,
+            packet: PacketTemplate::Fixed(p),
+        })
+        .collect()
+}
+
+/// Runs a case on the kernel, sleeping `pauses[i]` milliseconds before packet `i`, and
+/// records each packet with the time it was sent (as `run_kernel` does, with pauses).
+fn run_paced(case: &Case, pauses: &[u64]) -> Vec<Record> {
+    let mut lab = Lab::new(&case.host, &case.neighbors).unwrap();
+    lab.restore(&case.rules, case.family).unwrap();
+    chainwalk_conformance::run::prepare(&lab);
+    let index = RuleIndex::parse(&case.rules);
+    let mut records: Vec<Record> = Vec::new();
+    let mut first: Option<Instant> = None;
+    for i in 0..case.packets.len() {
+        std::thread::sleep(std::time::Duration::from_millis(
+            pauses.get(i).copied().unwrap_or(0),
+        ));
+        let spec = case.resolve(i, &records).unwrap();
+        let now = Instant::now();
+        let sent_at = now.duration_since(*first.get_or_insert(now));
+        let obs = lab.send(&spec).unwrap();
+        let mut r = record_from(spec, &obs, &index);
+        r.sent_at = Some(sent_at);
+        records.push(r);
+    }
+    records
+}
+
+/// Compares the kernel's records of a case with the engine's (each packet at the time the
+/// kernel sent it) and requires them to agree.
+fn assert_agrees(case: &Case, kernel: &[Record]) {
+    let ours = follow_kernel(case, kernel).unwrap();
+    if let Outcome::Disagree(d) = compare(case, kernel, &ours) {
+        let dir = write_reproducer(&out_dir(&case.name), case, kernel, &ours, &d).unwrap();
+        panic!("{}: disagrees ({dir:?})\n{}", case.name, diff_text(&d));
+    }
+}
+
+/// `-m limit`: the bucket starts full (burst packets pass back to back) and refills at the
+/// rate as time passes. The lab sends two packets, a third (dropped: the credit is what
+/// the gaps between them brought back, less than a packet's worth while a packet takes under
+/// 125 ms), pauses 700 ms (the bucket is full again), and sends three more. The engine, given
+/// the times the lab sent its packets, agrees with the kernel packet for packet; back to
+/// back (no times) it lets only the burst through.
+#[test]
+fn limit_buckets_agree_with_the_kernel() {
+    let _g = lock();
+    let (host, neighbors) = two_network_node();
+    // 4/sec: a packet costs 250 ms of credit; the bucket holds 500 ms.
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -p udp -m udp --dport 5000 -m limit --limit 4/sec --limit-burst 2 -j ACCEPT\n\
+        -A INPUT -p udp -m udp --dport 5000 -j DROP\n\
+        -A OUTPUT -d 192.168.60.1/32 -p udp -m limit --limit 1/hour --limit-burst 1 -j ACCEPT\n\
+        -A OUTPUT -d 192.168.60.1/32 -p udp -j DROP\nCOMMIT\n";
+    let pauses = [0, 0, 0, 700, 0, 0, 0, 0];
+    let mut packets: Vec<PacketSpec> = (0..6)
+        .map(|i| {
+            PacketSpec::udp(
+                SocketAddr::new(ip("10.20.0.5"), 20000 + i),
+                "10.20.0.1:5000".parse().unwrap(),
+                Ingress::Interface("eth1".into()),
+            )
+        })
+        .collect();
+    for i in 0..2 {
+        packets.push(PacketSpec::udp(
+            SocketAddr::new(ip("192.168.60.2"), 30000 + i),
+            "192.168.60.1:53".parse().unwrap(),
+            Ingress::Local,
+        ));
+    }
+    let case = Case {
+        name: "limit-buckets".into(),
+        host,
+        neighbors,
+        family: Family::Ipv4,
+        rules: rules.into(),
+        packets: fixed(packets),
+    };
+    let kernel = run_paced(&case, &pauses);
+    let fates: Vec<String> = kernel
+        .iter()
+        .map(|r| {
+            format!(
+                "{:?}@{:.3}",
+                r.fate,
+                r.sent_at.unwrap_or_default().as_secs_f64()
+            )
+        })
+        .collect();
+    println!("limit: {fates:?}");
+    assert_agrees(&case, &kernel);
+    let delivered = |r: &[Record]| {
+        r.iter()
+            .take(6)
+            .map(|r| r.fate == Fate::Delivered)
+            .collect::<Vec<bool>>()
+    };
+    let k = delivered(&kernel);
+    // The burst passes, the next packet does not, and after the pause a burst passes again.
+    assert_eq!(k, [true, true, false, true, true, false], "{fates:?}");
+    assert_eq!(
+        kernel.iter().skip(6).map(|r| r.fate).collect::<Vec<_>>(),
+        [Fate::Sent, Fate::Dropped]
+    );
+    let back_to_back = ChainwalkEngine.run(&case).unwrap();
+    assert_eq!(
+        delivered(&back_to_back),
+        (0..6).map(|i| i < 2).collect::<Vec<_>>()
+    );
+}
+
+/// `-m owner` and `-m policy`: the lab's local packets come from a socket of this process
+/// (root), forwarded packets have none, and the lab has no IPsec. The engine, told so by the
+/// adapter, agrees with the kernel on every rule.
+#[test]
+fn owner_and_policy_agree_with_the_kernel() {
+    let _g = lock();
+    let (host, neighbors) = two_network_node();
+    let mut rules = String::from(
+        "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n",
+    );
+    let matches = [
+        "-m owner --uid-owner 0",
+        "-m owner ! --uid-owner 0",
+        "-m owner --uid-owner 1-65000",
+        "-m owner --gid-owner 0",
+        "-m owner ! --gid-owner 0 --suppl-groups",
+        "-m owner --socket-exists",
+        "-m owner ! --socket-exists",
+        "-m owner --socket-exists --uid-owner 0 --gid-owner 0",
+        "-m policy --dir out --pol none",
+        "-m policy --dir out --pol ipsec",
+    ];
+    for chain in ["OUTPUT", "POSTROUTING"] {
+        for (i, m) in matches.iter().enumerate() {
+            rules.push_str(&format!(
+                "-A {chain} {m} -j MARK --set-xmark 0x{:x}/0xffffffff\n",
+                i + 1
+            ));
+        }
+    }
+    for chain in ["PREROUTING", "INPUT", "FORWARD"] {
+        rules.push_str(&format!(
+            "-A {chain} -m policy --dir in --pol none -j MARK --set-xmark 0x20/0xffffffff\n\
+             -A {chain} -m policy --dir in --pol ipsec -j MARK --set-xmark 0x21/0xffffffff\n"
+        ));
+    }
+    rules.push_str(
+        "-A FORWARD -m policy --dir out --pol none -j MARK --set-xmark 0x22/0xffffffff\n\
+         -A FORWARD -m policy --dir out --pol ipsec -j MARK --set-xmark 0x23/0xffffffff\nCOMMIT\n",
+    );
+    let packets = vec![
+        // Sent from the lab's socket.
+        PacketSpec::udp(
+            "192.168.60.2:30000".parse().unwrap(),
+            "192.168.60.1:53".parse().unwrap(),
+            Ingress::Local,
+        ),
+        PacketSpec::tcp_syn(
+            "10.20.0.1:30001".parse().unwrap(),
+            "10.20.0.5:80".parse().unwrap(),
+            Ingress::Local,
+        ),
+        // Forwarded: no socket.
+        PacketSpec::udp(
+            "10.20.0.5:40000".parse().unwrap(),
+            "192.168.60.1:53".parse().unwrap(),
+            Ingress::Interface("eth1".into()),
+        ),
+        // Delivered.
+        PacketSpec::udp(
+            "10.20.0.5:40001".parse().unwrap(),
+            "10.20.0.1:53".parse().unwrap(),
+            Ingress::Interface("eth1".into()),
+        ),
+    ];
+    let case = Case {
+        name: "owner-policy".into(),
+        host,
+        neighbors,
+        family: Family::Ipv4,
+        rules,
+        packets: fixed(packets),
+    };
+    let kernel = run_kernel(&case).unwrap().records;
+    assert_agrees(&case, &kernel);
+    // Each local packet passed the uid 0 rule, the forwarded one the no-socket rule.
+    let passed = |r: &Record, chain: &str, pos: u32| {
+        r.steps
+            .iter()
+            .any(|s| s.chain == chain && s.at == At::Rule(pos))
+    };
+    assert!(passed(&kernel[0], "OUTPUT", 1) && !passed(&kernel[0], "OUTPUT", 2));
+    assert!(passed(&kernel[2], "POSTROUTING", 7) && !passed(&kernel[2], "POSTROUTING", 6));
+    assert!(passed(&kernel[2], "POSTROUTING", 9) && !passed(&kernel[2], "POSTROUTING", 10));
 }

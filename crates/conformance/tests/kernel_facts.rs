@@ -9,8 +9,11 @@ use std::sync::Mutex;
 
 use chainwalk_conformance::{Case, CasePacket, Fate, PacketTemplate, Record, run_kernel};
 use chainwalk_host::kernel::{
-    Family, Ingress, InterfaceKind, LabHost, LabInterface, Neighbor, PacketSpec, check_environment,
+    Family, Ingress, InterfaceKind, Lab, LabHost, LabInterface, Neighbor, PacketSpec,
+    check_environment,
 };
+use chainwalk_netfilter::ext::Match;
+use chainwalk_netfilter::syntax::parse_save;
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -270,4 +273,154 @@ fn the_labs_timestamp_requests_are_not_answered() {
     assert_eq!(echo[0].fate, Fate::Delivered, "{echo:?}");
     assert_eq!(timestamp[0].fate, Fate::Delivered, "{timestamp:?}");
     assert_ne!(nth_held(&echo[1]), nth_held(&timestamp[1]));
+}
+
+/// A lab of [`host`] with `rules` loaded (holding the lock while it lives).
+fn lab(rules: &str) -> (std::sync::MutexGuard<'static, ()>, Lab) {
+    let g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = check_environment() {
+        panic!(
+            "kernel tests need root and the kernel tools (run .ci/install-deps.sh as root): {e}"
+        );
+    }
+    let (host, neighbors) = host();
+    let mut lab = Lab::new(&host, &neighbors).unwrap();
+    lab.restore(rules, Family::Ipv4).unwrap();
+    (g, lab)
+}
+
+/// The packet counters of the rules of `chain`, in order (`iptables-save -c`).
+fn counters(lab: &Lab, chain: &str) -> Vec<u64> {
+    let prefix = format!("-A {chain} ");
+    lab.save(Family::Ipv4, true)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
+            rule.starts_with(&prefix)
+                .then(|| count.split(':').next()?.parse().ok())?
+        })
+        .collect()
+}
+
+#[test]
+fn limit_is_loaded_as_the_nf_tables_limit_expression() {
+    // iptables-nft turns `-m limit` into nf_tables' own `limit` expression (a token bucket
+    // counted in nanoseconds), with the rate and unit chainwalk computes.
+    let limits = [
+        "--limit 1/sec",
+        "--limit 10000/sec --limit-burst 100",
+        "--limit 12/min",
+        "--limit 2/sec",
+        "--limit 25/sec --limit-burst 50",
+        "--limit 3/min",
+        "--limit 3/min --limit-burst 10",
+        "--limit 60/min",
+        "--limit 7/hour",
+        "--limit 2/day",
+        "",
+    ];
+    let mut rules =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for l in limits {
+        rules.push_str(&format!("-A INPUT -m limit {l} -j ACCEPT\n"));
+    }
+    rules.push_str("COMMIT\n");
+    let (_g, lab) = lab(&rules);
+    let debug = lab
+        .node()
+        .exec(
+            &["nft", "--debug=netlink", "list", "table", "ip", "filter"],
+            None,
+        )
+        .unwrap();
+    let kernel: Vec<String> = debug
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("[ limit "))
+        .map(|l| l.trim_end_matches(" ]").to_string())
+        .collect();
+    let parsed = parse_save(&rules, Some(chainwalk_netfilter::model::Family::Ipv4)).ruleset;
+    let ours: Vec<String> = parsed
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.matches)
+        .filter_map(|m| match m {
+            Match::Limit(l) => {
+                let (rate, unit) = l.rate_and_unit();
+                let unit = match unit {
+                    1 => "second",
+                    60 => "minute",
+                    3600 => "hour",
+                    _ => "day",
+                };
+                Some(format!(
+                    "rate {rate}/{unit} burst {} type packets flags 0x0",
+                    l.burst
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kernel, ours, "{debug}");
+}
+
+#[test]
+fn owner_sees_the_labs_socket_kernel_sockets_and_no_socket() {
+    // The lab's own packets come from a socket of this process (root); the node's answers
+    // (here an ICMP port unreachable) from a kernel socket, which exists but has no owner;
+    // forwarded packets have no socket.
+    let rules = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+        -A OUTPUT -p icmp -m owner --socket-exists\n\
+        -A OUTPUT -p icmp -m owner --uid-owner 0\n\
+        -A OUTPUT -p icmp -m owner ! --uid-owner 0\n\
+        -A OUTPUT -p icmp -m owner ! --socket-exists\n\
+        -A OUTPUT -p udp -m owner --uid-owner 0 --gid-owner 0\n\
+        -A OUTPUT -p udp -m owner ! --socket-exists\n\
+        -A POSTROUTING -p udp -s 192.0.2.1/32 -m owner ! --socket-exists\n\
+        -A POSTROUTING -p udp -s 192.0.2.1/32 -m owner --socket-exists\n\
+        -A POSTROUTING -p udp -s 192.0.2.1/32 -m owner ! --uid-owner 0\nCOMMIT\n";
+    let (_g, lab) = lab(rules);
+    // Delivered to a port nobody listens on: the node answers with a port unreachable.
+    let r = lab
+        .send(&PacketSpec::udp(
+            sa("192.0.2.1:40000"),
+            sa("192.0.2.2:53"),
+            Ingress::Interface("eth0".into()),
+        ))
+        .unwrap();
+    assert_eq!(
+        r.fate.kind,
+        chainwalk_host::kernel::FateKind::DeliveredLocal
+    );
+    lab.send(&PacketSpec::udp(
+        sa("192.0.2.2:40001"),
+        sa("198.51.100.2:53"),
+        Ingress::Local,
+    ))
+    .unwrap();
+    lab.send(&PacketSpec::udp(
+        sa("192.0.2.1:40002"),
+        sa("198.51.100.2:53"),
+        Ingress::Interface("eth0".into()),
+    ))
+    .unwrap();
+    assert_eq!(counters(&lab, "OUTPUT"), [1, 0, 1, 0, 1, 0]);
+    assert_eq!(counters(&lab, "POSTROUTING"), [1, 0, 1]);
+}
+
+#[test]
+fn the_lab_has_no_ipsec() {
+    // No xfrm policies or states in the node: no route carries a transform, so
+    // `-m policy --dir out --pol none` holds for every packet.
+    let (_g, lab) =
+        lab("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n");
+    for what in ["policy", "state"] {
+        let out = lab
+            .node()
+            .exec(&["ip", "xfrm", what, "list"], None)
+            .unwrap();
+        assert_eq!(out.trim(), "", "ip xfrm {what}");
+    }
 }

@@ -141,6 +141,10 @@ pub struct Host {
     pub bridge_nf_call_iptables: bool,
     /// `net.bridge.bridge-nf-call-ip6tables`.
     pub bridge_nf_call_ip6tables: bool,
+    /// Whether the host uses IPsec (has xfrm policies or states): `Some(false)` says it has
+    /// none, so no packet leaves through an IPsec transform (`-m policy --dir out`); `None`
+    /// when not known.
+    pub ipsec: Option<bool>,
     /// What was assumed rather than read (empty for a host read from a file).
     pub assumptions: Vec<String>,
 }
@@ -167,6 +171,8 @@ struct HostFile {
     bridge_nf_call_iptables: Option<bool>,
     #[serde(default, alias = "bridge-nf-call-ip6tables")]
     bridge_nf_call_ip6tables: Option<bool>,
+    #[serde(default)]
+    ipsec: Option<bool>,
     #[serde(default)]
     interfaces: Vec<IfaceFile>,
     #[serde(default)]
@@ -274,6 +280,7 @@ impl Host {
             forwarding_v6: file.forwarding6.unwrap_or(f6),
             bridge_nf_call_iptables: file.bridge_nf_call_iptables.unwrap_or(false),
             bridge_nf_call_ip6tables: file.bridge_nf_call_ip6tables.unwrap_or(false),
+            ipsec: file.ipsec,
             assumptions: Vec::new(),
         };
         let mut port_of: Vec<(String, String)> = Vec::new();
@@ -369,6 +376,7 @@ impl Host {
             forwarding_v6,
             bridge_nf_call_iptables: false,
             bridge_nf_call_ip6tables: false,
+            ipsec: None,
             assumptions: Vec::new(),
         };
         for link in json_arrays(addresses)? {
@@ -512,6 +520,7 @@ impl Host {
             forwarding_v6: true,
             bridge_nf_call_iptables: false,
             bridge_nf_call_ip6tables: false,
+            ipsec: None,
             assumptions: vec![
                 format!("no host given: interfaces {} besides lo, with no addresses", names.join(", ")),
                 "the only local addresses are 127.0.0.0/8 and ::1 (addrtype LOCAL matches nothing else)".into(),

@@ -68,6 +68,29 @@ pub struct Packet {
     /// The header an ICMP or ICMPv6 error quotes: the packet it answers, as that packet
     /// looked when it was answered (conntrack relates the error to that packet's connection).
     pub quoted: Option<crate::conntrack::Tuple>,
+    /// The local socket a locally generated packet was sent from (`None`: not known). Packets
+    /// that came in on an interface have no local socket whatever this says.
+    pub sender: Option<Sender>,
+}
+
+/// The socket a locally generated packet leaves from, as `-m owner` sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// No socket: the kernel built the packet without one.
+    NoSocket,
+    /// A kernel socket: it exists but has no file, so no owner (the socket the kernel sends
+    /// its own TCP resets, ICMP errors and echo replies from).
+    Kernel,
+    /// A process's socket, owned by the file system user and group ids of the process that
+    /// opened it; each is `None` when not known.
+    Process {
+        /// The user id.
+        uid: Option<u32>,
+        /// The group id.
+        gid: Option<u32>,
+        /// The supplementary groups (`--suppl-groups`).
+        groups: Option<Vec<u32>>,
+    },
 }
 
 impl Packet {
@@ -116,6 +139,12 @@ pub struct PacketDesc {
     pub mark: u32,
     /// `--quote`: for an ICMP or ICMPv6 error, the header of the packet it answers.
     pub quoted: Option<crate::conntrack::Tuple>,
+    /// `--uid`/`--gid`/`--groups`/`--socket`: the local socket it is sent from (local packets
+    /// only; `None`: not known).
+    pub sender: Option<Sender>,
+    /// `--time`: when it passes, in nanoseconds since the ruleset was loaded (`None`: right
+    /// after the packet before it).
+    pub time: Option<u64>,
 }
 
 /// One packet of a traced sequence.
@@ -128,11 +157,15 @@ pub enum PacketSpec {
     Reply {
         /// The flags of the reply; SYN,ACK for a reply to a SYN, ACK otherwise.
         tcp_flags: Option<u8>,
+        /// `--time` (see [`PacketDesc::time`]).
+        time: Option<u64>,
     },
     /// Another packet of the first packet's flow, in the original direction.
     Again {
         /// The flags; ACK when not given.
         tcp_flags: Option<u8>,
+        /// `--time` (see [`PacketDesc::time`]).
+        time: Option<u64>,
     },
 }
 
@@ -218,9 +251,13 @@ pub const ICMPV6_TYPES: &[(&str, u8, Option<u8>)] = &[
 
 /// Parses a sequence of packet descriptions separated by `--then`. Each part is either a full
 /// description (`-p tcp -s A --sport P -d B --dport Q [-i IFACE] [--mark M] [--syn |
-/// --tcp-flags MASK SET] [--icmp-type T[/C]]`), or `reply` (the reply to the first packet),
-/// or `again` (one more packet of the first packet's flow); `reply` and `again` take
-/// `--tcp-flags`/`--syn` too.
+/// --tcp-flags MASK SET] [--icmp-type T[/C]] [--uid U] [--gid G] [--groups G,..] [--socket
+/// none|kernel] [--time SECONDS]`), or `reply` (the reply to the first packet), or `again`
+/// (one more packet of the first packet's flow); `reply` and `again` take
+/// `--tcp-flags`/`--syn` and `--time` too. `--uid`, `--gid` and `--groups` describe the
+/// socket of the local process that sends the packet (`-m owner`), `--socket` a packet sent
+/// from no socket or from a kernel socket; `--time` says when the packet passes, in seconds
+/// since the ruleset was loaded (`-m limit`).
 pub fn parse_packets<S: AsRef<str>>(args: &[S]) -> Result<Vec<PacketSpec>, PacketError> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -277,6 +314,8 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
     let mut in_iface = None;
     let mut mark = 0u32;
     let mut quoted: Option<(usize, crate::conntrack::Tuple)> = None;
+    let mut time: Option<u64> = None;
+    let mut owner: Option<(usize, Owner)> = None;
     let mut keyword: Option<(usize, &str)> = None;
     let mut i = 0;
     let value = |i: usize, opt: &str| -> Result<&str, PacketError> {
@@ -342,6 +381,45 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
                     PacketError::at(at + 1, format!("`{v}` is not a 32-bit mark"))
                 })?;
             }
+            "--time" => {
+                let v = value(i, opt)?;
+                time = Some(parse_seconds(v).ok_or_else(|| {
+                    PacketError::at(at + 1, format!("`{v}` is not a time in seconds"))
+                        .help("seconds since the ruleset was loaded, e.g. 0, 2 or 1.25")
+                })?);
+            }
+            "--uid" | "--gid" | "--groups" | "--socket" => {
+                let v = value(i, opt)?;
+                let o = owner.get_or_insert((at, Owner::default()));
+                let id = |t: &str| {
+                    t.parse::<u32>()
+                        .map_err(|_| PacketError::at(at + 1, format!("`{t}` is not a numeric id")))
+                };
+                match opt {
+                    "--uid" => o.1.uid = Some(id(v)?),
+                    "--gid" => o.1.gid = Some(id(v)?),
+                    "--groups" => {
+                        let mut g = Vec::new();
+                        for t in v.split(',').filter(|t| !t.is_empty()) {
+                            g.push(id(t)?);
+                        }
+                        o.1.groups = Some(g);
+                    }
+                    _ => {
+                        o.1.socket = Some(match v {
+                            "none" => Sender::NoSocket,
+                            "kernel" => Sender::Kernel,
+                            _ => {
+                                return Err(PacketError::at(
+                                    at + 1,
+                                    format!("`--socket {v}`: the socket is `none` or `kernel`"),
+                                )
+                                .help("a process's socket is given by --uid and --gid"));
+                            }
+                        })
+                    }
+                }
+            }
             "--syn" => {
                 flags = Some((at, tcp_flags::SYN));
                 i += 1;
@@ -373,7 +451,7 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             }
             other => {
                 return Err(PacketError::at(at, format!("unknown option `{other}`")).help(
-                    "packet options: -p, -s, -d, --sport, --dport, -i, --mark, --syn, --tcp-flags, --icmp-type, --quote, --then",
+                    "packet options: -p, -s, -d, --sport, --dport, -i, --mark, --syn, --tcp-flags, --icmp-type, --quote, --uid, --gid, --groups, --socket, --time, --then",
                 ));
             }
         }
@@ -385,21 +463,33 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             || dst.is_some()
             || in_iface.is_some()
             || quoted.is_some()
+            || owner.is_some()
         {
             return Err(PacketError::at(
                 at,
                 format!(
-                    "`{kw}` takes its headers from the first packet; give only --syn or --tcp-flags"
+                    "`{kw}` takes its headers from the first packet (and its socket); give only --syn, --tcp-flags or --time"
                 ),
             ));
         }
         let tcp_flags = flags.map(|(_, f)| f);
         return Ok(if kw == "reply" {
-            PacketSpec::Reply { tcp_flags }
+            PacketSpec::Reply { tcp_flags, time }
         } else {
-            PacketSpec::Again { tcp_flags }
+            PacketSpec::Again { tcp_flags, time }
         });
     }
+    let sender = match owner {
+        None => None,
+        Some((at, _)) if in_iface.is_some() => {
+            return Err(PacketError::at(
+                at,
+                "a packet arriving on an interface (`-i`) has no local socket",
+            )
+            .help("--uid, --gid, --groups and --socket describe a local process's packet"));
+        }
+        Some((at, o)) => Some(o.sender().map_err(|m| PacketError::at(at, m))?),
+    };
     let (_, dst) =
         dst.ok_or_else(|| PacketError::at(base, "the packet needs a destination (`-d ADDRESS`)"))?;
     let proto_v = proto.map(|(_, p)| p);
@@ -484,6 +574,7 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             mark: 0,
             sport_random: false,
             quoted: None,
+            sender: None,
         };
         if !crate::conntrack::is_icmp_error(&error) {
             return Err(PacketError::at(
@@ -515,7 +606,57 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
         in_iface: in_iface.map(|(_, i)| i),
         mark,
         quoted: quoted.map(|(_, q)| q),
+        sender,
+        time,
     }))
+}
+
+/// The socket options of one description, before they are checked.
+#[derive(Default)]
+struct Owner {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    socket: Option<Sender>,
+}
+
+impl Owner {
+    fn sender(self) -> Result<Sender, String> {
+        match self.socket {
+            Some(s) if self.uid.is_some() || self.gid.is_some() || self.groups.is_some() => {
+                Err(format!(
+                    "`--socket {}` has no owner: --uid, --gid and --groups do not go with it",
+                    if s == Sender::Kernel {
+                        "kernel"
+                    } else {
+                        "none"
+                    }
+                ))
+            }
+            Some(s) => Ok(s),
+            None => Ok(Sender::Process {
+                uid: self.uid,
+                gid: self.gid,
+                groups: self.groups,
+            }),
+        }
+    }
+}
+
+/// Parses a non-negative number of seconds with up to nine decimals into nanoseconds.
+fn parse_seconds(text: &str) -> Option<u64> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    let secs: u64 = whole.parse().ok()?;
+    let mut nanos: u64 = 0;
+    for i in 0..9 {
+        let d = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+        nanos = nanos * 10 + d;
+    }
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Reads a quoted header: `PROTO,SRC,SPORT,DST,DPORT`, or `PROTO,SRC,DST` for a protocol
@@ -667,11 +808,18 @@ mod tests {
         let p = parse("-p icmp -d 10.0.0.1 --icmp-type port-unreachable --then reply --then again --tcp-flags ALL ACK").unwrap();
         let PacketSpec::Desc(d) = &p[0] else { panic!() };
         assert_eq!(d.icmp, Some((3, 3)));
-        assert_eq!(p[1], PacketSpec::Reply { tcp_flags: None });
+        assert_eq!(
+            p[1],
+            PacketSpec::Reply {
+                tcp_flags: None,
+                time: None
+            }
+        );
         assert_eq!(
             p[2],
             PacketSpec::Again {
-                tcp_flags: Some(tcp_flags::ACK)
+                tcp_flags: Some(tcp_flags::ACK),
+                time: None
             }
         );
         let p = parse("-p icmp -d 10.0.0.1").unwrap();
@@ -718,6 +866,52 @@ mod tests {
         ] {
             let e = parse(bad).expect_err(bad);
             assert!(e.message.contains(want), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn sockets_and_times() {
+        let p = parse("-p udp -d 10.0.0.1 --dport 53 --uid 104 --gid 50 --groups 7,9 --time 2.5 --then reply --time 3 --then again").unwrap();
+        let PacketSpec::Desc(d) = &p[0] else { panic!() };
+        assert_eq!(
+            d.sender,
+            Some(Sender::Process {
+                uid: Some(104),
+                gid: Some(50),
+                groups: Some(vec![7, 9])
+            })
+        );
+        assert_eq!(d.time, Some(2_500_000_000));
+        assert_eq!(
+            p[1],
+            PacketSpec::Reply {
+                tcp_flags: None,
+                time: Some(3_000_000_000)
+            }
+        );
+        assert_eq!(
+            p[2],
+            PacketSpec::Again {
+                tcp_flags: None,
+                time: None
+            }
+        );
+        let p = parse("-p udp -d 10.0.0.1 --dport 53 --uid 0 --time 0.000000001").unwrap();
+        let PacketSpec::Desc(d) = &p[0] else { panic!() };
+        assert_eq!(
+            d.sender,
+            Some(Sender::Process {
+                uid: Some(0),
+                gid: None,
+                groups: None
+            })
+        );
+        assert_eq!(d.time, Some(1));
+        for (text, want) in [("none", Sender::NoSocket), ("kernel", Sender::Kernel)] {
+            let p = parse(&format!("-p icmp -d 10.0.0.1 --socket {text}")).unwrap();
+            let PacketSpec::Desc(d) = &p[0] else { panic!() };
+            assert_eq!(d.sender, Some(want));
+            assert_eq!(d.time, None);
         }
     }
 
@@ -784,6 +978,41 @@ mod tests {
             (
                 "-p tcp -d 10.0.0.1 --dport 80 --mark 0xfffffffff",
                 "not a 32-bit mark",
+                Some(7),
+            ),
+            (
+                "-p tcp -d 10.0.0.1 --dport 80 --time 1.5s",
+                "not a time in seconds",
+                Some(7),
+            ),
+            (
+                "-p tcp -d 10.0.0.1 --dport 80 --time -1",
+                "not a time in seconds",
+                Some(7),
+            ),
+            (
+                "-p tcp -d 10.0.0.1 --dport 80 --uid root",
+                "not a numeric id",
+                Some(7),
+            ),
+            (
+                "-p tcp -s 10.0.0.2 -d 10.0.0.1 --dport 80 -i eth0 --uid 0",
+                "has no local socket",
+                Some(10),
+            ),
+            (
+                "-p tcp -d 10.0.0.1 --dport 80 --socket kernel --uid 0",
+                "has no owner",
+                Some(6),
+            ),
+            (
+                "-p tcp -d 10.0.0.1 --dport 80 --socket process",
+                "the socket is `none` or `kernel`",
+                Some(7),
+            ),
+            (
+                "-p tcp -d 10.0.0.1 --dport 80 --then reply --uid 0",
+                "takes its headers from the first packet",
                 Some(7),
             ),
         ];

@@ -61,7 +61,9 @@ fn matches(g: Gen) -> impl Strategy<Value = String> {
         );
     }
     if g.opaque {
-        opts.push(Just(" -m limit --limit 3/min".to_string()).boxed());
+        opts.push(
+            Just(" -m hashlimit --hashlimit-upto 3/min --hashlimit-name t".to_string()).boxed(),
+        );
     }
     proptest::strategy::Union::new(opts)
 }

@@ -146,7 +146,7 @@ fn nth_counts_packets_as_the_kernel_does() {
 
 #[test]
 fn undecidable_matches_split_and_are_marked() {
-    let rules = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 3/min -j DROP\nCOMMIT\n";
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m hashlimit --hashlimit-upto 3/min --hashlimit-name t -j DROP\nCOMMIT\n";
     let t = run(rules, TO_LOCAL);
     assert_eq!(t.outcomes.len(), 2);
     let kinds: Vec<(FateKind, Option<bool>)> = t
@@ -161,7 +161,7 @@ fn undecidable_matches_split_and_are_marked() {
             (FateKind::Local, Some(false))
         ]
     );
-    assert!(t.outcomes[0].uncertain[0].reason.contains("limit"));
+    assert!(t.outcomes[0].uncertain[0].reason.contains("hashlimit"));
     for o in &t.outcomes {
         assert!(o.probability.is_one());
     }

@@ -29,9 +29,11 @@ pub(crate) enum Format {
 /// The packet is described with iptables' own options, e.g.
 /// `-p tcp -s 192.168.49.1 --sport 40000 -d 10.100.29.239 --dport 80 -i eth0`.
 /// Without `-i` it comes from a local process. Further options: `--syn`,
-/// `--tcp-flags MASK SET`, `--mark M`, `--icmp-type T[/C]`, and for an ICMP error
+/// `--tcp-flags MASK SET`, `--mark M`, `--icmp-type T[/C]`; for an ICMP error
 /// `--quote PROTO,SRC,SPORT,DST,DPORT` (the packet it answers: conntrack relates the error
-/// to that packet's connection). Continue the flow with
+/// to that packet's connection); for a local packet the sending socket's owner
+/// `--uid U --gid G [--groups G,..]` or `--socket none|kernel` (`-m owner`);
+/// `--time SECONDS` since the ruleset was loaded (`-m limit`). Continue the flow with
 /// `--then reply` (the peer's answer) or `--then again` (another packet of the same flow), or
 /// `--then` and a new description; conntrack carries over.
 #[derive(clap::Args, Debug)]
@@ -58,6 +60,10 @@ pub(crate) struct Args {
     /// (net.bridge.bridge-nf-call-iptables=1).
     #[arg(long, requires = "ip_address")]
     pub(crate) bridge_nf_call_iptables: bool,
+    /// With --ip-address: the host has no IPsec policies or states (`ip xfrm policy` and
+    /// `ip xfrm state` print nothing), so `-m policy --dir out` is decided.
+    #[arg(long, requires = "ip_address")]
+    pub(crate) no_ipsec: bool,
     /// Connections the host already tracks, as `conntrack -L` prints them (the trace starts
     /// from this table).
     #[arg(long, value_name = "FILE")]
@@ -142,6 +148,9 @@ pub(crate) fn load_host(args: &Args, ifaces: &[String]) -> anyhow::Result<Host> 
             )?;
             h.bridge_nf_call_iptables = args.bridge_nf_call_iptables;
             h.bridge_nf_call_ip6tables = args.bridge_nf_call_iptables;
+            if args.no_ipsec {
+                h.ipsec = Some(false);
+            }
             h
         }
         (None, None) => Host::assumed(ifaces),

@@ -468,6 +468,7 @@ mod tests {
             mark: 0,
             sport_random: false,
             quoted: None,
+            sender: None,
         }
     }
 

@@ -85,6 +85,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, dst: &str) -> Packet {
         mark: 0,
         sport_random: false,
         quoted: None,
+        sender: None,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::eval::hook::{Stage, stages};
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
 use crate::ext::Match;
+use crate::ext::limit::Bucket;
 use crate::ext::statistic::Mode;
 use crate::host::{Host, RouteKind};
 use crate::ipset::IpSets;
@@ -69,6 +70,8 @@ pub struct Simulator<'a> {
     recent: Option<&'a crate::recent::RecentLists>,
     /// Whether conntrack runs at all: the kernel registers it only for a ruleset that needs it.
     tracking: bool,
+    /// Whether a rule has a `-m limit` match (its answer depends on the packets' times).
+    has_limit: bool,
     /// Branches made so far in the current trace.
     branches: std::cell::Cell<usize>,
     /// Candidate indexes of long chains; `None` walks every rule (the reference walk).
@@ -118,18 +121,43 @@ pub fn needs_conntrack(ruleset: &Ruleset) -> bool {
     })
 }
 
+/// Whether a rule of the ruleset has a `-m limit` match.
+fn has_limit(ruleset: &Ruleset) -> bool {
+    ruleset.tables.iter().any(|t| {
+        t.chains.iter().any(|c| {
+            c.rules
+                .iter()
+                .any(|r| r.matches.iter().any(|m| matches!(m, Match::Limit(_))))
+        })
+    })
+}
+
 /// The most outcomes a trace may have; beyond it the trace fails rather than exhaust memory.
 pub const MAX_OUTCOMES: usize = 10_000;
 
-/// What a traced sequence leaves behind for the packets after it: the conntrack table and
-/// the counters of `-m statistic --mode nth` rules (which count every packet that reaches
-/// them, for as long as the ruleset is loaded).
+/// What a traced sequence leaves behind for the packets after it: the conntrack table, the
+/// counters of `-m statistic --mode nth` rules (which count every packet that reaches them,
+/// for as long as the ruleset is loaded), the token buckets of `-m limit` rules and the time
+/// of the last packet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
     /// The conntrack table.
     pub conntrack: conntrack::Table,
     /// The nth counters, by table, chain index and rule/match position.
     nth: BTreeMap<(TableName, usize, usize), u32>,
+    /// The `-m limit` buckets, by table, chain index and rule/match position (a rule no
+    /// packet reached yet has a full bucket).
+    limits: BTreeMap<(TableName, usize, usize), Bucket>,
+    /// When the last packet passed, in nanoseconds since the ruleset was loaded.
+    clock: u64,
+}
+
+impl State {
+    /// When the last packet passed, in nanoseconds since the ruleset was loaded (0 before
+    /// any packet).
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -139,6 +167,9 @@ struct World {
     steps: Vec<Step>,
     table: conntrack::Table,
     counters: BTreeMap<(TableName, usize, usize), u32>,
+    limits: BTreeMap<(TableName, usize, usize), Bucket>,
+    /// When the current packet passes (nanoseconds since the ruleset was loaded).
+    clock: u64,
     recent: Option<crate::recent::RecentLists>,
     pkt: Packet,
     input: Packet,
@@ -191,6 +222,7 @@ impl<'a> Simulator<'a> {
             sets: None,
             recent: None,
             tracking: needs_conntrack(ruleset),
+            has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
             index: Some(std::sync::Arc::new(
                 crate::eval::index::RulesetIndex::build(ruleset),
@@ -223,7 +255,7 @@ impl<'a> Simulator<'a> {
     ) -> Result<Trace, TraceError> {
         let state = State {
             conntrack: table.clone(),
-            nth: BTreeMap::new(),
+            ..State::default()
         };
         self.trace_with_state(specs, &state).map(|(t, _)| t)
     }
@@ -293,6 +325,7 @@ impl<'a> Simulator<'a> {
                 self.check_desc(i + 1, d)?;
             }
         }
+        let times = self.times(specs, state.clock, &mut assumptions)?;
         let pkt0 = self.build(1, first, &mut assumptions)?;
         let mut worlds = vec![World {
             prob: Prob::one(),
@@ -300,6 +333,8 @@ impl<'a> Simulator<'a> {
             steps: Vec::new(),
             table: table.clone(),
             counters: state.nth.clone(),
+            limits: state.limits.clone(),
+            clock: times.first().copied().unwrap_or(state.clock),
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
@@ -326,7 +361,7 @@ impl<'a> Simulator<'a> {
                 }
                 let pkt = match spec {
                     PacketSpec::Desc(d) => self.build(n + 1, d, &mut assumptions)?,
-                    PacketSpec::Reply { tcp_flags } => match self.reply_packet(&w, *tcp_flags) {
+                    PacketSpec::Reply { tcp_flags: f, .. } => match self.reply_packet(&w, *f) {
                         Some(p) => p,
                         None => {
                             w.stopped = true;
@@ -334,7 +369,7 @@ impl<'a> Simulator<'a> {
                             continue;
                         }
                     },
-                    PacketSpec::Again { tcp_flags } => match self.again_packet(&w, *tcp_flags) {
+                    PacketSpec::Again { tcp_flags: f, .. } => match self.again_packet(&w, *f) {
                         Some(p) => p,
                         None => {
                             w.stopped = true;
@@ -345,6 +380,7 @@ impl<'a> Simulator<'a> {
                 };
                 w.input = pkt.clone();
                 w.pkt = pkt;
+                w.clock = times.get(n).copied().unwrap_or(w.clock);
                 w.events.clear();
                 w.notes.clear();
                 w.ct = CtInfo::None;
@@ -365,6 +401,8 @@ impl<'a> Simulator<'a> {
                 tables.push(State {
                     conntrack: w.table,
                     nth: w.counters,
+                    limits: w.limits,
+                    clock: times.last().copied().unwrap_or(state.clock),
                 });
                 Outcome {
                     probability: w.prob,
@@ -380,6 +418,46 @@ impl<'a> Simulator<'a> {
             },
             tables,
         ))
+    }
+
+    /// When each packet passes (nanoseconds since the ruleset was loaded): its `--time`, or
+    /// right after the packet before it. Times may not go back.
+    fn times(
+        &self,
+        specs: &[PacketSpec],
+        start: u64,
+        assumptions: &mut Vec<String>,
+    ) -> Result<Vec<u64>, TraceError> {
+        let secs = |t: u64| format!("{}.{:09}", t / 1_000_000_000, t % 1_000_000_000);
+        let mut clock = start;
+        let mut times = Vec::with_capacity(specs.len());
+        for (i, s) in specs.iter().enumerate() {
+            let time = match s {
+                PacketSpec::Desc(d) => d.time,
+                PacketSpec::Reply { time, .. } | PacketSpec::Again { time, .. } => *time,
+            };
+            match time {
+                Some(t) if t < clock => {
+                    return Err(TraceError::Packet {
+                        packet: i + 1,
+                        message: format!(
+                            "`--time {}` is earlier than the packet before it ({} s)",
+                            secs(t),
+                            secs(clock)
+                        ),
+                    });
+                }
+                Some(t) => clock = t,
+                None if self.has_limit => assumptions.push(format!(
+                    "packet {}: no --time given: it passes {} s after the ruleset was loaded, right after the packet before it (`-m limit` buckets start full and refill with time)",
+                    i + 1,
+                    secs(clock)
+                )),
+                None => {}
+            }
+            times.push(clock);
+        }
+        Ok(times)
     }
 
     fn check_desc(&self, n: usize, d: &PacketDesc) -> Result<(), TraceError> {
@@ -492,6 +570,11 @@ impl<'a> Simulator<'a> {
             mark: d.mark,
             sport_random: false,
             quoted: d.quoted,
+            sender: if d.in_iface.is_none() {
+                d.sender.clone()
+            } else {
+                None
+            },
         };
         if let Some(i) = &d.in_iface
             && let Some(b) = self.host.bridge_of(i)
@@ -555,6 +638,7 @@ impl<'a> Simulator<'a> {
             mark: 0,
             sport_random: false,
             quoted: None,
+            sender: None,
         })
     }
 
@@ -1146,6 +1230,12 @@ impl<'a> Simulator<'a> {
                         let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
                         let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
                         Truth::of(s.eval_nth(count))
+                    }
+                    Match::Limit(l) => {
+                        let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
+                        let now = w.clock;
+                        let bucket = w.limits.entry(key).or_insert_with(|| l.full_bucket());
+                        Truth::of(l.eval_bucket(bucket, now))
                     }
                     _ => {
                         let cx = self.cx(&w, hook);

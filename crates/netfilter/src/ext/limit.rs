@@ -125,11 +125,119 @@ impl MatchExt for Limit {
     }
 }
 
+/// Nanoseconds per second.
+const NSEC_PER_SEC: u64 = 1_000_000_000;
+
+/// The state of one `-m limit` token bucket, counted in nanoseconds of credit as nf_tables'
+/// `limit` expression counts it (iptables-nft loads `-m limit` as that expression).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bucket {
+    /// The credit, in nanoseconds (one packet costs [`Limit::cost`]).
+    pub tokens: u64,
+    /// When the credit was last brought up to date, in nanoseconds since the ruleset was
+    /// loaded.
+    pub last: u64,
+}
+
 impl Limit {
-    /// Not decidable from what a trace knows: always uncertain, saying why.
+    /// The rate as iptables-nft hands it to the kernel: packets per unit, and the unit in
+    /// seconds (the largest unit that represents the stored period well, as it is printed).
+    pub fn rate_and_unit(&self) -> (u64, u64) {
+        let mut probe = String::new();
+        let unit = push_rate(&mut probe, self.period.max(1), LIMIT_SCALE);
+        (unit * LIMIT_SCALE / self.period.max(1), unit)
+    }
+
+    /// What one packet costs, in nanoseconds of credit: the unit divided by the rate.
+    pub fn cost(&self) -> u64 {
+        let (rate, unit) = self.rate_and_unit();
+        (unit * NSEC_PER_SEC).checked_div(rate).unwrap_or(0)
+    }
+
+    /// The bucket's size: `burst` packets' worth of credit.
+    pub fn tokens_max(&self) -> u64 {
+        self.cost().saturating_mul(u64::from(self.burst))
+    }
+
+    /// The bucket as the rule is loaded: full.
+    pub fn full_bucket(&self) -> Bucket {
+        Bucket {
+            tokens: self.tokens_max(),
+            last: 0,
+        }
+    }
+
+    /// Evaluates the match for a packet passing at `now` (nanoseconds since the ruleset was
+    /// loaded), updating the bucket as the kernel does: the credit grows by the time passed
+    /// since the last packet, up to the bucket's size; the packet matches when the credit
+    /// covers its cost, which is then taken.
+    pub fn eval_bucket(&self, bucket: &mut Bucket, now: u64) -> bool {
+        let tokens = bucket
+            .tokens
+            .saturating_add(now.saturating_sub(bucket.last))
+            .min(self.tokens_max());
+        bucket.last = bucket.last.max(now);
+        let cost = self.cost();
+        if tokens >= cost {
+            bucket.tokens = tokens - cost;
+            true
+        } else {
+            bucket.tokens = tokens;
+            false
+        }
+    }
+
+    /// Without the bucket's state the match cannot be decided: uncertain, saying why.
     pub fn eval(&self, _cx: &crate::eval::Cx<'_>) -> crate::eval::Truth {
         crate::eval::Truth::Unknown(
             "match `-m limit`: it depends on the rate of earlier packets".into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::testkit::match4_in;
+    use crate::ext::Match;
+
+    fn limit(rule: &str) -> Limit {
+        match match4_in("filter", "INPUT", rule) {
+            Match::Limit(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rates_as_iptables_nft_loads_them() {
+        // `nft list ruleset` shows `limit rate 3/minute burst 10 packets` for this rule.
+        let l = limit("-m limit --limit 3/min --limit-burst 10");
+        assert_eq!(l.rate_and_unit(), (3, 60));
+        assert_eq!(l.cost(), 20 * NSEC_PER_SEC);
+        assert_eq!(l.tokens_max(), 200 * NSEC_PER_SEC);
+        // The default: 3/hour, burst 5.
+        let l = limit("-m limit");
+        assert_eq!(l.rate_and_unit(), (3, 3600));
+        assert_eq!(l.tokens_max(), 5 * 1200 * NSEC_PER_SEC);
+        // 60/min is stored as 1/sec.
+        assert_eq!(limit("-m limit --limit 60/min").rate_and_unit(), (1, 1));
+    }
+
+    #[test]
+    fn the_bucket_starts_full_and_refills_with_time() {
+        let l = limit("-m limit --limit 2/sec --limit-burst 3");
+        let mut b = l.full_bucket();
+        let hits: Vec<bool> = (0..5).map(|_| l.eval_bucket(&mut b, 0)).collect();
+        assert_eq!(hits, [true, true, true, false, false]);
+        // Half a second later one packet's worth has come back, not two.
+        assert!(l.eval_bucket(&mut b, 500_000_000));
+        assert!(!l.eval_bucket(&mut b, 500_000_000));
+        assert!(!l.eval_bucket(&mut b, 999_999_999));
+        assert!(l.eval_bucket(&mut b, 1_000_000_000));
+        // A long pause fills the bucket up to its size only.
+        let n = (0..10)
+            .filter(|_| l.eval_bucket(&mut b, 100 * NSEC_PER_SEC))
+            .count();
+        assert_eq!(n, 3);
     }
 }

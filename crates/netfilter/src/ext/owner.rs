@@ -120,21 +120,76 @@ impl MatchExt for Owner {
 }
 
 impl Owner {
-    /// Evaluates the owner tests. Packets from local sockets cannot be decided (the socket's
-    /// owner is not modelled); a packet without a socket (one that came in) matches only when
-    /// every test is negated, as the kernel answers for a missing socket (`--suppl-groups`
-    /// counts as a test that is not negated).
+    /// Evaluates the owner tests as xt_owner does. A packet that came in on an interface,
+    /// or was sent from no socket, matches only when every test is negated
+    /// (`--suppl-groups` counts as a test that is not negated). A kernel socket exists but
+    /// has no owner: `--socket-exists` holds, a user or group test holds only when negated.
+    /// A process's socket is tested by its owner's ids; a local packet whose socket is not
+    /// known, or a test of an id that is not known, is uncertain.
     pub fn eval(&self, cx: &Cx<'_>) -> Truth {
-        if cx.pkt.in_iface.is_none() {
-            return Truth::Unknown("owner: the sending socket's owner is not modelled".into());
-        }
+        use crate::packet::Sender;
         let negated = |n: Option<bool>| n.is_none_or(|n| n);
-        Truth::of(
-            negated(self.socket_exists.as_ref().map(|s| s.negated))
-                && negated(self.uid.as_ref().map(|u| u.negated))
-                && negated(self.gid.as_ref().map(|g| g.negated))
-                && !self.suppl_groups,
-        )
+        let no_socket = || {
+            Truth::of(
+                negated(self.socket_exists.as_ref().map(|s| s.negated))
+                    && negated(self.uid.as_ref().map(|u| u.negated))
+                    && negated(self.gid.as_ref().map(|g| g.negated))
+                    && !self.suppl_groups,
+            )
+        };
+        if cx.pkt.in_iface.is_some() {
+            return no_socket();
+        }
+        let (uid, gid, groups) = match &cx.pkt.sender {
+            None => {
+                return Truth::Unknown(
+                    "owner: the sending socket is not known (give --uid and --gid, or --socket)"
+                        .into(),
+                );
+            }
+            Some(Sender::NoSocket) => return no_socket(),
+            Some(s) => {
+                if self.socket_exists.as_ref().is_some_and(|s| s.negated) {
+                    return Truth::No;
+                }
+                match s {
+                    Sender::Process { uid, gid, groups } => (uid, gid, groups),
+                    _ => {
+                        return Truth::of(
+                            negated(self.uid.as_ref().map(|u| u.negated))
+                                && negated(self.gid.as_ref().map(|g| g.negated)),
+                        );
+                    }
+                }
+            }
+        };
+        let within = |id: u32, (lo, hi): (u32, u32)| lo <= id && id <= hi;
+        let uid_test = || match (&self.uid, uid) {
+            (None, _) => Truth::Yes,
+            (Some(_), None) => {
+                Truth::Unknown("owner: the sending process's user id is not known".into())
+            }
+            (Some(r), Some(u)) => Truth::of(within(*u, r.value) != r.negated),
+        };
+        let gid_test = || match (&self.gid, gid) {
+            (None, _) => Truth::Yes,
+            (Some(_), None) => {
+                Truth::Unknown("owner: the sending process's group id is not known".into())
+            }
+            (Some(r), Some(g)) => {
+                let primary = within(*g, r.value);
+                if primary || !self.suppl_groups {
+                    return Truth::of(primary != r.negated);
+                }
+                match groups {
+                    None => Truth::Unknown(
+                        "owner: the sending process's supplementary groups are not known".into(),
+                    ),
+                    Some(gs) => Truth::of(gs.iter().any(|x| within(*x, r.value)) != r.negated),
+                }
+            }
+        };
+        uid_test().and(gid_test)
     }
 }
 
@@ -144,6 +199,7 @@ mod tests {
     use crate::eval::testkit::{Fixture, match4_in, packet};
     use crate::ext::Match;
     use crate::model::Protocol;
+    use crate::packet::Sender;
 
     fn owner(rule: &str) -> super::Owner {
         match match4_in("filter", "OUTPUT", rule) {
@@ -185,5 +241,69 @@ mod tests {
             owner("-m owner --uid-owner 0").eval(&fix.cx()),
             Truth::Unknown(_)
         ));
+    }
+
+    fn local(sender: Sender) -> Fixture {
+        let mut pkt = packet(Protocol::TCP, "192.168.49.2", "192.168.49.7");
+        pkt.in_iface = None;
+        pkt.sender = Some(sender);
+        Fixture::new(pkt)
+    }
+
+    fn process(uid: Option<u32>, gid: Option<u32>, groups: Option<Vec<u32>>) -> Fixture {
+        local(Sender::Process { uid, gid, groups })
+    }
+
+    #[test]
+    fn a_process_socket_is_tested_by_its_owner() {
+        let fix = process(Some(104), Some(50), Some(vec![7, 9]));
+        let eval = |rule: &str| owner(rule).eval(&fix.cx());
+        assert_eq!(eval("-m owner --uid-owner 104"), Truth::Yes);
+        assert_eq!(eval("-m owner --uid-owner 100-110"), Truth::Yes);
+        assert_eq!(eval("-m owner --uid-owner 0"), Truth::No);
+        assert_eq!(eval("-m owner ! --uid-owner 0"), Truth::Yes);
+        assert_eq!(eval("-m owner --socket-exists"), Truth::Yes);
+        assert_eq!(eval("-m owner ! --socket-exists"), Truth::No);
+        assert_eq!(eval("-m owner --gid-owner 50"), Truth::Yes);
+        assert_eq!(eval("-m owner --gid-owner 9"), Truth::No);
+        assert_eq!(eval("-m owner --gid-owner 9 --suppl-groups"), Truth::Yes);
+        assert_eq!(eval("-m owner ! --gid-owner 9 --suppl-groups"), Truth::No);
+        assert_eq!(eval("-m owner --uid-owner 104 ! --gid-owner 50"), Truth::No);
+    }
+
+    #[test]
+    fn ids_that_are_not_known_are_uncertain() {
+        let fix = process(Some(0), None, None);
+        let eval = |rule: &str| owner(rule).eval(&fix.cx());
+        assert_eq!(eval("-m owner --uid-owner 0"), Truth::Yes);
+        assert!(matches!(eval("-m owner --gid-owner 0"), Truth::Unknown(_)));
+        // A failing test decides whatever the other one is.
+        assert_eq!(eval("-m owner --uid-owner 5 --gid-owner 0"), Truth::No);
+        let fix = process(Some(0), Some(0), None);
+        assert_eq!(
+            owner("-m owner --gid-owner 0 --suppl-groups").eval(&fix.cx()),
+            Truth::Yes
+        );
+        assert!(matches!(
+            owner("-m owner --gid-owner 5 --suppl-groups").eval(&fix.cx()),
+            Truth::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn kernel_sockets_and_packets_without_a_socket() {
+        let fix = local(Sender::Kernel);
+        let eval = |rule: &str| owner(rule).eval(&fix.cx());
+        assert_eq!(eval("-m owner --socket-exists"), Truth::Yes);
+        assert_eq!(eval("-m owner ! --socket-exists"), Truth::No);
+        assert_eq!(eval("-m owner --uid-owner 0"), Truth::No);
+        assert_eq!(eval("-m owner ! --uid-owner 0"), Truth::Yes);
+        assert_eq!(eval("-m owner ! --uid-owner 0 --gid-owner 0"), Truth::No);
+        let fix = local(Sender::NoSocket);
+        let eval = |rule: &str| owner(rule).eval(&fix.cx());
+        assert_eq!(eval("-m owner --socket-exists"), Truth::No);
+        assert_eq!(eval("-m owner ! --socket-exists"), Truth::Yes);
+        assert_eq!(eval("-m owner --uid-owner 0"), Truth::No);
+        assert_eq!(eval("-m owner ! --uid-owner 0"), Truth::Yes);
     }
 }

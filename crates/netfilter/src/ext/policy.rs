@@ -243,13 +243,18 @@ impl MatchExt for Policy {
 
 impl Policy {
     /// Evaluates the policy test. Traced packets are plain: none arrived through IPsec, so
-    /// `--dir in --pol none` holds and `--dir in --pol ipsec` does not. Which outgoing packets
-    /// an IPsec policy of the host would take is not modelled (`--dir out` is uncertain).
-    pub fn eval(&self, _cx: &Cx<'_>) -> Truth {
+    /// `--dir in --pol none` holds and `--dir in --pol ipsec` does not. Outgoing packets
+    /// (`--dir out`) take an IPsec policy only if the host has one: on a host known to use
+    /// no IPsec ([`crate::host::Host::ipsec`] is `Some(false)`) no route carries a transform,
+    /// so `--pol none` holds and `--pol ipsec` does not; otherwise it is uncertain.
+    pub fn eval(&self, cx: &Cx<'_>) -> Truth {
         match (self.dir, self.ipsec) {
             (Some(PolicyDir::In), Some(ipsec)) => Truth::of(!ipsec),
+            (Some(PolicyDir::Out), Some(ipsec)) if cx.host.ipsec == Some(false) => {
+                Truth::of(!ipsec)
+            }
             (Some(PolicyDir::Out), _) => Truth::Unknown(
-                "policy --dir out: the host's IPsec policies are not modelled".into(),
+                "policy --dir out: whether the host has IPsec policies is not known (`ipsec: false` in the host file says it has none)".into(),
             ),
             _ => Truth::Unknown("policy: `--dir` and `--pol` are both needed".into()),
         }
@@ -281,6 +286,31 @@ mod tests {
         );
         assert!(matches!(
             eval("OUTPUT", "-m policy --dir out --pol ipsec"),
+            Truth::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn outgoing_packets_of_a_host_without_ipsec() {
+        let mut fix = Fixture::new(packet(Protocol::TCP, "192.168.49.2", "192.168.49.7"));
+        fix.host.ipsec = Some(false);
+        let eval = |rule: &str| match match4_in("filter", "OUTPUT", rule) {
+            Match::Policy(m) => m.eval(&fix.cx()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(eval("-m policy --dir out --pol none"), Truth::Yes);
+        assert_eq!(eval("-m policy --dir out --pol ipsec"), Truth::No);
+        assert_eq!(
+            eval("-m policy --dir out --pol ipsec --strict --proto esp"),
+            Truth::No
+        );
+        let mut fix = Fixture::new(packet(Protocol::TCP, "192.168.49.2", "192.168.49.7"));
+        fix.host.ipsec = Some(true);
+        assert!(matches!(
+            match match4_in("filter", "OUTPUT", "-m policy --dir out --pol none") {
+                Match::Policy(m) => m.eval(&fix.cx()),
+                other => panic!("{other:?}"),
+            },
             Truth::Unknown(_)
         ));
     }
