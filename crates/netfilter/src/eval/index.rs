@@ -18,11 +18,11 @@
 //! then, so targets that rewrite the packet are followed.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{AddrMask, Chain, Rule, Ruleset, Table, TableName};
+use crate::model::{AddrMask, Chain, Ruleset, Table, TableName};
 
 /// Chains with fewer rules than this are walked rule by rule.
 pub const MIN_INDEXED_RULES: usize = 16;
@@ -55,9 +55,6 @@ pub struct ChainIndex {
     len: usize,
 }
 
-/// The texts of a chain's rules, each printed when first needed.
-type RuleTexts = Box<[OnceLock<Box<str>>]>;
-
 /// The indexes of a ruleset's long chains.
 #[derive(Clone, Debug, Default)]
 pub struct RulesetIndex {
@@ -66,8 +63,6 @@ pub struct RulesetIndex {
     /// Per table: chain positions by name (the first chain of a name, as
     /// [`Table::chain_index`](crate::model::Table::chain_index) finds it).
     names: Vec<FxHashMap<String, usize>>,
-    /// Per table, per chain, per rule: the rule's text, printed the first time it is needed.
-    texts: Vec<Vec<RuleTexts>>,
 }
 
 fn split_mask(m: &AddrMask) -> (bool, u128, u128) {
@@ -199,35 +194,6 @@ impl RulesetIndex {
                     m
                 })
                 .collect(),
-            texts: ruleset
-                .tables
-                .iter()
-                .map(|t| {
-                    t.chains
-                        .iter()
-                        .map(|c| c.rules.iter().map(|_| OnceLock::new()).collect())
-                        .collect()
-                })
-                .collect(),
-        }
-    }
-
-    /// The text of rule `pos` (0-based) of chain `chain` in `table`, as
-    /// [`rule_to_string`](crate::syntax::rule_to_string) prints `rule`, printed once and
-    /// kept.
-    pub fn rule_text(&self, table: &Table, chain: usize, pos: usize, rule: &Rule) -> String {
-        let slot = self
-            .tables
-            .iter()
-            .position(|(n, _)| *n == table.name)
-            .and_then(|t| self.texts.get(t))
-            .and_then(|cs| cs.get(chain))
-            .and_then(|rs| rs.get(pos));
-        match slot {
-            Some(cell) => cell
-                .get_or_init(|| crate::syntax::rule_to_string(rule).into_boxed_str())
-                .to_string(),
-            None => crate::syntax::rule_to_string(rule),
         }
     }
 
@@ -263,9 +229,7 @@ impl<'a> crate::eval::Simulator<'a> {
     /// A simulator that walks every rule of every chain, as the kernel does: the reference
     /// the indexed walk of [`Simulator::new`](crate::eval::Simulator::new) is checked against.
     pub fn reference(ruleset: &'a Ruleset, host: &'a crate::host::Host) -> Self {
-        let mut sim = Self::new(ruleset, host);
-        sim.index = None;
-        sim
+        Self::with_index(ruleset, host, false)
     }
 
     /// The position of the chain a jump or goto names: through the index's name map when
@@ -274,21 +238,6 @@ impl<'a> crate::eval::Simulator<'a> {
         match &self.index {
             Some(ix) => ix.chain_position(table, name),
             None => table.chain_index(name),
-        }
-    }
-
-    /// The text of the rule at `at` (1-based position) in chain `chain` of `table`: kept
-    /// by the index once printed, printed afresh by the reference walk.
-    pub(super) fn rule_text(
-        &self,
-        table: &Table,
-        chain: usize,
-        at: Option<usize>,
-        rule: &Rule,
-    ) -> String {
-        match (&self.index, at) {
-            (Some(ix), Some(n)) if n >= 1 => ix.rule_text(table, chain, n - 1, rule),
-            _ => crate::syntax::rule_to_string(rule),
         }
     }
 

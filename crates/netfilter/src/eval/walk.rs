@@ -19,7 +19,7 @@ use crate::target::Target;
 use crate::target::redirect::Redirect;
 use crate::trace::{
     Effect, Endpoint, Event, EventKind, Fate, FateKind, Note, Outcome, RouteDecision, RuleRef,
-    Step, Trace, Uncertain,
+    SharedStr, Step, Trace, Uncertain,
 };
 
 /// Targets chainwalk keeps verbatim that change nothing a trace follows (they log, count,
@@ -73,6 +73,8 @@ pub struct Simulator<'a> {
     branches: std::cell::Cell<usize>,
     /// Candidate indexes of long chains; `None` walks every rule (the reference walk).
     pub(super) index: Option<crate::eval::index::SharedIndex>,
+    /// Chain names, rule texts and jump targets, made once for every event.
+    strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
 }
 
 /// Match and target names whose kernel modules register connection tracking in the network
@@ -132,8 +134,11 @@ pub struct State {
     nth: BTreeMap<(TableName, usize, usize), u32>,
 }
 
+/// One way the sequence can go so far, boxed: stages hand it on as a pointer.
+type World = Box<WorldState>;
+
 #[derive(Clone, Debug)]
-struct World {
+struct WorldState {
     prob: Prob,
     uncertain: Vec<Uncertain>,
     steps: Vec<Step>,
@@ -152,7 +157,7 @@ struct World {
     stopped: bool,
 }
 
-impl World {
+impl WorldState {
     fn note(&mut self, n: Note) {
         self.notes.push((self.events.len(), n));
     }
@@ -180,10 +185,71 @@ enum Flow {
     Done(World),
 }
 
+/// A rule's matches evaluated for one world: one answer, or the worlds it split into.
+enum Evaluated {
+    One(World, bool),
+    Many(Vec<(World, bool)>),
+}
+
+/// Zero, one or more values in order, the first kept inline: most packets take one path, so
+/// handing worlds from stage to stage allocates nothing.
+struct Few<T> {
+    first: Option<T>,
+    rest: Vec<T>,
+}
+
+impl<T> Few<T> {
+    fn new() -> Few<T> {
+        Few {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    fn one(t: T) -> Few<T> {
+        Few {
+            first: Some(t),
+            rest: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, t: T) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(t);
+        } else {
+            self.rest.push(t);
+        }
+    }
+}
+
+impl<T> IntoIterator for Few<T> {
+    type Item = T;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<T>, std::vec::IntoIter<T>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+impl<T> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Few<T> {
+        let mut f = Few::new();
+        for t in iter {
+            f.push(t);
+        }
+        f
+    }
+}
+
 impl<'a> Simulator<'a> {
     /// A simulator for `ruleset` on `host`. The ruleset's family decides which packets fit
     /// (IPv4 when the ruleset does not say).
     pub fn new(ruleset: &'a Ruleset, host: &'a Host) -> Simulator<'a> {
+        Self::with_index(ruleset, host, true)
+    }
+
+    /// A simulator with chain indexes (`indexed`) or without (the reference walk).
+    pub(super) fn with_index(ruleset: &'a Ruleset, host: &'a Host, indexed: bool) -> Simulator<'a> {
         Simulator {
             ruleset,
             host,
@@ -192,9 +258,9 @@ impl<'a> Simulator<'a> {
             recent: None,
             tracking: needs_conntrack(ruleset),
             branches: std::cell::Cell::new(1),
-            index: Some(std::sync::Arc::new(
-                crate::eval::index::RulesetIndex::build(ruleset),
-            )),
+            index: indexed
+                .then(|| std::sync::Arc::new(crate::eval::index::RulesetIndex::build(ruleset))),
+            strings: std::sync::Arc::new(crate::eval::cache::RulesetStrings::new(ruleset)),
         }
     }
 
@@ -254,7 +320,7 @@ impl<'a> Simulator<'a> {
             }
         }
         let pkt0 = self.build(1, first, &mut assumptions)?;
-        let mut worlds = vec![World {
+        let mut worlds = vec![Box::new(WorldState {
             prob: Prob::one(),
             uncertain: Vec::new(),
             steps: Vec::new(),
@@ -268,7 +334,7 @@ impl<'a> Simulator<'a> {
             ct: CtInfo::None,
             flow: None,
             stopped: false,
-        }];
+        })];
         worlds = worlds.into_iter().flat_map(|w| self.run(w)).collect();
         for w in &mut worlds {
             w.flow = w
@@ -461,14 +527,14 @@ impl<'a> Simulator<'a> {
         Ok(p)
     }
 
-    fn first_step<'w>(&self, w: &'w World) -> Option<(&'w Step, Entry)> {
+    fn first_step<'w>(&self, w: &'w WorldState) -> Option<(&'w Step, Entry)> {
         let step = w.steps.first()?;
         let idx = w.flow?;
         let e = w.table.entries.get(idx)?.clone();
         Some((step, e))
     }
 
-    fn reply_packet(&self, w: &World, flags: Option<u8>) -> Option<Packet> {
+    fn reply_packet(&self, w: &WorldState, flags: Option<u8>) -> Option<Packet> {
         let (step, e) = self.first_step(w)?;
         let first = &step.input;
         let in_iface = match step.fate.kind {
@@ -516,7 +582,7 @@ impl<'a> Simulator<'a> {
         })
     }
 
-    fn again_packet(&self, w: &World, flags: Option<u8>) -> Option<Packet> {
+    fn again_packet(&self, w: &WorldState, flags: Option<u8>) -> Option<Packet> {
         let (step, _) = self.first_step(w)?;
         let mut p = step.input.clone();
         if p.tcp_flags.is_some() {
@@ -613,7 +679,7 @@ impl<'a> Simulator<'a> {
             return;
         }
         let original_dst = w.pkt.dst;
-        for w in self.hook(vec![w], Hook::Prerouting, done) {
+        for w in self.hook(Few::one(w), Hook::Prerouting, done) {
             match (&bridge, bridged && w.pkt.dst == original_dst) {
                 (Some(b), true) => {
                     let mut w = w;
@@ -652,7 +718,7 @@ impl<'a> Simulator<'a> {
                         reroute: false,
                         decision: RouteDecision::Local,
                     });
-                    for w in self.hook(vec![w], Hook::Input, done) {
+                    for w in self.hook(Few::one(w), Hook::Input, done) {
                         self.finish(w, FateKind::Local, None, None, done);
                     }
                 }
@@ -712,7 +778,7 @@ impl<'a> Simulator<'a> {
     }
 
     fn forward(&self, w: World, done: &mut Vec<World>) {
-        let ws = self.hook(vec![w], Hook::Forward, done);
+        let ws = self.hook(Few::one(w), Hook::Forward, done);
         for w in self.hook(ws, Hook::Postrouting, done) {
             self.finish(w, FateKind::Forwarded, None, None, done);
         }
@@ -756,8 +822,8 @@ impl<'a> Simulator<'a> {
         }
         w.pkt.out_iface = Some(if is_local { "lo".into() } else { r.dev.clone() });
         let before = (w.pkt.dst, w.pkt.mark);
-        let mut after_output = Vec::new();
-        for mut w in self.hook(vec![w], Hook::Output, done) {
+        let mut after_output = Few::new();
+        for mut w in self.hook(Few::one(w), Hook::Output, done) {
             if (w.pkt.dst, w.pkt.mark) != before {
                 match route::lookup(self.host, w.pkt.dst) {
                     Ok(r2) => {
@@ -800,8 +866,8 @@ impl<'a> Simulator<'a> {
                 w.note(Note::Loopback);
                 w.pkt.in_iface = Some("lo".into());
                 w.pkt.out_iface = None;
-                for w in self.hook(vec![w], Hook::Prerouting, done) {
-                    for w in self.hook(vec![w], Hook::Input, done) {
+                for w in self.hook(Few::one(w), Hook::Prerouting, done) {
+                    for w in self.hook(Few::one(w), Hook::Input, done) {
                         self.finish(w, FateKind::Local, None, None, done);
                     }
                 }
@@ -813,10 +879,10 @@ impl<'a> Simulator<'a> {
 
     // ----- hooks and stages -----
 
-    fn hook(&self, ws: Vec<World>, hook: Hook, done: &mut Vec<World>) -> Vec<World> {
+    fn hook(&self, ws: Few<World>, hook: Hook, done: &mut Vec<World>) -> Few<World> {
         let mut ws = ws;
         for stage in stages(hook) {
-            let mut next = Vec::new();
+            let mut next = Few::new();
             for w in ws {
                 for f in self.stage(w, hook, *stage) {
                     match f {
@@ -830,7 +896,7 @@ impl<'a> Simulator<'a> {
         ws
     }
 
-    fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Vec<Flow> {
+    fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Few<Flow> {
         match stage {
             Stage::Conntrack => {
                 if self.tracking && matches!(w.ct, CtInfo::None) {
@@ -848,11 +914,11 @@ impl<'a> Simulator<'a> {
                         reply,
                     });
                 }
-                vec![Flow::Go(w)]
+                Few::one(Flow::Go(w))
             }
             Stage::Table(t) => self.table_stage(w, hook, t, None),
             // Without conntrack the nat hooks find no connection and let the packet pass.
-            Stage::NatDst | Stage::NatSrc if !self.tracking => vec![Flow::Go(w)],
+            Stage::NatDst | Stage::NatSrc if !self.tracking => Few::one(Flow::Go(w)),
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {
@@ -862,7 +928,7 @@ impl<'a> Simulator<'a> {
                         .is_some_and(|t| t.chain(hook.chain_name()).is_some());
                     if !has_chain {
                         set_done(&mut w.ct, dst_side);
-                        return vec![Flow::Go(w)];
+                        return Few::one(Flow::Go(w));
                     }
                     return self.table_stage(w, hook, TableName::Nat, Some(dst_side));
                 }
@@ -903,17 +969,17 @@ impl<'a> Simulator<'a> {
                         }
                     }
                 }
-                vec![Flow::Go(w)]
+                Few::one(Flow::Go(w))
             }
         }
     }
 
-    fn table_stage(&self, w: World, hook: Hook, t: TableName, nat_side: Option<bool>) -> Vec<Flow> {
+    fn table_stage(&self, w: World, hook: Hook, t: TableName, nat_side: Option<bool>) -> Few<Flow> {
         let Some(table) = self.ruleset.table(t) else {
-            return vec![Flow::Go(w)];
+            return Few::one(Flow::Go(w));
         };
         let Some(start) = table.chain_index(hook.chain_name()) else {
-            return vec![Flow::Go(w)];
+            return Few::one(Flow::Go(w));
         };
         self.walk(w, table, hook, start)
             .into_iter()
@@ -939,9 +1005,11 @@ impl<'a> Simulator<'a> {
 
     // ----- the chain walk -----
 
-    fn walk(&self, w: World, table: &Table, hook: Hook, start: usize) -> Vec<(World, Verdict)> {
-        let mut out = Vec::new();
-        let mut work = vec![(
+    fn walk(&self, w: World, table: &Table, hook: Hook, start: usize) -> Few<(World, Verdict)> {
+        let mut out = Few::new();
+        // The branch to follow next; the others wait in `work` (a stack: the branch where a
+        // rule matched is followed first).
+        let mut next = Some((
             w,
             Cursor {
                 chain: start,
@@ -949,14 +1017,16 @@ impl<'a> Simulator<'a> {
                 stack: Vec::new(),
                 decided: None,
             },
-        )];
+        ));
+        let mut work: Vec<(World, Cursor)> = Vec::new();
+        let slot = self.strings.table_slot(table.name);
         let base_policy = table
             .chains
             .get(start)
             .and_then(|c| c.policy)
             .unwrap_or(Policy::Accept);
-        let base_name = hook.chain_name().to_string();
-        while let Some((mut w, mut cur)) = work.pop() {
+        let base_name = SharedStr::from_static(hook.chain_name());
+        while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
                 if let (Some(ix), None) = (&self.index, cur.decided) {
                     cur.pos = ix.next(table.name, cur.chain, cur.pos, w.pkt.dst);
@@ -969,10 +1039,10 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: chain.name.clone(),
+                            chain: self.strings.chain_name(slot, table, cur.chain),
                             rule: None,
                             kind: EventKind::Return,
-                            target: "RETURN".into(),
+                            target: SharedStr::from_static("RETURN"),
                             jump: false,
                             goto: false,
                             rule_text: None,
@@ -992,7 +1062,7 @@ impl<'a> Simulator<'a> {
                             chain: base_name.clone(),
                             rule: None,
                             kind: EventKind::Policy,
-                            target: policy.as_str().into(),
+                            target: SharedStr::from_static(policy.as_str()),
                             jump: false,
                             goto: false,
                             rule_text: None,
@@ -1014,10 +1084,10 @@ impl<'a> Simulator<'a> {
                     w.events.push(Event {
                         hook,
                         table: table.name,
-                        chain: chain.name.clone(),
+                        chain: self.strings.chain_name(slot, table, cur.chain),
                         rule: None,
                         kind: EventKind::Return,
-                        target: "RETURN".into(),
+                        target: SharedStr::from_static("RETURN"),
                         jump: false,
                         goto: false,
                         rule_text: None,
@@ -1030,37 +1100,50 @@ impl<'a> Simulator<'a> {
                     }
                     continue;
                 };
-                let at = RuleRef {
+                let at = || RuleRef {
                     hook,
                     table: table.name,
-                    chain: chain.name.clone(),
+                    chain: self.strings.chain_name(slot, table, cur.chain),
                     rule: Some(cur.pos + 1),
                 };
                 let matched = match cur.decided.take() {
                     Some(m) => m,
-                    None => {
-                        let mut results = self.eval_rule(w, rule, table.name, &cur, hook, &at);
-                        // The branch where the rule matched first, as the rule reads.
-                        results.sort_by_key(|(_, m)| !*m);
-                        if results.len() == 1 {
-                            let Some((w1, m)) = results.pop() else { break };
+                    None => match self.eval_rule(w, rule, table.name, &cur, hook, &at) {
+                        Evaluated::One(w1, m) => {
                             w = w1;
                             m
-                        } else {
-                            for (w2, m) in results.into_iter().rev() {
-                                let mut c2 = cur.clone();
-                                c2.decided = Some(m);
-                                work.push((w2, c2));
-                            }
-                            break;
                         }
-                    }
+                        Evaluated::Many(mut results) => {
+                            // The branch where the rule matched first, as the rule reads.
+                            results.sort_by_key(|(_, m)| !*m);
+                            if results.len() == 1 {
+                                let Some((w1, m)) = results.pop() else { break };
+                                w = w1;
+                                m
+                            } else {
+                                let mut results = results.into_iter();
+                                let first = results.next();
+                                for (w2, m) in results.rev() {
+                                    let mut c2 = cur.clone();
+                                    c2.decided = Some(m);
+                                    work.push((w2, c2));
+                                }
+                                if let Some((w1, m)) = first {
+                                    let mut c1 = cur.clone();
+                                    c1.decided = Some(m);
+                                    next = Some((w1, c1));
+                                }
+                                break;
+                            }
+                        }
+                    },
                 };
                 if !matched {
                     cur.pos += 1;
                     continue;
                 }
-                match self.target(&mut w, rule, table, hook, &at, &mut cur) {
+                let at = at();
+                match self.target(&mut w, rule, table, slot, hook, &at, &mut cur) {
                     Some(v) => {
                         out.push((w, v));
                         break;
@@ -1073,52 +1156,77 @@ impl<'a> Simulator<'a> {
     }
 
     /// Evaluates a rule's matches in order, branching on chance and undecidable matches.
+    /// While every answer is a plain yes or no the world is not copied or split.
     fn eval_rule(
         &self,
-        w: World,
+        mut w: World,
         rule: &Rule,
         table: TableName,
         cur: &Cursor,
         hook: Hook,
-        at: &RuleRef,
-    ) -> Vec<(World, bool)> {
-        let mut out = Vec::new();
-        let mut pending = Vec::new();
-        let first = {
+        at: &dyn Fn() -> RuleRef,
+    ) -> Evaluated {
+        let mut t = {
             let cx = self.cx(&w, hook);
             eval_ip(&rule.ip, &cx)
         };
-        split(w, first, at, &mut pending, &mut out, &self.branches);
-        for (mi, m) in rule.matches.iter().enumerate() {
+        let mut rest = rule.matches.iter().enumerate();
+        loop {
+            match t {
+                Truth::Yes => {}
+                Truth::No => return Evaluated::One(w, false),
+                _ => break,
+            }
+            match rest.next() {
+                None => return Evaluated::One(w, true),
+                Some((mi, m)) => t = self.eval_match(&mut w, m, mi, table, cur, hook),
+            }
+        }
+        // A chance or an undecidable answer: split from here on.
+        let at = at();
+        let mut out = Vec::new();
+        let mut pending = Vec::new();
+        split(w, t, &at, &mut pending, &mut out, &self.branches);
+        for (mi, m) in rest {
             let mut next = Vec::new();
             for mut w in pending {
-                let t = match m {
-                    Match::Recent(r) => {
-                        let pkt = w.pkt.clone();
-                        match &mut w.recent {
-                            Some(lists) => r.eval(&pkt, lists),
-                            None => r.eval_without_lists(),
-                        }
-                    }
-                    Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
-                        let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
-                        let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
-                        Truth::of(s.eval_nth(count))
-                    }
-                    _ => {
-                        let cx = self.cx(&w, hook);
-                        m.eval(&cx)
-                    }
-                };
-                split(w, t, at, &mut next, &mut out, &self.branches);
+                let t = self.eval_match(&mut w, m, mi, table, cur, hook);
+                split(w, t, &at, &mut next, &mut out, &self.branches);
             }
             pending = next;
         }
         out.extend(pending.into_iter().map(|w| (w, true)));
-        out
+        Evaluated::Many(out)
     }
 
-    fn cx<'w>(&'w self, w: &'w World, hook: Hook) -> Cx<'w> {
+    /// Evaluates match `mi` of the rule at the cursor for one world.
+    fn eval_match(
+        &self,
+        w: &mut WorldState,
+        m: &Match,
+        mi: usize,
+        table: TableName,
+        cur: &Cursor,
+        hook: Hook,
+    ) -> Truth {
+        match m {
+            Match::Recent(r) => match &mut w.recent {
+                Some(lists) => r.eval(&w.pkt, lists),
+                None => r.eval_without_lists(),
+            },
+            Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
+                let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
+                let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
+                Truth::of(s.eval_nth(count))
+            }
+            _ => {
+                let cx = self.cx(w, hook);
+                m.eval(&cx)
+            }
+        }
+    }
+
+    fn cx<'w>(&'w self, w: &'w WorldState, hook: Hook) -> Cx<'w> {
         Cx {
             pkt: &w.pkt,
             hook,
@@ -1132,29 +1240,28 @@ impl<'a> Simulator<'a> {
 
     /// Runs a matched rule's target: records the event, applies the effect, and returns the
     /// table's verdict when the traversal ends here (`None`: go on at the cursor).
+    #[allow(clippy::too_many_arguments)]
     fn target(
         &self,
-        w: &mut World,
+        w: &mut WorldState,
         rule: &Rule,
         table: &Table,
+        slot: Option<usize>,
         hook: Hook,
         at: &RuleRef,
         cur: &mut Cursor,
     ) -> Option<Verdict> {
+        let strings = self.strings.rule(slot, cur.chain, cur.pos, rule);
         let mut ev = Event {
             hook,
             table: table.name,
             chain: at.chain.clone(),
             rule: at.rule,
             kind: EventKind::Rule,
-            target: rule
-                .target
-                .as_ref()
-                .map(|t| t.name().to_string())
-                .unwrap_or_default(),
+            target: strings.target.clone(),
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(self.rule_text(table, cur.chain, at.rule, rule)),
+            rule_text: Some(strings.text.clone()),
             effect: None,
             mark: w.pkt.mark,
         };
@@ -1189,10 +1296,10 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: hook.chain_name().into(),
+                            chain: SharedStr::from_static(hook.chain_name()),
                             rule: None,
                             kind: EventKind::Policy,
-                            target: policy.as_str().into(),
+                            target: SharedStr::from_static(policy.as_str()),
                             jump: false,
                             goto: false,
                             rule_text: None,
@@ -1204,32 +1311,34 @@ impl<'a> Simulator<'a> {
                             Policy::Drop => Verdict::Drop(RuleRef {
                                 hook,
                                 table: table.name,
-                                chain: hook.chain_name().into(),
+                                chain: SharedStr::from_static(hook.chain_name()),
                                 rule: None,
                             }),
                         });
                     }
                 }
             }
-            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match self.chain_position(table, c) {
-                Some(idx) => {
-                    advance = false;
-                    if matches!(rule.target, Some(Target::Jump(_))) {
-                        cur.stack.push((cur.chain, cur.pos + 1));
+            Some(Target::Jump(c)) | Some(Target::Goto(c)) => {
+                match *strings.jump.get_or_init(|| self.chain_position(table, c)) {
+                    Some(idx) => {
+                        advance = false;
+                        if matches!(rule.target, Some(Target::Jump(_))) {
+                            cur.stack.push((cur.chain, cur.pos + 1));
+                        }
+                        cur.chain = idx;
+                        cur.pos = 0;
                     }
-                    cur.chain = idx;
-                    cur.pos = 0;
+                    None => {
+                        w.uncertain.push(Uncertain {
+                            at: at.clone(),
+                            reason: format!(
+                                "chain `{c}` does not exist (the kernel would refuse the ruleset)"
+                            ),
+                            assumed: None,
+                        });
+                    }
                 }
-                None => {
-                    w.uncertain.push(Uncertain {
-                        at: at.clone(),
-                        reason: format!(
-                            "chain `{c}` does not exist (the kernel would refuse the ruleset)"
-                        ),
-                        assumed: None,
-                    });
-                }
-            },
+            }
             Some(Target::Mark(m)) => {
                 let from = w.pkt.mark;
                 w.pkt.mark = m.apply(from);
@@ -1377,7 +1486,7 @@ impl<'a> Simulator<'a> {
     /// (loopback for locally generated packets), to the port [`Redirect::port`] chooses.
     fn redirect(
         &self,
-        w: &mut World,
+        w: &mut WorldState,
         r: &Redirect,
         hook: Hook,
         at: &RuleRef,
@@ -1422,7 +1531,7 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn set_dst(&self, w: &mut World, addr: IpAddr, port: Option<u16>) {
+    fn set_dst(&self, w: &mut WorldState, addr: IpAddr, port: Option<u16>) {
         w.pkt.dst = addr;
         if has_ports(w.pkt.proto) {
             w.pkt.dport = port.or(w.pkt.dport);
@@ -1433,7 +1542,7 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn set_src(&self, w: &mut World, addr: IpAddr, port: Option<u16>, random: bool) {
+    fn set_src(&self, w: &mut WorldState, addr: IpAddr, port: Option<u16>, random: bool) {
         w.pkt.src = addr;
         if has_ports(w.pkt.proto) {
             w.pkt.sport = port.or(w.pkt.sport);
@@ -1559,7 +1668,7 @@ impl conntrack::Table {
 
 /// Records that a target's effect rested on a choice the engine cannot make (a NAT range wider
 /// than one address, a random port): the outcome is kept, marked uncertain, not split.
-fn note_unmodelled(w: &mut World, at: &RuleRef, doubt: Option<String>) {
+fn note_unmodelled(w: &mut WorldState, at: &RuleRef, doubt: Option<String>) {
     if let Some(reason) = doubt {
         w.uncertain.push(Uncertain {
             at: at.clone(),
