@@ -59,10 +59,10 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
         });
     }
     // Candidates: explicit routes, and connected routes implied by each address.
-    struct Cand {
+    struct Cand<'h> {
         dst: IfAddr,
         via: Option<IpAddr>,
-        dev: Option<String>,
+        dev: Option<&'h str>,
         src: Option<IpAddr>,
         kind: RouteKind,
         metric: u32,
@@ -74,7 +74,7 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
         .map(|r| Cand {
             dst: r.dst,
             via: r.via,
-            dev: r.dev.clone(),
+            dev: r.dev.as_deref(),
             src: r.src,
             kind: r.kind,
             metric: r.metric,
@@ -90,7 +90,7 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
                 cands.push(Cand {
                     dst: net,
                     via: None,
-                    dev: Some(i.name.clone()),
+                    dev: Some(i.name.as_str()),
                     src: Some(a.addr),
                     kind: RouteKind::Unicast,
                     metric: u32::MAX,
@@ -112,7 +112,7 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
         .map(|(_, c)| c)
         .ok_or(NoRoute(dst))?;
     let dev = match (&best.dev, best.via) {
-        (Some(d), _) => d.clone(),
+        (Some(d), _) => d.to_string(),
         (None, Some(via)) => lookup(host, via).map(|r| r.dev).map_err(|_| NoRoute(dst))?,
         (None, None) => return Err(NoRoute(dst)),
     };

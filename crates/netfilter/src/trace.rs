@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::eval::cache::{RuleField, RuleInfo};
 use crate::eval::prob::Prob;
 use crate::model::{Hook, TableName};
 use crate::packet::Packet;
@@ -22,6 +23,8 @@ pub struct SharedStr(Repr);
 enum Repr {
     Static(&'static str),
     Shared(Arc<str>),
+    /// One of the strings the simulator keeps for a rule.
+    Rule(Arc<RuleInfo>, RuleField),
 }
 
 impl SharedStr {
@@ -35,7 +38,13 @@ impl SharedStr {
         match &self.0 {
             Repr::Static(s) => s,
             Repr::Shared(s) => s,
+            Repr::Rule(r, f) => r.field(*f),
         }
+    }
+
+    /// A string of a rule's shared record.
+    pub(crate) fn of_rule(r: &Arc<RuleInfo>, f: RuleField) -> SharedStr {
+        SharedStr(Repr::Rule(Arc::clone(r), f))
     }
 }
 

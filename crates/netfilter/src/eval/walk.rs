@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use std::sync::Arc;
+
 use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
+use crate::eval::cache::{RuleField, RuleInfo};
 use crate::eval::hook::{Stage, stages};
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
@@ -329,8 +332,8 @@ impl<'a> Simulator<'a> {
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
-            events: Vec::new(),
-            notes: Vec::new(),
+            events: Vec::with_capacity(16),
+            notes: Vec::with_capacity(8),
             ct: CtInfo::None,
             flow: None,
             stopped: false,
@@ -633,14 +636,17 @@ impl<'a> Simulator<'a> {
             FateKind::Forwarded | FateKind::Sent => w.pkt.out_iface.clone(),
             _ => None,
         };
+        // The world's packets are not read again until the next packet of the sequence
+        // replaces them: the step takes them.
+        let rest = spent(&w.pkt);
         let step = Step {
-            input: w.input.clone(),
+            input: std::mem::replace(&mut w.input, rest.clone()),
             events: std::mem::take(&mut w.events),
             notes: std::mem::take(&mut w.notes),
             fate: Fate {
                 kind,
                 iface,
-                packet: w.pkt.clone(),
+                packet: std::mem::replace(&mut w.pkt, rest),
                 by,
                 reason,
             },
@@ -922,10 +928,10 @@ impl<'a> Simulator<'a> {
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {
-                    let has_chain = self
-                        .ruleset
-                        .table(TableName::Nat)
-                        .is_some_and(|t| t.chain(hook.chain_name()).is_some());
+                    let has_chain = self.ruleset.table(TableName::Nat).is_some_and(|t| {
+                        let slot = self.strings.table_slot(TableName::Nat);
+                        self.strings.builtin(slot, t, hook).is_some()
+                    });
                     if !has_chain {
                         set_done(&mut w.ct, dst_side);
                         return Few::one(Flow::Go(w));
@@ -978,7 +984,8 @@ impl<'a> Simulator<'a> {
         let Some(table) = self.ruleset.table(t) else {
             return Few::one(Flow::Go(w));
         };
-        let Some(start) = table.chain_index(hook.chain_name()) else {
+        let slot = self.strings.table_slot(t);
+        let Some(start) = self.strings.builtin(slot, table, hook) else {
             return Few::one(Flow::Go(w));
         };
         self.walk(w, table, hook, start)
@@ -1028,7 +1035,9 @@ impl<'a> Simulator<'a> {
         let base_name = SharedStr::from_static(hook.chain_name());
         while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
-                if let (Some(ix), None) = (&self.index, cur.decided) {
+                if let (Some(ix), None) = (&self.index, cur.decided)
+                    && chain.rules.len() >= crate::eval::index::MIN_INDEXED_RULES
+                {
                     cur.pos = ix.next(table.name, cur.chain, cur.pos, w.pkt.dst);
                 }
                 let Some(rule) = chain.rules.get(cur.pos) else {
@@ -1100,10 +1109,11 @@ impl<'a> Simulator<'a> {
                     }
                     continue;
                 };
+                let info = || self.strings.rule(slot, table, cur.chain, cur.pos, rule);
                 let at = || RuleRef {
                     hook,
                     table: table.name,
-                    chain: self.strings.chain_name(slot, table, cur.chain),
+                    chain: SharedStr::of_rule(&info(), RuleField::Chain),
                     rule: Some(cur.pos + 1),
                 };
                 let matched = match cur.decided.take() {
@@ -1142,8 +1152,14 @@ impl<'a> Simulator<'a> {
                     cur.pos += 1;
                     continue;
                 }
-                let at = at();
-                match self.target(&mut w, rule, table, slot, hook, &at, &mut cur) {
+                let info = info();
+                let at = RuleRef {
+                    hook,
+                    table: table.name,
+                    chain: SharedStr::of_rule(&info, RuleField::Chain),
+                    rule: Some(cur.pos + 1),
+                };
+                match self.target(&mut w, rule, table, &info, hook, &at, &mut cur) {
                     Some(v) => {
                         out.push((w, v));
                         break;
@@ -1246,22 +1262,21 @@ impl<'a> Simulator<'a> {
         w: &mut WorldState,
         rule: &Rule,
         table: &Table,
-        slot: Option<usize>,
+        info: &Arc<RuleInfo>,
         hook: Hook,
         at: &RuleRef,
         cur: &mut Cursor,
     ) -> Option<Verdict> {
-        let strings = self.strings.rule(slot, cur.chain, cur.pos, rule);
         let mut ev = Event {
             hook,
             table: table.name,
             chain: at.chain.clone(),
             rule: at.rule,
             kind: EventKind::Rule,
-            target: strings.target.clone(),
+            target: SharedStr::of_rule(info, RuleField::Target),
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(strings.text.clone()),
+            rule_text: Some(SharedStr::of_rule(info, RuleField::Text)),
             effect: None,
             mark: w.pkt.mark,
         };
@@ -1319,7 +1334,7 @@ impl<'a> Simulator<'a> {
                 }
             }
             Some(Target::Jump(c)) | Some(Target::Goto(c)) => {
-                match *strings.jump.get_or_init(|| self.chain_position(table, c)) {
+                match *info.jump.get_or_init(|| self.chain_position(table, c)) {
                     Some(idx) => {
                         advance = false;
                         if matches!(rule.target, Some(Target::Jump(_))) {
@@ -1372,12 +1387,12 @@ impl<'a> Simulator<'a> {
             }
             Some(Target::Masquerade(m)) => {
                 let from = endpoint(&w.pkt, false);
-                let out = w.pkt.out_iface.clone().unwrap_or_default();
+                let out = w.pkt.out_iface.as_deref().unwrap_or_default();
                 let toward = route::lookup(self.host, w.pkt.dst)
                     .ok()
                     .and_then(|r| r.via)
                     .unwrap_or(w.pkt.dst);
-                match route::select_source(self.host, &out, toward) {
+                match route::select_source(self.host, out, toward) {
                     Some(addr) => {
                         let (port, doubt) = m.translate_port(from.port);
                         self.set_src(w, addr, port, m.random_fully);
@@ -1390,6 +1405,7 @@ impl<'a> Simulator<'a> {
                         verdict = Some(Verdict::Accept);
                     }
                     None => {
+                        let out = w.pkt.out_iface.as_deref().unwrap_or_default();
                         ev.effect = Some(Effect::Unknown(format!(
                             "{out} has no address to masquerade to"
                         )));
@@ -1577,6 +1593,17 @@ fn set_done(ct: &mut CtInfo, dst_side: bool) {
         } else {
             *src_done = true;
         }
+    }
+}
+
+/// What stays in a world of a packet its step took: the headers without the interfaces.
+fn spent(p: &Packet) -> Packet {
+    Packet {
+        in_iface: None,
+        out_iface: None,
+        physdev_in: None,
+        physdev_out: None,
+        ..*p
     }
 }
 
