@@ -44,7 +44,10 @@ impl SharedStr {
 
     /// A string of a rule's shared record.
     pub(crate) fn of_rule(r: &Arc<RuleInfo>, f: RuleField) -> SharedStr {
-        SharedStr(Repr::Rule(Arc::clone(r), f))
+        match r.static_field(f) {
+            Some(s) => SharedStr::from_static(s),
+            None => SharedStr(Repr::Rule(Arc::clone(r), f)),
+        }
     }
 }
 

@@ -21,6 +21,10 @@ pub(crate) struct RuleInfo {
     /// For `-j CHAIN` / `-g CHAIN`: the position of the chain in the table, once looked up
     /// (`None` inside: no such chain).
     pub(crate) jump: OnceLock<Option<usize>>,
+    /// The chain's name when it is a built-in one (shared without counting references).
+    chain_static: Option<&'static str>,
+    /// The target's name when it is a common one.
+    target_static: Option<&'static str>,
 }
 
 /// Which string of a [`RuleInfo`] a [`SharedStr`] stands for.
@@ -35,6 +39,15 @@ pub(crate) enum RuleField {
 }
 
 impl RuleInfo {
+    /// One of the strings as a static one, when it is one of the common names.
+    pub(crate) fn static_field(&self, f: RuleField) -> Option<&'static str> {
+        match f {
+            RuleField::Chain => self.chain_static,
+            RuleField::Target => self.target_static,
+            RuleField::Text => None,
+        }
+    }
+
     /// One of the strings.
     pub(crate) fn field(&self, f: RuleField) -> &str {
         match f {
@@ -159,16 +172,19 @@ impl RulesetStrings {
         rule: &Rule,
     ) -> Arc<RuleInfo> {
         let make = || {
+            let chain = table
+                .chains
+                .get(chain)
+                .map(|c| c.name.as_str())
+                .unwrap_or_default();
+            let target = rule.target.as_ref().map(|t| t.name()).unwrap_or("");
             Arc::new(RuleInfo {
-                chain: table
-                    .chains
-                    .get(chain)
-                    .map(|c| c.name.as_str())
-                    .unwrap_or_default()
-                    .into(),
-                target: rule.target.as_ref().map(|t| t.name()).unwrap_or("").into(),
+                chain: chain.into(),
+                target: target.into(),
                 text: crate::syntax::rule_to_string(rule).into_boxed_str(),
                 jump: OnceLock::new(),
+                chain_static: static_name(chain),
+                target_static: static_name(target),
             })
         };
         let cell = slot.and_then(|s| self.tables.get(s)).and_then(|t| {
@@ -183,12 +199,39 @@ impl RulesetStrings {
     }
 }
 
-/// Built-in chain names, shared without allocation.
-const STATIC_NAMES: &[&str] = &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+/// Built-in chain names and common target names, shared without allocation.
+const STATIC_NAMES: &[&str] = &[
+    "PREROUTING",
+    "INPUT",
+    "FORWARD",
+    "OUTPUT",
+    "POSTROUTING",
+    "",
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "REJECT",
+    "MARK",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "LOG",
+    "CONNMARK",
+    "NOTRACK",
+    "CT",
+    "QUEUE",
+    "NFQUEUE",
+];
+
+/// The static copy of a common name.
+fn static_name(name: &str) -> Option<&'static str> {
+    STATIC_NAMES.iter().find(|s| **s == name).copied()
+}
 
 /// A chain name as a [`SharedStr`]: a static one for the built-in chains.
 fn builtin_or_shared(name: &str) -> SharedStr {
-    match STATIC_NAMES.iter().find(|s| **s == name) {
+    match static_name(name) {
         Some(s) => SharedStr::from_static(s),
         None => SharedStr::from(name),
     }
