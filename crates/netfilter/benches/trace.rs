@@ -2,7 +2,11 @@
 //! walk (`Simulator::new`) against the reference walk (`Simulator::reference`).
 //!
 //! `cargo bench -p chainwalk-netfilter --bench trace`; `CHAINWALK_BENCH_SIZES=100,10000` picks
-//! the sizes.
+//! the sizes, `CHAINWALK_BENCH_ENDPOINTS=10` the endpoints per service (default 1).
+//! `CHAINWALK_BENCH_LOOP=N` skips criterion and traces N packets per size in a plain loop
+//! (the reference walk fewer on large rulesets), printing `key=value` figures: packets/s by
+//! the clock and per CPU-second of the thread (`/proc/thread-self/schedstat`), and
+//! outcomes/s; `bench/compare.sh` runs it.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -199,16 +203,17 @@ fn plain_loop(n: usize) {
                 outcomes += sim.trace(&pkts[k % pkts.len()]).unwrap().outcomes.len();
             }
             let secs = start.elapsed().as_secs_f64();
-            let cpu = match (cpu0, thread_cpu_ns()) {
-                (Some(a), Some(b)) if b > a => format!(
-                    ", {:.0} packets per CPU-second",
-                    n as f64 / ((b - a) as f64 / 1e9)
-                ),
-                _ => String::new(),
+            let cpu_secs = match (cpu0, thread_cpu_ns()) {
+                (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
+                _ => secs,
             };
             println!(
-                "{name:>9} {size:>6} services: {n} packets in {secs:.3} s = {:.0} packets/s{cpu} ({outcomes} outcomes)",
-                n as f64 / secs
+                "{name:>9} services={size} endpoints={} packets={n} secs={secs:.3} packets_per_s={:.0} \
+                 cpu_secs={cpu_secs:.3} packets_per_cpu_s={:.0} outcomes={outcomes} outcomes_per_s={:.0}",
+                endpoints(),
+                n as f64 / secs,
+                n as f64 / cpu_secs,
+                outcomes as f64 / secs,
             );
         }
     }
