@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::eval::cache::{RuleField, RuleInfo};
+use crate::eval::cache::{RuleField, RuleKey, RulesetStrings};
 use crate::eval::prob::Prob;
 use crate::model::{Hook, TableName};
 use crate::packet::Packet;
@@ -24,7 +24,7 @@ enum Repr {
     Static(&'static str),
     Shared(Arc<str>),
     /// One of the strings the simulator keeps for a rule.
-    Rule(Arc<RuleInfo>, RuleField),
+    Rule(Arc<RulesetStrings>, RuleKey, RuleField),
 }
 
 impl SharedStr {
@@ -38,16 +38,13 @@ impl SharedStr {
         match &self.0 {
             Repr::Static(s) => s,
             Repr::Shared(s) => s,
-            Repr::Rule(r, f) => r.field(*f),
+            Repr::Rule(r, k, f) => r.field(*k, *f),
         }
     }
 
     /// A string of a rule's shared record.
-    pub(crate) fn of_rule(r: &Arc<RuleInfo>, f: RuleField) -> SharedStr {
-        match r.static_field(f) {
-            Some(s) => SharedStr::from_static(s),
-            None => SharedStr(Repr::Rule(Arc::clone(r), f)),
-        }
+    pub(crate) fn of_rule(r: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
+        SharedStr(Repr::Rule(Arc::clone(r), k, f))
     }
 }
 

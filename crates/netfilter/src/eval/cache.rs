@@ -1,9 +1,10 @@
 //! What a trace records about the ruleset's chains and rules, made once and shared by every
 //! event: the chain names, each rule's chain, target name and text (as `iptables-save`
 //! prints it), and the chain a jump or goto leads to. They are made the first time a walk
-//! needs them, so building a simulator costs nothing per rule, and recording an event copies
-//! no text: the event's strings point into the rule's one shared record.
+//! needs them, so building a simulator costs nothing per rule; an event holds the shared
+//! cache and the rule's number, so recording it copies no text and touches one slot.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::model::{Hook, Rule, Ruleset, Table, TableName};
@@ -11,23 +12,16 @@ use crate::trace::SharedStr;
 
 /// What the events of one rule carry, in one allocation.
 #[derive(Debug)]
-pub(crate) struct RuleInfo {
+struct RuleInfo {
     /// The name of the rule's chain.
-    pub(crate) chain: Box<str>,
+    chain: Box<str>,
     /// The target's name (empty for a rule without target).
-    pub(crate) target: Box<str>,
+    target: Box<str>,
     /// The rule as `iptables-save` prints it (after `-A CHAIN`).
-    pub(crate) text: Box<str>,
-    /// For `-j CHAIN` / `-g CHAIN`: the position of the chain in the table, once looked up
-    /// (`None` inside: no such chain).
-    pub(crate) jump: OnceLock<Option<usize>>,
-    /// The chain's name when it is a built-in one (shared without counting references).
-    chain_static: Option<&'static str>,
-    /// The target's name when it is a common one.
-    target_static: Option<&'static str>,
+    text: Box<str>,
 }
 
-/// Which string of a [`RuleInfo`] a [`SharedStr`] stands for.
+/// Which string of a rule a [`SharedStr`] stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RuleField {
     /// The chain's name.
@@ -39,23 +33,45 @@ pub(crate) enum RuleField {
 }
 
 impl RuleInfo {
-    /// One of the strings as a static one, when it is one of the common names.
-    pub(crate) fn static_field(&self, f: RuleField) -> Option<&'static str> {
-        match f {
-            RuleField::Chain => self.chain_static,
-            RuleField::Target => self.target_static,
-            RuleField::Text => None,
+    fn new(table: &Table, chain: usize, rule: &Rule) -> RuleInfo {
+        RuleInfo {
+            chain: table
+                .chains
+                .get(chain)
+                .map(|c| c.name.as_str())
+                .unwrap_or_default()
+                .into(),
+            target: rule
+                .target
+                .as_ref()
+                .map(|t| t.name())
+                .unwrap_or_default()
+                .into(),
+            text: crate::syntax::rule_to_string(rule).into_boxed_str(),
         }
     }
 
-    /// One of the strings.
-    pub(crate) fn field(&self, f: RuleField) -> &str {
+    fn field(&self, f: RuleField) -> &str {
         match f {
             RuleField::Chain => &self.chain,
             RuleField::Target => &self.target,
             RuleField::Text => &self.text,
         }
     }
+}
+
+/// `RuleSlot::jump` before the lookup.
+const JUMP_UNKNOWN: u32 = u32::MAX;
+/// `RuleSlot::jump` when the chain does not exist.
+const JUMP_NONE: u32 = u32::MAX - 1;
+
+/// The cache of one rule.
+#[derive(Debug)]
+struct RuleSlot {
+    info: OnceLock<Box<RuleInfo>>,
+    /// For `-j CHAIN` / `-g CHAIN`: the chain's position once looked up ([`JUMP_UNKNOWN`],
+    /// [`JUMP_NONE`]).
+    jump: AtomicU32,
 }
 
 /// The cache of one table.
@@ -65,9 +81,9 @@ struct TableStrings {
     /// Per chain, its name.
     chains: Vec<OnceLock<SharedStr>>,
     /// Where each chain's rules start in `rules`.
-    offsets: Vec<usize>,
+    offsets: Vec<u32>,
     /// Per rule of every chain, in chain order.
-    rules: Vec<OnceLock<Arc<RuleInfo>>>,
+    rules: Vec<RuleSlot>,
     /// The position of each hook's built-in chain (the first chain of its name), by
     /// [`hook_slot`].
     hooks: [Option<usize>; 5],
@@ -82,6 +98,13 @@ fn hook_slot(hook: Hook) -> usize {
         Hook::Output => 3,
         Hook::Postrouting => 4,
     }
+}
+
+/// Where a rule's slot is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RuleKey {
+    table: u32,
+    rule: u32,
 }
 
 /// The strings of a ruleset's events.
@@ -99,9 +122,9 @@ impl RulesetStrings {
                 .iter()
                 .map(|t| {
                     let mut offsets = Vec::with_capacity(t.chains.len());
-                    let mut n = 0;
+                    let mut n = 0usize;
                     for c in &t.chains {
-                        offsets.push(n);
+                        offsets.push(u32::try_from(n).unwrap_or(u32::MAX));
                         n += c.rules.len();
                     }
                     let mut hooks = [None; 5];
@@ -117,11 +140,17 @@ impl RulesetStrings {
                         }
                     }
                     TableStrings {
-                        hooks,
                         name: Some(t.name),
                         chains: t.chains.iter().map(|_| OnceLock::new()).collect(),
                         offsets,
-                        rules: (0..n).map(|_| OnceLock::new()).collect(),
+                        // Rules past u32 positions get no slot (made afresh).
+                        rules: (0..n.min(JUMP_NONE as usize))
+                            .map(|_| RuleSlot {
+                                info: OnceLock::new(),
+                                jump: AtomicU32::new(JUMP_UNKNOWN),
+                            })
+                            .collect(),
+                        hooks,
                     }
                 })
                 .collect(),
@@ -161,40 +190,105 @@ impl RulesetStrings {
         }
     }
 
-    /// The strings of rule `pos` (0-based) of chain `chain` of `table`, made on first use;
-    /// made afresh for a table the cache does not know.
-    pub(crate) fn rule(
+    /// The key of rule `pos` (0-based) of chain `chain` in the table at `slot`.
+    pub(crate) fn rule_key(
         &self,
         slot: Option<usize>,
-        table: &Table,
         chain: usize,
         pos: usize,
-        rule: &Rule,
-    ) -> Arc<RuleInfo> {
-        let make = || {
-            let chain = table
+    ) -> Option<RuleKey> {
+        let s = slot?;
+        let t = self.tables.get(s)?;
+        let start = *t.offsets.get(chain)? as usize;
+        let end = t
+            .offsets
+            .get(chain + 1)
+            .map_or(t.rules.len(), |o| *o as usize)
+            .min(t.rules.len());
+        let at = start.checked_add(pos).filter(|a| *a < end)?;
+        Some(RuleKey {
+            table: u32::try_from(s).ok()?,
+            rule: u32::try_from(at).ok()?,
+        })
+    }
+
+    fn slot(&self, k: RuleKey) -> Option<&RuleSlot> {
+        self.tables
+            .get(k.table as usize)
+            .and_then(|t| t.rules.get(k.rule as usize))
+    }
+
+    /// A string of the rule at `k` (empty when the rule's strings were never made).
+    pub(crate) fn field(&self, k: RuleKey, f: RuleField) -> &str {
+        self.slot(k)
+            .and_then(|s| s.info.get())
+            .map_or("", |i| i.field(f))
+    }
+}
+
+/// A rule being recorded: what its events need from the cache.
+pub(crate) struct RuleAt<'s> {
+    /// The cache.
+    pub(crate) strings: &'s Arc<RulesetStrings>,
+    /// The rule's slot, when the cache has one.
+    pub(crate) key: Option<RuleKey>,
+    /// The table.
+    pub(crate) table: &'s Table,
+    /// The chain's position.
+    pub(crate) chain: usize,
+    /// The rule.
+    pub(crate) rule: &'s Rule,
+}
+
+impl RuleAt<'_> {
+    /// One of the rule's strings: a static one for a built-in chain or a common target,
+    /// else the cached one (made now when it is the rule's first event).
+    pub(crate) fn string(&self, f: RuleField) -> SharedStr {
+        let fixed = match f {
+            RuleField::Chain => self
+                .table
                 .chains
-                .get(chain)
-                .map(|c| c.name.as_str())
-                .unwrap_or_default();
-            let target = rule.target.as_ref().map(|t| t.name()).unwrap_or("");
-            Arc::new(RuleInfo {
-                chain: chain.into(),
-                target: target.into(),
-                text: crate::syntax::rule_to_string(rule).into_boxed_str(),
-                jump: OnceLock::new(),
-                chain_static: static_name(chain),
-                target_static: static_name(target),
-            })
+                .get(self.chain)
+                .and_then(|c| c.hook)
+                .map(|h| h.chain_name()),
+            RuleField::Target => match &self.rule.target {
+                Some(crate::target::Target::Jump(_) | crate::target::Target::Goto(_)) => None,
+                Some(t) => static_name(t.name()),
+                None => Some(""),
+            },
+            RuleField::Text => None,
         };
-        let cell = slot.and_then(|s| self.tables.get(s)).and_then(|t| {
-            let at = t.offsets.get(chain)?.checked_add(pos)?;
-            let end = t.offsets.get(chain + 1).copied().unwrap_or(t.rules.len());
-            if at < end { t.rules.get(at) } else { None }
-        });
-        match cell {
-            Some(cell) => cell.get_or_init(make).clone(),
-            None => make(),
+        if let Some(s) = fixed {
+            return SharedStr::from_static(s);
+        }
+        match self.key.and_then(|k| Some((k, self.strings.slot(k)?))) {
+            Some((k, slot)) => {
+                slot.info
+                    .get_or_init(|| Box::new(RuleInfo::new(self.table, self.chain, self.rule)));
+                SharedStr::of_rule(self.strings, k, f)
+            }
+            None => SharedStr::from(RuleInfo::new(self.table, self.chain, self.rule).field(f)),
+        }
+    }
+
+    /// The position of the chain the rule jumps to, looked up by `find` the first time.
+    pub(crate) fn jump(&self, find: impl FnOnce() -> Option<usize>) -> Option<usize> {
+        let Some(slot) = self.key.and_then(|k| self.strings.slot(k)) else {
+            return find();
+        };
+        match slot.jump.load(Ordering::Relaxed) {
+            JUMP_UNKNOWN => {
+                let found = find();
+                let code = match found.map(u32::try_from) {
+                    Some(Ok(c)) if c < JUMP_NONE => c,
+                    Some(_) => return found,
+                    None => JUMP_NONE,
+                };
+                slot.jump.store(code, Ordering::Relaxed);
+                found
+            }
+            JUMP_NONE => None,
+            c => Some(c as usize),
         }
     }
 }

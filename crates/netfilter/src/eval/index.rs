@@ -42,7 +42,32 @@ struct MaskClass {
     /// The mask (IPv4 masks in the low 32 bits).
     mask: u128,
     /// Rule positions (ascending) by masked destination address.
-    buckets: FxHashMap<u128, Vec<u32>>,
+    buckets: FxHashMap<u128, Positions>,
+}
+
+/// Rule positions in ascending order; a single one (a service's one rule in
+/// `KUBE-SERVICES`) is kept inline, so the lookup touches no further memory.
+#[derive(Clone, Debug)]
+enum Positions {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Positions {
+    fn push(&mut self, p: u32) {
+        match self {
+            Positions::One(first) => *self = Positions::Many(vec![*first, p]),
+            Positions::Many(v) => v.push(p),
+        }
+    }
+
+    /// The first position that is at least `pos`.
+    fn first_at_or_after(&self, pos: u32) -> Option<u32> {
+        match self {
+            Positions::One(p) => (*p >= pos).then_some(*p),
+            Positions::Many(v) => first_at_or_after(v, pos),
+        }
+    }
 }
 
 /// The index of one chain.
@@ -124,7 +149,12 @@ impl ChainIndex {
                     .map(|c| (c, addr))
             });
             match class {
-                Some((c, addr)) => c.buckets.entry(addr).or_default().push(pos32),
+                Some((c, addr)) => match c.buckets.get_mut(&addr) {
+                    Some(v) => v.push(pos32),
+                    None => {
+                        c.buckets.insert(addr, Positions::One(pos32));
+                    }
+                },
                 None => wildcard.push(pos32),
             }
         }
@@ -149,7 +179,7 @@ impl ChainIndex {
                 continue;
             }
             if let Some(v) = c.buckets.get(&(key & c.mask))
-                && let Some(p) = first_at_or_after(v, pos32)
+                && let Some(p) = v.first_at_or_after(pos32)
             {
                 best = Some(best.map_or(p, |b| b.min(p)));
             }

@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use std::sync::Arc;
-
 use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
-use crate::eval::cache::{RuleField, RuleInfo};
+use crate::eval::cache::{RuleAt, RuleField};
 use crate::eval::hook::{Stage, stages};
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
@@ -1109,11 +1107,17 @@ impl<'a> Simulator<'a> {
                     }
                     continue;
                 };
-                let info = || self.strings.rule(slot, table, cur.chain, cur.pos, rule);
+                let here = || RuleAt {
+                    strings: &self.strings,
+                    key: self.strings.rule_key(slot, cur.chain, cur.pos),
+                    table,
+                    chain: cur.chain,
+                    rule,
+                };
                 let at = || RuleRef {
                     hook,
                     table: table.name,
-                    chain: SharedStr::of_rule(&info(), RuleField::Chain),
+                    chain: here().string(RuleField::Chain),
                     rule: Some(cur.pos + 1),
                 };
                 let matched = match cur.decided.take() {
@@ -1152,14 +1156,14 @@ impl<'a> Simulator<'a> {
                     cur.pos += 1;
                     continue;
                 }
-                let info = info();
+                let here = here();
                 let at = RuleRef {
                     hook,
                     table: table.name,
-                    chain: SharedStr::of_rule(&info, RuleField::Chain),
+                    chain: here.string(RuleField::Chain),
                     rule: Some(cur.pos + 1),
                 };
-                match self.target(&mut w, rule, table, &info, hook, &at, &mut cur) {
+                match self.target(&mut w, rule, table, &here, hook, &at, &mut cur) {
                     Some(v) => {
                         out.push((w, v));
                         break;
@@ -1262,7 +1266,7 @@ impl<'a> Simulator<'a> {
         w: &mut WorldState,
         rule: &Rule,
         table: &Table,
-        info: &Arc<RuleInfo>,
+        here: &RuleAt<'_>,
         hook: Hook,
         at: &RuleRef,
         cur: &mut Cursor,
@@ -1273,10 +1277,10 @@ impl<'a> Simulator<'a> {
             chain: at.chain.clone(),
             rule: at.rule,
             kind: EventKind::Rule,
-            target: SharedStr::of_rule(info, RuleField::Target),
+            target: here.string(RuleField::Target),
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(SharedStr::of_rule(info, RuleField::Text)),
+            rule_text: Some(here.string(RuleField::Text)),
             effect: None,
             mark: w.pkt.mark,
         };
@@ -1334,7 +1338,7 @@ impl<'a> Simulator<'a> {
                 }
             }
             Some(Target::Jump(c)) | Some(Target::Goto(c)) => {
-                match *info.jump.get_or_init(|| self.chain_position(table, c)) {
+                match here.jump(|| self.chain_position(table, c)) {
                     Some(idx) => {
                         advance = false;
                         if matches!(rule.target, Some(Target::Jump(_))) {
