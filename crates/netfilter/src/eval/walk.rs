@@ -177,8 +177,42 @@ enum Verdict {
 struct Cursor {
     chain: usize,
     pos: usize,
-    stack: Vec<(usize, usize)>,
+    stack: CallStack,
     decided: Option<bool>,
+}
+
+/// Where to go on after the chains jumped from (chain, position); the first few are kept
+/// inline, so a walk allocates nothing for its jumps.
+#[derive(Clone, Debug, Default)]
+struct CallStack {
+    inline: [(usize, usize); 4],
+    len: usize,
+    more: Vec<(usize, usize)>,
+}
+
+impl CallStack {
+    fn push(&mut self, e: (usize, usize)) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) if self.more.is_empty() => {
+                *slot = e;
+                self.len += 1;
+            }
+            _ => self.more.push(e),
+        }
+    }
+
+    fn pop(&mut self) -> Option<(usize, usize)> {
+        if let Some(e) = self.more.pop() {
+            return Some(e);
+        }
+        let i = self.len.checked_sub(1)?;
+        self.len = i;
+        self.inline.get(i).copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.more.is_empty()
+    }
 }
 
 enum Flow {
@@ -1019,7 +1053,7 @@ impl<'a> Simulator<'a> {
             Cursor {
                 chain: start,
                 pos: 0,
-                stack: Vec::new(),
+                stack: CallStack::default(),
                 decided: None,
             },
         ));
