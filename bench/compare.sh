@@ -26,6 +26,7 @@
 #   TRACE_ENDPOINTS endpoints per service for the trace column (default "1 10")
 #   TRACE_PACKETS  packets traced per size by the indexed walk (default 200000; the
 #                  reference walk traces fewer on large rulesets)
+#   ONLY           measure only these parts: any of "load render trace" (default all)
 #   CARGO_TARGET_DIR is honoured.
 # Needs root (network namespaces) for the iptables-restore column; without it that
 # column is left empty.
@@ -43,6 +44,8 @@ RENDER_SIZES=${RENDER_SIZES:-"1000 10000 50000"}
 TRACE_SIZES=${TRACE_SIZES:-"${SIZES[*]}"}
 TRACE_ENDPOINTS=${TRACE_ENDPOINTS:-"1 10"}
 TRACE_PACKETS=${TRACE_PACKETS:-200000}
+ONLY=${ONLY:-"load render trace"}
+part() { [[ " $ONLY " == *" $1 "* ]]; }
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release
 mkdir -p "$OUT"
@@ -93,6 +96,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 
 rows=()
 over=0   # our load of a smaller file already hit the hard limit: bigger ones are not run
+part load || SIZES=()
 for n in "${SIZES[@]}"; do
     f="$OUT/node-${n}x10.rules"
     if [ ! -s "$f" ]; then
@@ -138,6 +142,7 @@ for n in "${SIZES[@]}"; do
 done
 
 render_rows=()
+part render || RENDER_SIZES=""
 for n in $RENDER_SIZES; do
     runs=5
     [ "$n" -ge 50000 ] && runs=3
@@ -147,7 +152,7 @@ for n in $RENDER_SIZES; do
 done
 
 trace_rows=()
-if [ -n "$TRACE_BIN" ]; then
+if [ -n "$TRACE_BIN" ] && part trace; then
     sizes_csv=$(echo "$TRACE_SIZES" | tr ' ' ',')
     for e in $TRACE_ENDPOINTS; do
         echo "tracing ($sizes_csv services x $e endpoints)..." >&2

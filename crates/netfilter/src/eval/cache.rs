@@ -293,34 +293,33 @@ impl RuleAt<'_> {
     }
 }
 
-/// Built-in chain names and common target names, shared without allocation.
-const STATIC_NAMES: &[&str] = &[
-    "PREROUTING",
-    "INPUT",
-    "FORWARD",
-    "OUTPUT",
-    "POSTROUTING",
-    "",
-    "ACCEPT",
-    "DROP",
-    "RETURN",
-    "REJECT",
-    "MARK",
-    "DNAT",
-    "SNAT",
-    "MASQUERADE",
-    "REDIRECT",
-    "LOG",
-    "CONNMARK",
-    "NOTRACK",
-    "CT",
-    "QUEUE",
-    "NFQUEUE",
-];
-
-/// The static copy of a common name.
+/// The static copy of a common name (built-in chains, common targets), shared without
+/// allocation.
 fn static_name(name: &str) -> Option<&'static str> {
-    STATIC_NAMES.iter().find(|s| **s == name).copied()
+    Some(match name {
+        "PREROUTING" => "PREROUTING",
+        "INPUT" => "INPUT",
+        "FORWARD" => "FORWARD",
+        "OUTPUT" => "OUTPUT",
+        "POSTROUTING" => "POSTROUTING",
+        "" => "",
+        "ACCEPT" => "ACCEPT",
+        "DROP" => "DROP",
+        "RETURN" => "RETURN",
+        "REJECT" => "REJECT",
+        "MARK" => "MARK",
+        "DNAT" => "DNAT",
+        "SNAT" => "SNAT",
+        "MASQUERADE" => "MASQUERADE",
+        "REDIRECT" => "REDIRECT",
+        "LOG" => "LOG",
+        "CONNMARK" => "CONNMARK",
+        "NOTRACK" => "NOTRACK",
+        "CT" => "CT",
+        "QUEUE" => "QUEUE",
+        "NFQUEUE" => "NFQUEUE",
+        _ => return None,
+    })
 }
 
 /// A chain name as a [`SharedStr`]: a static one for the built-in chains.
