@@ -7,7 +7,11 @@
 #     (load-bench, median of LOAD_RUNS), their ratio and our MB/s;
 #   - peak RSS of our load (text + ruleset) against the file size;
 #   - kube-proxy render time (full sync, fresh proxier) for 1k/10k/50k services,
-#     and a partial sync after one EndpointSlice changed.
+#     and a partial sync after one EndpointSlice changed;
+#   - trace throughput (full hook flow with conntrack, one core): the indexed walk
+#     (Simulator::new) against the reference walk (Simulator::reference) on
+#     KUBE-SERVICES-shaped rulesets, in the same run (the plain-loop mode of
+#     `cargo bench -p chainwalk-netfilter --bench trace`).
 #
 # Usage: bench/compare.sh [SERVICES...]      (default: 100 1000 10000 50000)
 # Environment:
@@ -18,6 +22,11 @@
 #                  and a single run taking more than 2 x LIMIT is stopped and reported
 #                  as "> 2xLIMIT s" (default 60)
 #   RENDER_SIZES   services for the render column (default "1000 10000 50000")
+#   TRACE_SIZES    services for the trace column (default: the SIZES)
+#   TRACE_ENDPOINTS endpoints per service for the trace column (default "1 10")
+#   TRACE_PACKETS  packets traced per size by the indexed walk (default 200000; the
+#                  reference walk traces fewer on large rulesets)
+#   ONLY           measure only these parts: any of "load render trace" (default all)
 #   CARGO_TARGET_DIR is honoured.
 # Needs root (network namespaces) for the iptables-restore column; without it that
 # column is left empty.
@@ -32,6 +41,11 @@ LOAD_RUNS=${LOAD_RUNS:-5}
 LIMIT=${LIMIT:-60}
 HARD=$((LIMIT * 2))
 RENDER_SIZES=${RENDER_SIZES:-"1000 10000 50000"}
+TRACE_SIZES=${TRACE_SIZES:-"${SIZES[*]}"}
+TRACE_ENDPOINTS=${TRACE_ENDPOINTS:-"1 10"}
+TRACE_PACKETS=${TRACE_PACKETS:-200000}
+ONLY=${ONLY:-"load render trace"}
+part() { [[ " $ONLY " == *" $1 "* ]]; }
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release
 mkdir -p "$OUT"
@@ -39,6 +53,8 @@ mkdir -p "$OUT"
 echo "building release binaries..." >&2
 cargo build --release -q -p chainwalk-bench --bins
 cargo build --release -q -p chainwalk-kubeproxy --example gen-node
+TRACE_BIN=$(cargo bench -q -p chainwalk-netfilter --bench trace --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 
 NS=""
 cleanup() { [ -n "$NS" ] && ip netns del "$NS" 2>/dev/null || true; }
@@ -80,6 +96,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 
 rows=()
 over=0   # our load of a smaller file already hit the hard limit: bigger ones are not run
+part load || SIZES=()
 for n in "${SIZES[@]}"; do
     f="$OUT/node-${n}x10.rules"
     if [ ! -s "$f" ]; then
@@ -125,6 +142,7 @@ for n in "${SIZES[@]}"; do
 done
 
 render_rows=()
+part render || RENDER_SIZES=""
 for n in $RENDER_SIZES; do
     runs=5
     [ "$n" -ge 50000 ] && runs=3
@@ -132,6 +150,25 @@ for n in $RENDER_SIZES; do
     out=$("$BIN/render-bench" "$n" 10 "$runs")
     render_rows+=("| $n x 10 | $(mb "$(echo "$out" | kv bytes)") MB | $(echo "$out" | kv full_ms) ms | $(echo "$out" | kv full_min_ms) ms | $(echo "$out" | kv partial_ms) ms |")
 done
+
+trace_rows=()
+if [ -n "$TRACE_BIN" ] && part trace; then
+    sizes_csv=$(echo "$TRACE_SIZES" | tr ' ' ',')
+    for e in $TRACE_ENDPOINTS; do
+        echo "tracing ($sizes_csv services x $e endpoints)..." >&2
+        out=$(CHAINWALK_BENCH_LOOP=$TRACE_PACKETS CHAINWALK_BENCH_SIZES=$sizes_csv CHAINWALK_BENCH_ENDPOINTS=$e "$TRACE_BIN")
+        for n in $TRACE_SIZES; do
+            fast=$(echo "$out" | grep "^ *indexed services=$n ")
+            slow=$(echo "$out" | grep "^ *reference services=$n ")
+            f_pps=$(echo "$fast" | kv packets_per_s)
+            f_cpu=$(echo "$fast" | kv packets_per_cpu_s)
+            f_ops=$(echo "$fast" | kv outcomes_per_s)
+            s_pps=$(echo "$slow" | kv packets_per_s)
+            s_cpu=$(echo "$slow" | kv packets_per_cpu_s)
+            trace_rows+=("| $n | $e | $f_pps | $f_cpu | $f_ops | $s_pps | $s_cpu | $(ratio "$f_pps" "$s_pps")x |")
+        done
+    done
+fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
@@ -144,3 +181,7 @@ echo
 echo "| render (full sync) | restore text | median | min | partial sync, one slice changed (median) |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${render_rows[@]}"
+echo
+echo "| trace: services | endpoints | indexed packets/s | indexed packets/CPU-s | indexed outcomes/s | reference packets/s | reference packets/CPU-s | indexed / reference |"
+echo "|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${trace_rows[@]}"

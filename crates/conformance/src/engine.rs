@@ -356,7 +356,7 @@ pub fn step_of(e: &trace::Event) -> Step {
     Step {
         hook: e.hook.chain_name().to_string(),
         table: e.table.as_str().to_string(),
-        chain: e.chain.clone(),
+        chain: e.chain.to_string(),
         at: match (e.kind, e.rule) {
             (EventKind::Rule, Some(p)) => At::Rule(u32::try_from(p).unwrap_or(u32::MAX)),
             (EventKind::Policy, _) => At::Policy,

@@ -2,7 +2,11 @@
 //! walk (`Simulator::new`) against the reference walk (`Simulator::reference`).
 //!
 //! `cargo bench -p chainwalk-netfilter --bench trace`; `CHAINWALK_BENCH_SIZES=100,10000` picks
-//! the sizes.
+//! the sizes, `CHAINWALK_BENCH_ENDPOINTS=10` the endpoints per service (default 1).
+//! `CHAINWALK_BENCH_LOOP=N` skips criterion and traces N packets per size in a plain loop
+//! (the reference walk fewer on large rulesets), printing `key=value` figures: packets/s by
+//! the clock and per CPU-second of the thread (`/proc/thread-self/schedstat`), and
+//! outcomes/s; `bench/compare.sh` runs it.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -186,18 +190,44 @@ fn plain_loop(n: usize) {
                 &[("indexed", &fast), ("reference", &reference)]
             };
         for (name, sim) in walks {
+            // The reference walk of a large ruleset is slow: fewer packets.
+            let n = if *name == "reference" {
+                (n * 100 / size.max(100)).max(200).min(n)
+            } else {
+                n
+            };
             let start = std::time::Instant::now();
+            let cpu0 = thread_cpu_ns();
             let mut outcomes = 0usize;
             for k in 0..n {
                 outcomes += sim.trace(&pkts[k % pkts.len()]).unwrap().outcomes.len();
             }
             let secs = start.elapsed().as_secs_f64();
+            let cpu_secs = match (cpu0, thread_cpu_ns()) {
+                (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
+                _ => secs,
+            };
             println!(
-                "{name:>9} {size:>6} services: {n} packets in {secs:.3} s = {:.0} packets/s ({outcomes} outcomes)",
-                n as f64 / secs
+                "{name:>9} services={size} endpoints={} packets={n} secs={secs:.3} packets_per_s={:.0} \
+                 cpu_secs={cpu_secs:.3} packets_per_cpu_s={:.0} outcomes={outcomes} outcomes_per_s={:.0}",
+                endpoints(),
+                n as f64 / secs,
+                n as f64 / cpu_secs,
+                outcomes as f64 / secs,
             );
         }
     }
+}
+
+/// The CPU time this thread has run, in nanoseconds (Linux: `/proc/thread-self/schedstat`),
+/// so that a loaded machine's waits do not count.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 criterion_group!(benches, bench);

@@ -59,60 +59,59 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
         });
     }
     // Candidates: explicit routes, and connected routes implied by each address.
-    struct Cand {
+    struct Cand<'h> {
         dst: IfAddr,
         via: Option<IpAddr>,
-        dev: Option<String>,
+        dev: Option<&'h str>,
         src: Option<IpAddr>,
         kind: RouteKind,
         metric: u32,
     }
-    let mut cands: Vec<Cand> = host
+    let explicit = host
         .routes
         .iter()
         .filter(|r| r.kind != RouteKind::Local && r.dst.contains(dst))
         .map(|r| Cand {
             dst: r.dst,
             via: r.via,
-            dev: r.dev.clone(),
+            dev: r.dev.as_deref(),
             src: r.src,
             kind: r.kind,
             metric: r.metric,
-        })
-        .collect();
-    for i in &host.interfaces {
-        for a in &i.addresses {
-            if a.contains(dst) && !a.addr.is_loopback() {
-                let net = IfAddr {
+        });
+    let connected = host.interfaces.iter().flat_map(|i| {
+        i.addresses
+            .iter()
+            .filter(move |a| a.contains(dst) && !a.addr.is_loopback())
+            .map(move |a| Cand {
+                dst: IfAddr {
                     addr: a.addr,
                     prefix: a.prefix,
-                };
-                cands.push(Cand {
-                    dst: net,
-                    via: None,
-                    dev: Some(i.name.clone()),
-                    src: Some(a.addr),
-                    kind: RouteKind::Unicast,
-                    metric: u32::MAX,
-                });
-            }
-        }
-    }
+                },
+                via: None,
+                dev: Some(i.name.as_str()),
+                src: Some(a.addr),
+                kind: RouteKind::Unicast,
+                metric: u32::MAX,
+            })
+    });
     // Longest prefix; then lower metric; then earlier (explicit routes come first).
-    let best = cands
-        .iter()
-        .enumerate()
-        .max_by(|(ia, a), (ib, b)| {
-            a.dst
+    let mut best: Option<Cand> = None;
+    for c in explicit.chain(connected) {
+        let better = best.as_ref().is_none_or(|b| {
+            c.dst
                 .prefix
                 .cmp(&b.dst.prefix)
-                .then(b.metric.cmp(&a.metric))
-                .then(ib.cmp(ia))
-        })
-        .map(|(_, c)| c)
-        .ok_or(NoRoute(dst))?;
+                .then(b.metric.cmp(&c.metric))
+                .is_gt()
+        });
+        if better {
+            best = Some(c);
+        }
+    }
+    let best = best.ok_or(NoRoute(dst))?;
     let dev = match (&best.dev, best.via) {
-        (Some(d), _) => d.clone(),
+        (Some(d), _) => d.to_string(),
         (None, Some(via)) => lookup(host, via).map(|r| r.dev).map_err(|_| NoRoute(dst))?,
         (None, None) => return Err(NoRoute(dst)),
     };

@@ -3,11 +3,179 @@
 //! packet the netfilter events in the kernel's order and the packet's fate. Data only: the
 //! wording for people is the report crate's business.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
 
+use crate::eval::cache::{RuleField, RuleKey, RulesetStrings};
 use crate::eval::prob::Prob;
 use crate::model::{Hook, TableName};
 use crate::packet::Packet;
+
+/// An immutable string that is cheap to clone: a `&'static str` or a shared `Arc<str>`.
+/// Events carry chain names, targets and rule texts in it, so that recording an event
+/// copies no text; it reads like a `&str` (`Deref`, `as_str`, comparisons with `str`).
+#[derive(Clone)]
+pub struct SharedStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+    /// One of the strings the simulator keeps for a rule.
+    Rule(Arc<RulesetStrings>, RuleKey, RuleField),
+}
+
+impl SharedStr {
+    /// A string that needs no allocation.
+    pub const fn from_static(s: &'static str) -> SharedStr {
+        SharedStr(Repr::Static(s))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+            Repr::Rule(r, k, f) => r.field(*k, *f),
+        }
+    }
+
+    /// A string of a rule's shared record.
+    pub(crate) fn of_rule(r: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
+        SharedStr(Repr::Rule(Arc::clone(r), k, f))
+    }
+}
+
+impl Default for SharedStr {
+    fn default() -> SharedStr {
+        SharedStr::from_static("")
+    }
+}
+
+impl Deref for SharedStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for SharedStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for SharedStr {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for SharedStr {
+    fn from(s: &str) -> SharedStr {
+        SharedStr(Repr::Shared(Arc::from(s)))
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(s: String) -> SharedStr {
+        SharedStr(Repr::Shared(Arc::from(s)))
+    }
+}
+
+impl From<Arc<str>> for SharedStr {
+    fn from(s: Arc<str>) -> SharedStr {
+        SharedStr(Repr::Shared(s))
+    }
+}
+
+impl From<SharedStr> for String {
+    fn from(s: SharedStr) -> String {
+        s.as_str().to_string()
+    }
+}
+
+impl PartialEq for SharedStr {
+    fn eq(&self, other: &SharedStr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SharedStr {}
+
+impl PartialEq<str> for SharedStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SharedStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for SharedStr {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<SharedStr> for str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<SharedStr> for &str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<SharedStr> for String {
+    fn eq(&self, other: &SharedStr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialOrd for SharedStr {
+    fn partial_cmp(&self, other: &SharedStr) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedStr {
+    fn cmp(&self, other: &SharedStr) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for SharedStr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for SharedStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// The result of tracing a packet sequence.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +236,7 @@ pub struct Event {
     /// The table.
     pub table: TableName,
     /// The chain.
-    pub chain: String,
+    pub chain: SharedStr,
     /// 1-based position of the rule in its chain; `None` for a policy or an implicit return.
     pub rule: Option<usize>,
     /// What kind of event.
@@ -76,13 +244,13 @@ pub struct Event {
     /// The target: `ACCEPT`, `DROP`, a chain name for a jump or goto, `MARK`, `DNAT`, …; the
     /// policy for a policy event; `RETURN` for an implicit return; empty for a rule without
     /// target.
-    pub target: String,
+    pub target: SharedStr,
     /// Whether the target is a user chain (`-j CHAIN` or `-g CHAIN`).
     pub jump: bool,
     /// Whether the rule used `-g` (goto).
     pub goto: bool,
     /// The rule as `iptables-save` prints it (after `-A CHAIN`); `None` for non-rule events.
-    pub rule_text: Option<String>,
+    pub rule_text: Option<SharedStr>,
     /// What the target did to the packet, when anything.
     pub effect: Option<Effect>,
     /// The mark after the event.
@@ -266,7 +434,7 @@ pub struct RuleRef {
     /// The table.
     pub table: TableName,
     /// The chain.
-    pub chain: String,
+    pub chain: SharedStr,
     /// 1-based position; `None` for a policy.
     pub rule: Option<usize>,
 }

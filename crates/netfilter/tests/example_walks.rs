@@ -334,7 +334,7 @@ fn verdicts_read_as_the_kernel_trace_spells_them() {
     let v: Vec<(String, Option<usize>, String)> = st
         .events
         .iter()
-        .map(|e| (e.chain.clone(), e.rule, e.kernel_verdict()))
+        .map(|e| (e.chain.to_string(), e.rule, e.kernel_verdict()))
         .collect();
     let has = |chain: &str, rule: Option<usize>, verdict: &str| {
         assert!(

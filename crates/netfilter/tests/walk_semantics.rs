@@ -44,7 +44,7 @@ fn steps(t: &Trace) -> Vec<(String, Option<usize>, EventKind, String)> {
     t.outcomes[0].steps[0]
         .events
         .iter()
-        .map(|e| (e.chain.clone(), e.rule, e.kind, e.target.clone()))
+        .map(|e| (e.chain.to_string(), e.rule, e.kind, e.target.to_string()))
         .collect()
 }
 

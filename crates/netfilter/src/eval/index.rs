@@ -18,11 +18,11 @@
 //! then, so targets that rewrite the packet are followed.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{AddrMask, Chain, Rule, Ruleset, Table, TableName};
+use crate::model::{AddrMask, Chain, Ruleset, Table, TableName};
 
 /// Chains with fewer rules than this are walked rule by rule.
 pub const MIN_INDEXED_RULES: usize = 16;
@@ -42,7 +42,32 @@ struct MaskClass {
     /// The mask (IPv4 masks in the low 32 bits).
     mask: u128,
     /// Rule positions (ascending) by masked destination address.
-    buckets: FxHashMap<u128, Vec<u32>>,
+    buckets: FxHashMap<u128, Positions>,
+}
+
+/// Rule positions in ascending order; a single one (a service's one rule in
+/// `KUBE-SERVICES`) is kept inline, so the lookup touches no further memory.
+#[derive(Clone, Debug)]
+enum Positions {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Positions {
+    fn push(&mut self, p: u32) {
+        match self {
+            Positions::One(first) => *self = Positions::Many(vec![*first, p]),
+            Positions::Many(v) => v.push(p),
+        }
+    }
+
+    /// The first position that is at least `pos`.
+    fn first_at_or_after(&self, pos: u32) -> Option<u32> {
+        match self {
+            Positions::One(p) => (*p >= pos).then_some(*p),
+            Positions::Many(v) => first_at_or_after(v, pos),
+        }
+    }
 }
 
 /// The index of one chain.
@@ -55,9 +80,6 @@ pub struct ChainIndex {
     len: usize,
 }
 
-/// The texts of a chain's rules, each printed when first needed.
-type RuleTexts = Box<[OnceLock<Box<str>>]>;
-
 /// The indexes of a ruleset's long chains.
 #[derive(Clone, Debug, Default)]
 pub struct RulesetIndex {
@@ -66,8 +88,6 @@ pub struct RulesetIndex {
     /// Per table: chain positions by name (the first chain of a name, as
     /// [`Table::chain_index`](crate::model::Table::chain_index) finds it).
     names: Vec<FxHashMap<String, usize>>,
-    /// Per table, per chain, per rule: the rule's text, printed the first time it is needed.
-    texts: Vec<Vec<RuleTexts>>,
 }
 
 fn split_mask(m: &AddrMask) -> (bool, u128, u128) {
@@ -129,7 +149,12 @@ impl ChainIndex {
                     .map(|c| (c, addr))
             });
             match class {
-                Some((c, addr)) => c.buckets.entry(addr).or_default().push(pos32),
+                Some((c, addr)) => match c.buckets.get_mut(&addr) {
+                    Some(v) => v.push(pos32),
+                    None => {
+                        c.buckets.insert(addr, Positions::One(pos32));
+                    }
+                },
                 None => wildcard.push(pos32),
             }
         }
@@ -154,7 +179,7 @@ impl ChainIndex {
                 continue;
             }
             if let Some(v) = c.buckets.get(&(key & c.mask))
-                && let Some(p) = first_at_or_after(v, pos32)
+                && let Some(p) = v.first_at_or_after(pos32)
             {
                 best = Some(best.map_or(p, |b| b.min(p)));
             }
@@ -199,35 +224,6 @@ impl RulesetIndex {
                     m
                 })
                 .collect(),
-            texts: ruleset
-                .tables
-                .iter()
-                .map(|t| {
-                    t.chains
-                        .iter()
-                        .map(|c| c.rules.iter().map(|_| OnceLock::new()).collect())
-                        .collect()
-                })
-                .collect(),
-        }
-    }
-
-    /// The text of rule `pos` (0-based) of chain `chain` in `table`, as
-    /// [`rule_to_string`](crate::syntax::rule_to_string) prints `rule`, printed once and
-    /// kept.
-    pub fn rule_text(&self, table: &Table, chain: usize, pos: usize, rule: &Rule) -> String {
-        let slot = self
-            .tables
-            .iter()
-            .position(|(n, _)| *n == table.name)
-            .and_then(|t| self.texts.get(t))
-            .and_then(|cs| cs.get(chain))
-            .and_then(|rs| rs.get(pos));
-        match slot {
-            Some(cell) => cell
-                .get_or_init(|| crate::syntax::rule_to_string(rule).into_boxed_str())
-                .to_string(),
-            None => crate::syntax::rule_to_string(rule),
         }
     }
 
@@ -263,9 +259,7 @@ impl<'a> crate::eval::Simulator<'a> {
     /// A simulator that walks every rule of every chain, as the kernel does: the reference
     /// the indexed walk of [`Simulator::new`](crate::eval::Simulator::new) is checked against.
     pub fn reference(ruleset: &'a Ruleset, host: &'a crate::host::Host) -> Self {
-        let mut sim = Self::new(ruleset, host);
-        sim.index = None;
-        sim
+        Self::with_index(ruleset, host, false)
     }
 
     /// The position of the chain a jump or goto names: through the index's name map when
@@ -274,21 +268,6 @@ impl<'a> crate::eval::Simulator<'a> {
         match &self.index {
             Some(ix) => ix.chain_position(table, name),
             None => table.chain_index(name),
-        }
-    }
-
-    /// The text of the rule at `at` (1-based position) in chain `chain` of `table`: kept
-    /// by the index once printed, printed afresh by the reference walk.
-    pub(super) fn rule_text(
-        &self,
-        table: &Table,
-        chain: usize,
-        at: Option<usize>,
-        rule: &Rule,
-    ) -> String {
-        match (&self.index, at) {
-            (Some(ix), Some(n)) if n >= 1 => ix.rule_text(table, chain, n - 1, rule),
-            _ => crate::syntax::rule_to_string(rule),
         }
     }
 

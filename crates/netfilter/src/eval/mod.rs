@@ -17,6 +17,7 @@
 //! assert_eq!(trace.outcomes[0].steps[0].fate.kind, FateKind::Local);
 //! ```
 
+pub(crate) mod cache;
 pub mod hook;
 pub mod index;
 pub mod matches;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
+use crate::eval::cache::{RuleAt, RuleField};
 use crate::eval::hook::{Stage, stages};
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
@@ -20,7 +21,7 @@ use crate::target::Target;
 use crate::target::redirect::Redirect;
 use crate::trace::{
     Effect, Endpoint, Event, EventKind, Fate, FateKind, Note, Outcome, RouteDecision, RuleRef,
-    Step, Trace, Uncertain,
+    SharedStr, Step, Trace, Uncertain,
 };
 
 /// Targets chainwalk keeps verbatim that change nothing a trace follows (they log, count,
@@ -76,6 +77,8 @@ pub struct Simulator<'a> {
     branches: std::cell::Cell<usize>,
     /// Candidate indexes of long chains; `None` walks every rule (the reference walk).
     pub(super) index: Option<crate::eval::index::SharedIndex>,
+    /// Chain names, rule texts and jump targets, made once for every event.
+    strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
 }
 
 /// Match and target names whose kernel modules register connection tracking in the network
@@ -160,8 +163,11 @@ impl State {
     }
 }
 
+/// One way the sequence can go so far, boxed: stages hand it on as a pointer.
+type World = Box<WorldState>;
+
 #[derive(Clone, Debug)]
-struct World {
+struct WorldState {
     prob: Prob,
     uncertain: Vec<Uncertain>,
     steps: Vec<Step>,
@@ -183,7 +189,7 @@ struct World {
     stopped: bool,
 }
 
-impl World {
+impl WorldState {
     fn note(&mut self, n: Note) {
         self.notes.push((self.events.len(), n));
     }
@@ -202,8 +208,42 @@ enum Verdict {
 struct Cursor {
     chain: usize,
     pos: usize,
-    stack: Vec<(usize, usize)>,
+    stack: CallStack,
     decided: Option<bool>,
+}
+
+/// Where to go on after the chains jumped from (chain, position); the first few are kept
+/// inline, so a walk allocates nothing for its jumps.
+#[derive(Clone, Debug, Default)]
+struct CallStack {
+    inline: [(usize, usize); 4],
+    len: usize,
+    more: Vec<(usize, usize)>,
+}
+
+impl CallStack {
+    fn push(&mut self, e: (usize, usize)) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) if self.more.is_empty() => {
+                *slot = e;
+                self.len += 1;
+            }
+            _ => self.more.push(e),
+        }
+    }
+
+    fn pop(&mut self) -> Option<(usize, usize)> {
+        if let Some(e) = self.more.pop() {
+            return Some(e);
+        }
+        let i = self.len.checked_sub(1)?;
+        self.len = i;
+        self.inline.get(i).copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.more.is_empty()
+    }
 }
 
 enum Flow {
@@ -211,10 +251,71 @@ enum Flow {
     Done(World),
 }
 
+/// A rule's matches evaluated for one world: one answer, or the worlds it split into.
+enum Evaluated {
+    One(World, bool),
+    Many(Vec<(World, bool)>),
+}
+
+/// Zero, one or more values in order, the first kept inline: most packets take one path, so
+/// handing worlds from stage to stage allocates nothing.
+struct Few<T> {
+    first: Option<T>,
+    rest: Vec<T>,
+}
+
+impl<T> Few<T> {
+    fn new() -> Few<T> {
+        Few {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    fn one(t: T) -> Few<T> {
+        Few {
+            first: Some(t),
+            rest: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, t: T) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(t);
+        } else {
+            self.rest.push(t);
+        }
+    }
+}
+
+impl<T> IntoIterator for Few<T> {
+    type Item = T;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<T>, std::vec::IntoIter<T>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+impl<T> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Few<T> {
+        let mut f = Few::new();
+        for t in iter {
+            f.push(t);
+        }
+        f
+    }
+}
+
 impl<'a> Simulator<'a> {
     /// A simulator for `ruleset` on `host`. The ruleset's family decides which packets fit
     /// (IPv4 when the ruleset does not say).
     pub fn new(ruleset: &'a Ruleset, host: &'a Host) -> Simulator<'a> {
+        Self::with_index(ruleset, host, true)
+    }
+
+    /// A simulator with chain indexes (`indexed`) or without (the reference walk).
+    pub(super) fn with_index(ruleset: &'a Ruleset, host: &'a Host, indexed: bool) -> Simulator<'a> {
         Simulator {
             ruleset,
             host,
@@ -224,9 +325,9 @@ impl<'a> Simulator<'a> {
             tracking: needs_conntrack(ruleset),
             has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
-            index: Some(std::sync::Arc::new(
-                crate::eval::index::RulesetIndex::build(ruleset),
-            )),
+            index: indexed
+                .then(|| std::sync::Arc::new(crate::eval::index::RulesetIndex::build(ruleset))),
+            strings: std::sync::Arc::new(crate::eval::cache::RulesetStrings::new(ruleset)),
         }
     }
 
@@ -327,7 +428,7 @@ impl<'a> Simulator<'a> {
         }
         let times = self.times(specs, state.clock, &mut assumptions)?;
         let pkt0 = self.build(1, first, &mut assumptions)?;
-        let mut worlds = vec![World {
+        let mut worlds = vec![Box::new(WorldState {
             prob: Prob::one(),
             uncertain: Vec::new(),
             steps: Vec::new(),
@@ -338,12 +439,12 @@ impl<'a> Simulator<'a> {
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
-            events: Vec::new(),
-            notes: Vec::new(),
+            events: Vec::with_capacity(16),
+            notes: Vec::with_capacity(8),
             ct,
             flow: None,
             stopped: false,
-        }];
+        })];
         worlds = worlds.into_iter().flat_map(|w| self.run(w)).collect();
         for w in &mut worlds {
             w.flow = w
@@ -585,14 +686,14 @@ impl<'a> Simulator<'a> {
         Ok(p)
     }
 
-    fn first_step<'w>(&self, w: &'w World) -> Option<(&'w Step, Entry)> {
+    fn first_step<'w>(&self, w: &'w WorldState) -> Option<(&'w Step, Entry)> {
         let step = w.steps.first()?;
         let idx = w.flow?;
         let e = w.table.entries.get(idx)?.clone();
         Some((step, e))
     }
 
-    fn reply_packet(&self, w: &World, flags: Option<u8>) -> Option<Packet> {
+    fn reply_packet(&self, w: &WorldState, flags: Option<u8>) -> Option<Packet> {
         let (step, e) = self.first_step(w)?;
         let first = &step.input;
         let in_iface = match step.fate.kind {
@@ -642,7 +743,7 @@ impl<'a> Simulator<'a> {
         })
     }
 
-    fn again_packet(&self, w: &World, flags: Option<u8>) -> Option<Packet> {
+    fn again_packet(&self, w: &WorldState, flags: Option<u8>) -> Option<Packet> {
         let (step, _) = self.first_step(w)?;
         let mut p = step.input.clone();
         if p.tcp_flags.is_some() {
@@ -693,14 +794,17 @@ impl<'a> Simulator<'a> {
             FateKind::Forwarded | FateKind::Sent => w.pkt.out_iface.clone(),
             _ => None,
         };
+        // The world's packets are not read again until the next packet of the sequence
+        // replaces them: the step takes them.
+        let rest = spent(&w.pkt);
         let step = Step {
-            input: w.input.clone(),
+            input: std::mem::replace(&mut w.input, rest.clone()),
             events: std::mem::take(&mut w.events),
             notes: std::mem::take(&mut w.notes),
             fate: Fate {
                 kind,
                 iface,
-                packet: w.pkt.clone(),
+                packet: std::mem::replace(&mut w.pkt, rest),
                 by,
                 reason,
             },
@@ -739,7 +843,7 @@ impl<'a> Simulator<'a> {
             return;
         }
         let original_dst = w.pkt.dst;
-        for w in self.hook(vec![w], Hook::Prerouting, done) {
+        for w in self.hook(Few::one(w), Hook::Prerouting, done) {
             match (&bridge, bridged && w.pkt.dst == original_dst) {
                 (Some(b), true) => {
                     let mut w = w;
@@ -778,7 +882,7 @@ impl<'a> Simulator<'a> {
                         reroute: false,
                         decision: RouteDecision::Local,
                     });
-                    for w in self.hook(vec![w], Hook::Input, done) {
+                    for w in self.hook(Few::one(w), Hook::Input, done) {
                         self.finish(w, FateKind::Local, None, None, done);
                     }
                 }
@@ -838,7 +942,7 @@ impl<'a> Simulator<'a> {
     }
 
     fn forward(&self, w: World, done: &mut Vec<World>) {
-        let ws = self.hook(vec![w], Hook::Forward, done);
+        let ws = self.hook(Few::one(w), Hook::Forward, done);
         for w in self.hook(ws, Hook::Postrouting, done) {
             self.finish(w, FateKind::Forwarded, None, None, done);
         }
@@ -882,8 +986,8 @@ impl<'a> Simulator<'a> {
         }
         w.pkt.out_iface = Some(if is_local { "lo".into() } else { r.dev.clone() });
         let before = (w.pkt.dst, w.pkt.mark);
-        let mut after_output = Vec::new();
-        for mut w in self.hook(vec![w], Hook::Output, done) {
+        let mut after_output = Few::new();
+        for mut w in self.hook(Few::one(w), Hook::Output, done) {
             if (w.pkt.dst, w.pkt.mark) != before {
                 match route::lookup(self.host, w.pkt.dst) {
                     Ok(r2) => {
@@ -926,8 +1030,8 @@ impl<'a> Simulator<'a> {
                 w.note(Note::Loopback);
                 w.pkt.in_iface = Some("lo".into());
                 w.pkt.out_iface = None;
-                for w in self.hook(vec![w], Hook::Prerouting, done) {
-                    for w in self.hook(vec![w], Hook::Input, done) {
+                for w in self.hook(Few::one(w), Hook::Prerouting, done) {
+                    for w in self.hook(Few::one(w), Hook::Input, done) {
                         self.finish(w, FateKind::Local, None, None, done);
                     }
                 }
@@ -939,10 +1043,10 @@ impl<'a> Simulator<'a> {
 
     // ----- hooks and stages -----
 
-    fn hook(&self, ws: Vec<World>, hook: Hook, done: &mut Vec<World>) -> Vec<World> {
+    fn hook(&self, ws: Few<World>, hook: Hook, done: &mut Vec<World>) -> Few<World> {
         let mut ws = ws;
         for stage in stages(hook) {
-            let mut next = Vec::new();
+            let mut next = Few::new();
             for w in ws {
                 for f in self.stage(w, hook, *stage) {
                     match f {
@@ -956,7 +1060,7 @@ impl<'a> Simulator<'a> {
         ws
     }
 
-    fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Vec<Flow> {
+    fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Few<Flow> {
         match stage {
             Stage::Conntrack => {
                 if self.tracking && matches!(w.ct, CtInfo::None) {
@@ -974,21 +1078,21 @@ impl<'a> Simulator<'a> {
                         reply,
                     });
                 }
-                vec![Flow::Go(w)]
+                Few::one(Flow::Go(w))
             }
             Stage::Table(t) => self.table_stage(w, hook, t, None),
             // Without conntrack the nat hooks find no connection and let the packet pass.
-            Stage::NatDst | Stage::NatSrc if !self.tracking => vec![Flow::Go(w)],
+            Stage::NatDst | Stage::NatSrc if !self.tracking => Few::one(Flow::Go(w)),
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {
-                    let has_chain = self
-                        .ruleset
-                        .table(TableName::Nat)
-                        .is_some_and(|t| t.chain(hook.chain_name()).is_some());
+                    let has_chain = self.ruleset.table(TableName::Nat).is_some_and(|t| {
+                        let slot = self.strings.table_slot(TableName::Nat);
+                        self.strings.builtin(slot, t, hook).is_some()
+                    });
                     if !has_chain {
                         set_done(&mut w.ct, dst_side);
-                        return vec![Flow::Go(w)];
+                        return Few::one(Flow::Go(w));
                     }
                     return self.table_stage(w, hook, TableName::Nat, Some(dst_side));
                 }
@@ -1029,17 +1133,18 @@ impl<'a> Simulator<'a> {
                         }
                     }
                 }
-                vec![Flow::Go(w)]
+                Few::one(Flow::Go(w))
             }
         }
     }
 
-    fn table_stage(&self, w: World, hook: Hook, t: TableName, nat_side: Option<bool>) -> Vec<Flow> {
+    fn table_stage(&self, w: World, hook: Hook, t: TableName, nat_side: Option<bool>) -> Few<Flow> {
         let Some(table) = self.ruleset.table(t) else {
-            return vec![Flow::Go(w)];
+            return Few::one(Flow::Go(w));
         };
-        let Some(start) = table.chain_index(hook.chain_name()) else {
-            return vec![Flow::Go(w)];
+        let slot = self.strings.table_slot(t);
+        let Some(start) = self.strings.builtin(slot, table, hook) else {
+            return Few::one(Flow::Go(w));
         };
         self.walk(w, table, hook, start)
             .into_iter()
@@ -1065,26 +1170,32 @@ impl<'a> Simulator<'a> {
 
     // ----- the chain walk -----
 
-    fn walk(&self, w: World, table: &Table, hook: Hook, start: usize) -> Vec<(World, Verdict)> {
-        let mut out = Vec::new();
-        let mut work = vec![(
+    fn walk(&self, w: World, table: &Table, hook: Hook, start: usize) -> Few<(World, Verdict)> {
+        let mut out = Few::new();
+        // The branch to follow next; the others wait in `work` (a stack: the branch where a
+        // rule matched is followed first).
+        let mut next = Some((
             w,
             Cursor {
                 chain: start,
                 pos: 0,
-                stack: Vec::new(),
+                stack: CallStack::default(),
                 decided: None,
             },
-        )];
+        ));
+        let mut work: Vec<(World, Cursor)> = Vec::new();
+        let slot = self.strings.table_slot(table.name);
         let base_policy = table
             .chains
             .get(start)
             .and_then(|c| c.policy)
             .unwrap_or(Policy::Accept);
-        let base_name = hook.chain_name().to_string();
-        while let Some((mut w, mut cur)) = work.pop() {
+        let base_name = SharedStr::from_static(hook.chain_name());
+        while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
-                if let (Some(ix), None) = (&self.index, cur.decided) {
+                if let (Some(ix), None) = (&self.index, cur.decided)
+                    && chain.rules.len() >= crate::eval::index::MIN_INDEXED_RULES
+                {
                     cur.pos = ix.next(table.name, cur.chain, cur.pos, w.pkt.dst);
                 }
                 let Some(rule) = chain.rules.get(cur.pos) else {
@@ -1095,10 +1206,10 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: chain.name.clone(),
+                            chain: self.strings.chain_name(slot, table, cur.chain),
                             rule: None,
                             kind: EventKind::Return,
-                            target: "RETURN".into(),
+                            target: SharedStr::from_static("RETURN"),
                             jump: false,
                             goto: false,
                             rule_text: None,
@@ -1118,7 +1229,7 @@ impl<'a> Simulator<'a> {
                             chain: base_name.clone(),
                             rule: None,
                             kind: EventKind::Policy,
-                            target: policy.as_str().into(),
+                            target: SharedStr::from_static(policy.as_str()),
                             jump: false,
                             goto: false,
                             rule_text: None,
@@ -1140,10 +1251,10 @@ impl<'a> Simulator<'a> {
                     w.events.push(Event {
                         hook,
                         table: table.name,
-                        chain: chain.name.clone(),
+                        chain: self.strings.chain_name(slot, table, cur.chain),
                         rule: None,
                         kind: EventKind::Return,
-                        target: "RETURN".into(),
+                        target: SharedStr::from_static("RETURN"),
                         jump: false,
                         goto: false,
                         rule_text: None,
@@ -1156,37 +1267,63 @@ impl<'a> Simulator<'a> {
                     }
                     continue;
                 };
-                let at = RuleRef {
+                let here = || RuleAt {
+                    strings: &self.strings,
+                    key: self.strings.rule_key(slot, cur.chain, cur.pos),
+                    table,
+                    chain: cur.chain,
+                    rule,
+                };
+                let at = || RuleRef {
                     hook,
                     table: table.name,
-                    chain: chain.name.clone(),
+                    chain: here().string(RuleField::Chain),
                     rule: Some(cur.pos + 1),
                 };
                 let matched = match cur.decided.take() {
                     Some(m) => m,
-                    None => {
-                        let mut results = self.eval_rule(w, rule, table.name, &cur, hook, &at);
-                        // The branch where the rule matched first, as the rule reads.
-                        results.sort_by_key(|(_, m)| !*m);
-                        if results.len() == 1 {
-                            let Some((w1, m)) = results.pop() else { break };
+                    None => match self.eval_rule(w, rule, table.name, &cur, hook, &at) {
+                        Evaluated::One(w1, m) => {
                             w = w1;
                             m
-                        } else {
-                            for (w2, m) in results.into_iter().rev() {
-                                let mut c2 = cur.clone();
-                                c2.decided = Some(m);
-                                work.push((w2, c2));
-                            }
-                            break;
                         }
-                    }
+                        Evaluated::Many(mut results) => {
+                            // The branch where the rule matched first, as the rule reads.
+                            results.sort_by_key(|(_, m)| !*m);
+                            if results.len() == 1 {
+                                let Some((w1, m)) = results.pop() else { break };
+                                w = w1;
+                                m
+                            } else {
+                                let mut results = results.into_iter();
+                                let first = results.next();
+                                for (w2, m) in results.rev() {
+                                    let mut c2 = cur.clone();
+                                    c2.decided = Some(m);
+                                    work.push((w2, c2));
+                                }
+                                if let Some((w1, m)) = first {
+                                    let mut c1 = cur.clone();
+                                    c1.decided = Some(m);
+                                    next = Some((w1, c1));
+                                }
+                                break;
+                            }
+                        }
+                    },
                 };
                 if !matched {
                     cur.pos += 1;
                     continue;
                 }
-                match self.target(&mut w, rule, table, hook, &at, &mut cur) {
+                let here = here();
+                let at = RuleRef {
+                    hook,
+                    table: table.name,
+                    chain: here.string(RuleField::Chain),
+                    rule: Some(cur.pos + 1),
+                };
+                match self.target(&mut w, rule, table, &here, hook, &at, &mut cur) {
                     Some(v) => {
                         out.push((w, v));
                         break;
@@ -1199,58 +1336,83 @@ impl<'a> Simulator<'a> {
     }
 
     /// Evaluates a rule's matches in order, branching on chance and undecidable matches.
+    /// While every answer is a plain yes or no the world is not copied or split.
     fn eval_rule(
         &self,
-        w: World,
+        mut w: World,
         rule: &Rule,
         table: TableName,
         cur: &Cursor,
         hook: Hook,
-        at: &RuleRef,
-    ) -> Vec<(World, bool)> {
-        let mut out = Vec::new();
-        let mut pending = Vec::new();
-        let first = {
+        at: &dyn Fn() -> RuleRef,
+    ) -> Evaluated {
+        let mut t = {
             let cx = self.cx(&w, hook);
             eval_ip(&rule.ip, &cx)
         };
-        split(w, first, at, &mut pending, &mut out, &self.branches);
-        for (mi, m) in rule.matches.iter().enumerate() {
+        let mut rest = rule.matches.iter().enumerate();
+        loop {
+            match t {
+                Truth::Yes => {}
+                Truth::No => return Evaluated::One(w, false),
+                _ => break,
+            }
+            match rest.next() {
+                None => return Evaluated::One(w, true),
+                Some((mi, m)) => t = self.eval_match(&mut w, m, mi, table, cur, hook),
+            }
+        }
+        // A chance or an undecidable answer: split from here on.
+        let at = at();
+        let mut out = Vec::new();
+        let mut pending = Vec::new();
+        split(w, t, &at, &mut pending, &mut out, &self.branches);
+        for (mi, m) in rest {
             let mut next = Vec::new();
             for mut w in pending {
-                let t = match m {
-                    Match::Recent(r) => {
-                        let pkt = w.pkt.clone();
-                        match &mut w.recent {
-                            Some(lists) => r.eval(&pkt, lists),
-                            None => r.eval_without_lists(),
-                        }
-                    }
-                    Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
-                        let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
-                        let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
-                        Truth::of(s.eval_nth(count))
-                    }
-                    Match::Limit(l) => {
-                        let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
-                        let now = w.clock;
-                        let bucket = w.limits.entry(key).or_insert_with(|| l.full_bucket());
-                        Truth::of(l.eval_bucket(bucket, now))
-                    }
-                    _ => {
-                        let cx = self.cx(&w, hook);
-                        m.eval(&cx)
-                    }
-                };
-                split(w, t, at, &mut next, &mut out, &self.branches);
+                let t = self.eval_match(&mut w, m, mi, table, cur, hook);
+                split(w, t, &at, &mut next, &mut out, &self.branches);
             }
             pending = next;
         }
         out.extend(pending.into_iter().map(|w| (w, true)));
-        out
+        Evaluated::Many(out)
     }
 
-    fn cx<'w>(&'w self, w: &'w World, hook: Hook) -> Cx<'w> {
+    /// Evaluates match `mi` of the rule at the cursor for one world.
+    fn eval_match(
+        &self,
+        w: &mut WorldState,
+        m: &Match,
+        mi: usize,
+        table: TableName,
+        cur: &Cursor,
+        hook: Hook,
+    ) -> Truth {
+        match m {
+            Match::Recent(r) => match &mut w.recent {
+                Some(lists) => r.eval(&w.pkt, lists),
+                None => r.eval_without_lists(),
+            },
+            Match::Statistic(s) if matches!(s.mode, Mode::Nth { .. }) => {
+                let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
+                let count = w.counters.entry(key).or_insert_with(|| s.nth_initial());
+                Truth::of(s.eval_nth(count))
+            }
+            Match::Limit(l) => {
+                let key = (table, cur.chain, cur.pos * 64 + mi.min(63));
+                let now = w.clock;
+                let bucket = w.limits.entry(key).or_insert_with(|| l.full_bucket());
+                Truth::of(l.eval_bucket(bucket, now))
+            }
+            _ => {
+                let cx = self.cx(w, hook);
+                m.eval(&cx)
+            }
+        }
+    }
+
+    fn cx<'w>(&'w self, w: &'w WorldState, hook: Hook) -> Cx<'w> {
         Cx {
             pkt: &w.pkt,
             hook,
@@ -1264,11 +1426,13 @@ impl<'a> Simulator<'a> {
 
     /// Runs a matched rule's target: records the event, applies the effect, and returns the
     /// table's verdict when the traversal ends here (`None`: go on at the cursor).
+    #[allow(clippy::too_many_arguments)]
     fn target(
         &self,
-        w: &mut World,
+        w: &mut WorldState,
         rule: &Rule,
         table: &Table,
+        here: &RuleAt<'_>,
         hook: Hook,
         at: &RuleRef,
         cur: &mut Cursor,
@@ -1279,14 +1443,10 @@ impl<'a> Simulator<'a> {
             chain: at.chain.clone(),
             rule: at.rule,
             kind: EventKind::Rule,
-            target: rule
-                .target
-                .as_ref()
-                .map(|t| t.name().to_string())
-                .unwrap_or_default(),
+            target: here.string(RuleField::Target),
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(self.rule_text(table, cur.chain, at.rule, rule)),
+            rule_text: Some(here.string(RuleField::Text)),
             effect: None,
             mark: w.pkt.mark,
         };
@@ -1321,10 +1481,10 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: hook.chain_name().into(),
+                            chain: SharedStr::from_static(hook.chain_name()),
                             rule: None,
                             kind: EventKind::Policy,
-                            target: policy.as_str().into(),
+                            target: SharedStr::from_static(policy.as_str()),
                             jump: false,
                             goto: false,
                             rule_text: None,
@@ -1336,32 +1496,34 @@ impl<'a> Simulator<'a> {
                             Policy::Drop => Verdict::Drop(RuleRef {
                                 hook,
                                 table: table.name,
-                                chain: hook.chain_name().into(),
+                                chain: SharedStr::from_static(hook.chain_name()),
                                 rule: None,
                             }),
                         });
                     }
                 }
             }
-            Some(Target::Jump(c)) | Some(Target::Goto(c)) => match self.chain_position(table, c) {
-                Some(idx) => {
-                    advance = false;
-                    if matches!(rule.target, Some(Target::Jump(_))) {
-                        cur.stack.push((cur.chain, cur.pos + 1));
+            Some(Target::Jump(c)) | Some(Target::Goto(c)) => {
+                match here.jump(|| self.chain_position(table, c)) {
+                    Some(idx) => {
+                        advance = false;
+                        if matches!(rule.target, Some(Target::Jump(_))) {
+                            cur.stack.push((cur.chain, cur.pos + 1));
+                        }
+                        cur.chain = idx;
+                        cur.pos = 0;
                     }
-                    cur.chain = idx;
-                    cur.pos = 0;
+                    None => {
+                        w.uncertain.push(Uncertain {
+                            at: at.clone(),
+                            reason: format!(
+                                "chain `{c}` does not exist (the kernel would refuse the ruleset)"
+                            ),
+                            assumed: None,
+                        });
+                    }
                 }
-                None => {
-                    w.uncertain.push(Uncertain {
-                        at: at.clone(),
-                        reason: format!(
-                            "chain `{c}` does not exist (the kernel would refuse the ruleset)"
-                        ),
-                        assumed: None,
-                    });
-                }
-            },
+            }
             Some(Target::Mark(m)) => {
                 let from = w.pkt.mark;
                 w.pkt.mark = m.apply(from);
@@ -1395,12 +1557,12 @@ impl<'a> Simulator<'a> {
             }
             Some(Target::Masquerade(m)) => {
                 let from = endpoint(&w.pkt, false);
-                let out = w.pkt.out_iface.clone().unwrap_or_default();
+                let out = w.pkt.out_iface.as_deref().unwrap_or_default();
                 let toward = route::lookup(self.host, w.pkt.dst)
                     .ok()
                     .and_then(|r| r.via)
                     .unwrap_or(w.pkt.dst);
-                match route::select_source(self.host, &out, toward) {
+                match route::select_source(self.host, out, toward) {
                     Some(addr) => {
                         let (port, doubt) = m.translate_port(from.port);
                         self.set_src(w, addr, port, m.random_fully);
@@ -1413,6 +1575,7 @@ impl<'a> Simulator<'a> {
                         verdict = Some(Verdict::Accept);
                     }
                     None => {
+                        let out = w.pkt.out_iface.as_deref().unwrap_or_default();
                         ev.effect = Some(Effect::Unknown(format!(
                             "{out} has no address to masquerade to"
                         )));
@@ -1509,7 +1672,7 @@ impl<'a> Simulator<'a> {
     /// (loopback for locally generated packets), to the port [`Redirect::port`] chooses.
     fn redirect(
         &self,
-        w: &mut World,
+        w: &mut WorldState,
         r: &Redirect,
         hook: Hook,
         at: &RuleRef,
@@ -1554,7 +1717,7 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn set_dst(&self, w: &mut World, addr: IpAddr, port: Option<u16>) {
+    fn set_dst(&self, w: &mut WorldState, addr: IpAddr, port: Option<u16>) {
         w.pkt.dst = addr;
         if has_ports(w.pkt.proto) {
             w.pkt.dport = port.or(w.pkt.dport);
@@ -1565,7 +1728,7 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn set_src(&self, w: &mut World, addr: IpAddr, port: Option<u16>, random: bool) {
+    fn set_src(&self, w: &mut WorldState, addr: IpAddr, port: Option<u16>, random: bool) {
         w.pkt.src = addr;
         if has_ports(w.pkt.proto) {
             w.pkt.sport = port.or(w.pkt.sport);
@@ -1600,6 +1763,18 @@ fn set_done(ct: &mut CtInfo, dst_side: bool) {
         } else {
             *src_done = true;
         }
+    }
+}
+
+/// What stays in a world of a packet its step took: the headers without the interfaces.
+fn spent(p: &Packet) -> Packet {
+    Packet {
+        in_iface: None,
+        out_iface: None,
+        physdev_in: None,
+        physdev_out: None,
+        sender: p.sender.clone(),
+        ..*p
     }
 }
 
@@ -1696,7 +1871,7 @@ impl conntrack::Table {
 
 /// Records that a target's effect rested on a choice the engine cannot make (a NAT range wider
 /// than one address, a random port): the outcome is kept, marked uncertain, not split.
-fn note_unmodelled(w: &mut World, at: &RuleRef, doubt: Option<String>) {
+fn note_unmodelled(w: &mut WorldState, at: &RuleRef, doubt: Option<String>) {
     if let Some(reason) = doubt {
         w.uncertain.push(Uncertain {
             at: at.clone(),

@@ -1,0 +1,331 @@
+//! What a trace records about the ruleset's chains and rules, made once and shared by every
+//! event: the chain names, each rule's chain, target name and text (as `iptables-save`
+//! prints it), and the chain a jump or goto leads to. They are made the first time a walk
+//! needs them, so building a simulator costs nothing per rule; an event holds the shared
+//! cache and the rule's number, so recording it copies no text and touches one slot.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::model::{Hook, Rule, Ruleset, Table, TableName};
+use crate::trace::SharedStr;
+
+/// What the events of one rule carry, in one allocation.
+#[derive(Debug)]
+struct RuleInfo {
+    /// The name of the rule's chain.
+    chain: Box<str>,
+    /// The target's name (empty for a rule without target).
+    target: Box<str>,
+    /// The rule as `iptables-save` prints it (after `-A CHAIN`).
+    text: Box<str>,
+}
+
+/// Which string of a rule a [`SharedStr`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RuleField {
+    /// The chain's name.
+    Chain,
+    /// The target's name.
+    Target,
+    /// The rule's text.
+    Text,
+}
+
+impl RuleInfo {
+    fn new(table: &Table, chain: usize, rule: &Rule) -> RuleInfo {
+        RuleInfo {
+            chain: table
+                .chains
+                .get(chain)
+                .map(|c| c.name.as_str())
+                .unwrap_or_default()
+                .into(),
+            target: rule
+                .target
+                .as_ref()
+                .map(|t| t.name())
+                .unwrap_or_default()
+                .into(),
+            text: crate::syntax::rule_to_string(rule).into_boxed_str(),
+        }
+    }
+
+    fn field(&self, f: RuleField) -> &str {
+        match f {
+            RuleField::Chain => &self.chain,
+            RuleField::Target => &self.target,
+            RuleField::Text => &self.text,
+        }
+    }
+}
+
+/// `RuleSlot::jump` before the lookup.
+const JUMP_UNKNOWN: u32 = u32::MAX;
+/// `RuleSlot::jump` when the chain does not exist.
+const JUMP_NONE: u32 = u32::MAX - 1;
+
+/// The cache of one rule.
+#[derive(Debug)]
+struct RuleSlot {
+    info: OnceLock<Box<RuleInfo>>,
+    /// For `-j CHAIN` / `-g CHAIN`: the chain's position once looked up ([`JUMP_UNKNOWN`],
+    /// [`JUMP_NONE`]).
+    jump: AtomicU32,
+}
+
+/// The cache of one table.
+#[derive(Debug, Default)]
+struct TableStrings {
+    name: Option<TableName>,
+    /// Per chain, its name.
+    chains: Vec<OnceLock<SharedStr>>,
+    /// Where each chain's rules start in `rules`.
+    offsets: Vec<u32>,
+    /// Per rule of every chain, in chain order.
+    rules: Vec<RuleSlot>,
+    /// The position of each hook's built-in chain (the first chain of its name), by
+    /// [`hook_slot`].
+    hooks: [Option<usize>; 5],
+}
+
+/// A hook's place in [`TableStrings::hooks`].
+fn hook_slot(hook: Hook) -> usize {
+    match hook {
+        Hook::Prerouting => 0,
+        Hook::Input => 1,
+        Hook::Forward => 2,
+        Hook::Output => 3,
+        Hook::Postrouting => 4,
+    }
+}
+
+/// Where a rule's slot is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RuleKey {
+    table: u32,
+    rule: u32,
+}
+
+/// The strings of a ruleset's events.
+#[derive(Debug, Default)]
+pub(crate) struct RulesetStrings {
+    tables: Vec<TableStrings>,
+}
+
+impl RulesetStrings {
+    /// Empty slots for every table, chain and rule of `ruleset`.
+    pub(crate) fn new(ruleset: &Ruleset) -> RulesetStrings {
+        RulesetStrings {
+            tables: ruleset
+                .tables
+                .iter()
+                .map(|t| {
+                    let mut offsets = Vec::with_capacity(t.chains.len());
+                    let mut n = 0usize;
+                    for c in &t.chains {
+                        offsets.push(u32::try_from(n).unwrap_or(u32::MAX));
+                        n += c.rules.len();
+                    }
+                    let mut hooks = [None; 5];
+                    for h in [
+                        Hook::Prerouting,
+                        Hook::Input,
+                        Hook::Forward,
+                        Hook::Output,
+                        Hook::Postrouting,
+                    ] {
+                        if let Some(slot) = hooks.get_mut(hook_slot(h)) {
+                            *slot = t.chain_index(h.chain_name());
+                        }
+                    }
+                    TableStrings {
+                        name: Some(t.name),
+                        chains: t.chains.iter().map(|_| OnceLock::new()).collect(),
+                        offsets,
+                        // Rules past u32 positions get no slot (made afresh).
+                        rules: (0..n.min(JUMP_NONE as usize))
+                            .map(|_| RuleSlot {
+                                info: OnceLock::new(),
+                                jump: AtomicU32::new(JUMP_UNKNOWN),
+                            })
+                            .collect(),
+                        hooks,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The position of `table` among the cached tables (by name: a ruleset has each table
+    /// once).
+    pub(crate) fn table_slot(&self, table: TableName) -> Option<usize> {
+        self.tables.iter().position(|t| t.name == Some(table))
+    }
+
+    /// The position of `hook`'s built-in chain in `table`, as
+    /// [`Table::chain_index`] finds it.
+    pub(crate) fn builtin(&self, slot: Option<usize>, table: &Table, hook: Hook) -> Option<usize> {
+        match slot.and_then(|s| self.tables.get(s)) {
+            Some(t) => t.hooks.get(hook_slot(hook)).copied().flatten(),
+            None => table.chain_index(hook.chain_name()),
+        }
+    }
+
+    /// The name of chain `chain` (its position) of `table`.
+    pub(crate) fn chain_name(&self, slot: Option<usize>, table: &Table, chain: usize) -> SharedStr {
+        let name = || {
+            table
+                .chains
+                .get(chain)
+                .map(|c| builtin_or_shared(&c.name))
+                .unwrap_or_default()
+        };
+        match slot
+            .and_then(|s| self.tables.get(s))
+            .and_then(|t| t.chains.get(chain))
+        {
+            Some(cell) => cell.get_or_init(name).clone(),
+            None => name(),
+        }
+    }
+
+    /// The key of rule `pos` (0-based) of chain `chain` in the table at `slot`.
+    pub(crate) fn rule_key(
+        &self,
+        slot: Option<usize>,
+        chain: usize,
+        pos: usize,
+    ) -> Option<RuleKey> {
+        let s = slot?;
+        let t = self.tables.get(s)?;
+        let start = *t.offsets.get(chain)? as usize;
+        let end = t
+            .offsets
+            .get(chain + 1)
+            .map_or(t.rules.len(), |o| *o as usize)
+            .min(t.rules.len());
+        let at = start.checked_add(pos).filter(|a| *a < end)?;
+        Some(RuleKey {
+            table: u32::try_from(s).ok()?,
+            rule: u32::try_from(at).ok()?,
+        })
+    }
+
+    fn slot(&self, k: RuleKey) -> Option<&RuleSlot> {
+        self.tables
+            .get(k.table as usize)
+            .and_then(|t| t.rules.get(k.rule as usize))
+    }
+
+    /// A string of the rule at `k` (empty when the rule's strings were never made).
+    pub(crate) fn field(&self, k: RuleKey, f: RuleField) -> &str {
+        self.slot(k)
+            .and_then(|s| s.info.get())
+            .map_or("", |i| i.field(f))
+    }
+}
+
+/// A rule being recorded: what its events need from the cache.
+pub(crate) struct RuleAt<'s> {
+    /// The cache.
+    pub(crate) strings: &'s Arc<RulesetStrings>,
+    /// The rule's slot, when the cache has one.
+    pub(crate) key: Option<RuleKey>,
+    /// The table.
+    pub(crate) table: &'s Table,
+    /// The chain's position.
+    pub(crate) chain: usize,
+    /// The rule.
+    pub(crate) rule: &'s Rule,
+}
+
+impl RuleAt<'_> {
+    /// One of the rule's strings: a static one for a built-in chain or a common target,
+    /// else the cached one (made now when it is the rule's first event).
+    pub(crate) fn string(&self, f: RuleField) -> SharedStr {
+        let fixed = match f {
+            RuleField::Chain => self
+                .table
+                .chains
+                .get(self.chain)
+                .and_then(|c| c.hook)
+                .map(|h| h.chain_name()),
+            RuleField::Target => match &self.rule.target {
+                Some(crate::target::Target::Jump(_) | crate::target::Target::Goto(_)) => None,
+                Some(t) => static_name(t.name()),
+                None => Some(""),
+            },
+            RuleField::Text => None,
+        };
+        if let Some(s) = fixed {
+            return SharedStr::from_static(s);
+        }
+        match self.key.and_then(|k| Some((k, self.strings.slot(k)?))) {
+            Some((k, slot)) => {
+                slot.info
+                    .get_or_init(|| Box::new(RuleInfo::new(self.table, self.chain, self.rule)));
+                SharedStr::of_rule(self.strings, k, f)
+            }
+            None => SharedStr::from(RuleInfo::new(self.table, self.chain, self.rule).field(f)),
+        }
+    }
+
+    /// The position of the chain the rule jumps to, looked up by `find` the first time.
+    pub(crate) fn jump(&self, find: impl FnOnce() -> Option<usize>) -> Option<usize> {
+        let Some(slot) = self.key.and_then(|k| self.strings.slot(k)) else {
+            return find();
+        };
+        match slot.jump.load(Ordering::Relaxed) {
+            JUMP_UNKNOWN => {
+                let found = find();
+                let code = match found.map(u32::try_from) {
+                    Some(Ok(c)) if c < JUMP_NONE => c,
+                    Some(_) => return found,
+                    None => JUMP_NONE,
+                };
+                slot.jump.store(code, Ordering::Relaxed);
+                found
+            }
+            JUMP_NONE => None,
+            c => Some(c as usize),
+        }
+    }
+}
+
+/// The static copy of a common name (built-in chains, common targets), shared without
+/// allocation.
+fn static_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "PREROUTING" => "PREROUTING",
+        "INPUT" => "INPUT",
+        "FORWARD" => "FORWARD",
+        "OUTPUT" => "OUTPUT",
+        "POSTROUTING" => "POSTROUTING",
+        "" => "",
+        "ACCEPT" => "ACCEPT",
+        "DROP" => "DROP",
+        "RETURN" => "RETURN",
+        "REJECT" => "REJECT",
+        "MARK" => "MARK",
+        "DNAT" => "DNAT",
+        "SNAT" => "SNAT",
+        "MASQUERADE" => "MASQUERADE",
+        "REDIRECT" => "REDIRECT",
+        "LOG" => "LOG",
+        "CONNMARK" => "CONNMARK",
+        "NOTRACK" => "NOTRACK",
+        "CT" => "CT",
+        "QUEUE" => "QUEUE",
+        "NFQUEUE" => "NFQUEUE",
+        _ => return None,
+    })
+}
+
+/// A chain name as a [`SharedStr`]: a static one for the built-in chains.
+fn builtin_or_shared(name: &str) -> SharedStr {
+    match static_name(name) {
+        Some(s) => SharedStr::from_static(s),
+        None => SharedStr::from(name),
+    }
+}
