@@ -285,3 +285,31 @@ static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[test]
+fn lab_bridges_join_no_multicast_group() {
+    // A bridge with multicast snooping joins 224.0.0.106 and ff02::6a, and the node then
+    // sends IGMP/MLD reports at random times after the bridge comes up: packets of its own
+    // that pass the rules under test (a nat OUTPUT DNAT even loops them back through
+    // PREROUTING). The lab's bridges must stay out of every group but the all-hosts ones.
+    let _l = lock();
+    require_kernel();
+    let mut host = small_host();
+    host.interfaces.push(LabInterface {
+        name: "br0".into(),
+        addresses: vec!["10.244.0.1/24".into()],
+        kind: InterfaceKind::Bridge { ports: vec![] },
+    });
+    let lab = Lab::new(
+        &host,
+        &[Neighbor::new("br0", "10.244.0.5".parse().unwrap())],
+    )
+    .unwrap();
+    let groups = lab
+        .node()
+        .exec(&["ip", "maddr", "show", "dev", "br0"], None)
+        .unwrap();
+    assert!(groups.contains("224.0.0.1"), "{groups}");
+    assert!(!groups.contains("224.0.0.106"), "{groups}");
+    assert!(!groups.contains("ff02::6a"), "{groups}");
+}

@@ -314,6 +314,11 @@ impl Lab {
                             &mac_text(&m),
                             "type",
                             "bridge",
+                            // Without snooping the bridge joins no multicast group
+                            // (224.0.0.106, ff02::6a), so the node sends no IGMP or MLD
+                            // reports, at random times, through the rules under test.
+                            "mcast_snooping",
+                            "0",
                         ],
                     )?;
                     ip_n(&node, &["link", "set", &iface.name, "up"])?;
