@@ -37,7 +37,7 @@ impl MatchExt for Comment {
                 ),
             ));
         }
-        self.text = v.text.clone();
+        self.text = v.text.to_string();
         Ok(())
     }
 

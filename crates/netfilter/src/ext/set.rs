@@ -56,7 +56,7 @@ impl SetRef {
             return Err(ParseError::new(dirs.span, "at most six set directions"));
         }
         Ok(SetRef {
-            name: name.text.clone(),
+            name: name.text.to_string(),
             dirs: out,
         })
     }

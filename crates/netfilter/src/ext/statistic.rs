@@ -77,7 +77,7 @@ impl MatchExt for Statistic {
                     )
                     .with_help("the modes are `random` and `nth`"));
                 }
-                self.mode_name = Some(v.text.clone());
+                self.mode_name = Some(v.text.to_string());
             }
             "--probability" => {
                 let v = args.value_negatable(&mut opt)?;

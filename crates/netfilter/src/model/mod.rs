@@ -172,9 +172,16 @@ pub struct Span {
     /// 1-based column (in characters) of the first character.
     pub col: u32,
     /// Byte offset of the first byte in the whole input.
-    pub start: usize,
+    pub start: u32,
     /// Byte offset one past the last byte.
-    pub end: usize,
+    pub end: u32,
+}
+
+impl Span {
+    /// The byte range in the whole input.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 /// Packet and byte counters, as `[packets:bytes]`.

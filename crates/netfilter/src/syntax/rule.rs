@@ -89,10 +89,10 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
             (false, tok)
         };
         let opt_span = tok.span;
-        match tok.text.as_str() {
+        match tok.as_str() {
             "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
                 skip(&mut args, negated);
-                let is_src = matches!(tok.text.as_str(), "-s" | "--source" | "--src");
+                let is_src = matches!(tok.as_str(), "-s" | "--source" | "--src");
                 let (neg2, v) = value_with_neg(&mut args, tok)?;
                 let list = parse_addr_list(v, family)?;
                 if list.len() > 1 {
@@ -170,7 +170,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                     return Err(ParseError::new(name.span, "a rule has only one target")
                         .with_help(format!("the first target is at column {}", first.col)));
                 }
-                let goto = matches!(tok.text.as_str(), "-g" | "--goto");
+                let goto = matches!(tok.as_str(), "-g" | "--goto");
                 let t = load_target(name, goto, &mut args, &mut warnings)?;
                 target = Some((t, name.span));
             }
@@ -305,11 +305,14 @@ fn option_name<'t>(args: &Args<'t>) -> Option<&'t str> {
         Some(t) => t,
         None => return None,
     };
-    (!t.quoted && t.text.starts_with("--")).then_some(t.text.as_str())
+    (!t.quoted && t.text.starts_with("--")).then_some(t.as_str())
 }
 
 /// Consumes a generic option and its value, accepting the old `-s ! ADDR` negation form.
-fn value_with_neg<'t>(args: &mut Args<'t>, opt: &Token) -> Result<(bool, &'t Token), ParseError> {
+fn value_with_neg<'t>(
+    args: &mut Args<'t>,
+    opt: &Token,
+) -> Result<(bool, &'t Token<'t>), ParseError> {
     args.bump();
     let mut negated = false;
     if let Some(t) = args.peek()
@@ -387,7 +390,7 @@ fn load_match(
         }
         return Err(e);
     }
-    if ext::KNOWN_UNMODELLED.contains(&name.text.as_str()) {
+    if ext::KNOWN_UNMODELLED.contains(&name.as_str()) {
         let o = Opaque::collect(name, args);
         warnings.push(Diagnostic::warning(ParseError::new(
             name.span,
@@ -415,7 +418,7 @@ fn load_target(
     args: &mut Args<'_>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Target, ParseError> {
-    let n = name.text.as_str();
+    let n = name.as_str();
     if goto {
         if matches!(n, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") || Target::new_extension(n).is_some()
         {
