@@ -249,7 +249,7 @@ mod tests {
 
     fn recent(rule: &str) -> super::Recent {
         match match4(rule) {
-            Match::Recent(m) => m,
+            Match::Recent(m) => *m,
             other => panic!("{other:?}"),
         }
     }

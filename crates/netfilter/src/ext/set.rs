@@ -320,7 +320,7 @@ mod tests {
 
     fn set(rule: &str) -> super::SetMatch {
         match match4(rule) {
-            Match::Set(m) => m,
+            Match::Set(m) => *m,
             other => panic!("{other:?}"),
         }
     }

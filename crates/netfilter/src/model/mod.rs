@@ -178,6 +178,17 @@ pub struct Span {
 }
 
 impl Span {
+    /// The span of the same line from byte `start` to `end` of the input, `col` being the
+    /// column of `start`.
+    pub fn at(line: u32, col: u32, start: usize, end: usize) -> Span {
+        Span {
+            line,
+            col,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The byte range in the whole input.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
@@ -365,16 +376,18 @@ impl<T> Neg<T> {
 }
 
 /// The generic part of a rule that every rule has: addresses, interfaces, protocol, fragment.
+/// Addresses and interfaces are boxed: a rule has few of them, and an empty one then takes a
+/// word.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IpMatch {
     /// `-s`: source address and mask.
-    pub src: Option<Neg<AddrMask>>,
+    pub src: Option<Box<Neg<AddrMask>>>,
     /// `-d`: destination address and mask.
-    pub dst: Option<Neg<AddrMask>>,
+    pub dst: Option<Box<Neg<AddrMask>>>,
     /// `-i`: input interface.
-    pub in_iface: Option<Neg<Iface>>,
+    pub in_iface: Option<Box<Neg<Iface>>>,
     /// `-o`: output interface.
-    pub out_iface: Option<Neg<Iface>>,
+    pub out_iface: Option<Box<Neg<Iface>>>,
     /// `-p`: protocol.
     pub proto: Option<Neg<Protocol>>,
     /// `-f`: only second and further fragments (IPv4 only).
@@ -387,11 +400,12 @@ pub struct Rule {
     /// The generic header matches.
     pub ip: IpMatch,
     /// Extension matches (`-m NAME …`), in order.
-    pub matches: Vec<Match>,
+    pub matches: Box<[Match]>,
     /// The target (`-j` / `-g`); `None` for a rule that only counts.
     pub target: Option<Target>,
-    /// Per-rule counters, when the input had them (`iptables-save -c`).
-    pub counters: Option<Counters>,
+    /// Per-rule counters, when the input had them (`iptables-save -c`); boxed, as most
+    /// rulesets have none.
+    pub counters: Option<Box<Counters>>,
     /// Where the rule came from.
     pub span: Span,
     /// Where the target's name stood (for messages about the target).
@@ -403,11 +417,34 @@ impl Rule {
     pub fn empty() -> Rule {
         Rule {
             ip: IpMatch::default(),
-            matches: Vec::new(),
+            matches: Box::default(),
             target: None,
             counters: None,
             span: Span::default(),
             target_span: Span::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model stays compact: a ruleset of a million rules must fit in memory a few times
+    /// the size of its text.
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Span>(), 16);
+        assert!(size_of::<Match>() <= 24, "Match: {}", size_of::<Match>());
+        assert!(size_of::<Target>() <= 24, "Target: {}", size_of::<Target>());
+        assert!(size_of::<Option<Target>>() <= 24);
+        assert!(
+            size_of::<IpMatch>() <= 40,
+            "IpMatch: {}",
+            size_of::<IpMatch>()
+        );
+        assert!(size_of::<Rule>() <= 120, "Rule: {}", size_of::<Rule>());
+        assert!(size_of::<Chain>() <= 96, "Chain: {}", size_of::<Chain>());
     }
 }

@@ -1,6 +1,8 @@
 //! Builds a [`Ruleset`] from commands, as iptables-restore and the iptables command apply them,
 //! checking each against the ruleset built so far.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use crate::model::{Chain, Counters, Family, Hook, Policy, Rule, Ruleset, Span, TableName};
@@ -116,7 +118,7 @@ pub struct Builder {
     budget: usize,
     /// Each table's chains by name (position in `Table::chains`), so that finding the chain of
     /// a rule line costs the same however many chains there are.
-    index: [FxHashMap<Box<str>, usize>; 5],
+    index: [FxHashMap<Arc<str>, usize>; 5],
 }
 
 fn slot(t: TableName) -> usize {
@@ -176,6 +178,21 @@ impl Builder {
     /// Records a diagnostic.
     pub fn diagnostic(&mut self, d: Diagnostic) {
         self.diagnostics.push(d);
+    }
+
+    /// Makes the jump of each rule share the name of the chain it jumps to (held by the current
+    /// table's chain index), so that a name is stored once however many rules jump there.
+    pub fn share_names(&self, rules: &mut [Rule]) {
+        let Some(idx) = self.current.and_then(|t| self.index.get(slot(t))) else {
+            return;
+        };
+        for r in rules {
+            if let Some(Target::Jump(name) | Target::Goto(name)) = &mut r.target
+                && let Some((shared, _)) = idx.get_key_value(&**name)
+            {
+                *name = Arc::clone(shared);
+            }
+        }
     }
 
     /// Applies one command to the current table, reporting what iptables would refuse.
@@ -497,7 +514,7 @@ fn check_chain_name(name: &str, span: Span) -> Result<(), ParseError> {
 /// exist even when undeclared.
 fn find_chain(
     table: &mut crate::model::Table,
-    idx: &mut FxHashMap<Box<str>, usize>,
+    idx: &mut FxHashMap<Arc<str>, usize>,
     name: &str,
     span: Span,
     budget: &mut usize,
@@ -518,7 +535,7 @@ fn find_chain(
 /// Adds a chain to a table and to its name index; returns its position.
 fn push_chain(
     table: &mut crate::model::Table,
-    idx: &mut FxHashMap<Box<str>, usize>,
+    idx: &mut FxHashMap<Arc<str>, usize>,
     c: Chain,
 ) -> usize {
     let at = table.chains.len();
@@ -528,7 +545,7 @@ fn push_chain(
 }
 
 /// Rebuilds a table's name index after chains were removed.
-fn reindex(table: &crate::model::Table, idx: &mut FxHashMap<Box<str>, usize>) {
+fn reindex(table: &crate::model::Table, idx: &mut FxHashMap<Arc<str>, usize>) {
     idx.clear();
     idx.extend(
         table

@@ -70,7 +70,7 @@ fn print_table(t: &Table, out: &mut String) {
     }
     for c in &chains {
         for r in &c.rules {
-            if let Some(k) = r.counters {
+            if let Some(k) = r.counters.as_deref() {
                 out.push_str(&format!("[{}:{}] ", k.packets, k.bytes));
             }
             out.push_str("-A ");

@@ -113,10 +113,10 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                     ParseError::new(v.span, format!("invalid interface name `{}`", v.text))
                         .with_help("interface names are 1 to 15 characters, `+` at the end matches any suffix")
                 })?;
-                let val = Some(Neg {
+                let val = Some(Box::new(Neg {
                     negated: negated || neg2,
                     value: iface,
-                });
+                }));
                 if tok.text.starts_with("-i") || tok.text == "--in-interface" {
                     ip.in_iface = val;
                 } else {
@@ -190,10 +190,10 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                         ParseError::new(t.span, format!("invalid counter `{}`", t.text))
                     })
                 };
-                counters = Some(crate::model::Counters {
+                counters = Some(Box::new(crate::model::Counters {
                     packets: num(p)?,
                     bytes: num(b)?,
-                });
+                }));
             }
             text if text.starts_with("--") => {
                 // An option no loaded extension owns: the protocol's own match is loaded
@@ -236,7 +236,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
         t.finish(&args, *at)?;
     }
 
-    let matches: Vec<Match> = matches.into_iter().map(|(m, _)| m).collect();
+    let matches: Box<[Match]> = matches.into_iter().map(|(m, _)| m).collect();
     let target_span = target.as_ref().map(|(_, s)| *s).unwrap_or_default();
     let target = target.map(|(t, _)| t);
     let expanded = srcs.len().max(1).saturating_mul(dsts.len().max(1));
@@ -277,13 +277,13 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
     for s in &src_list {
         for d in &dst_list {
             let mut ip = ip.clone();
-            ip.src = s.filter(|a| a.negated || !a.value.is_any());
-            ip.dst = d.filter(|a| a.negated || !a.value.is_any());
+            ip.src = s.filter(|a| a.negated || !a.value.is_any()).map(Box::new);
+            ip.dst = d.filter(|a| a.negated || !a.value.is_any()).map(Box::new);
             rules.push(Rule {
                 ip,
                 matches: matches.clone(),
                 target: target.clone(),
-                counters,
+                counters: counters.clone(),
                 span: Span::default(),
                 target_span,
             });
@@ -386,7 +386,7 @@ fn load_match(
                 )
                 .with_help("put the real address back before restoring this ruleset"),
             ));
-            return Ok(Match::Opaque(o));
+            return Ok(Match::Opaque(Box::new(o)));
         }
         return Err(e);
     }
@@ -399,7 +399,7 @@ fn load_match(
                 name.text
             ),
         )));
-        return Ok(Match::Opaque(o));
+        return Ok(Match::Opaque(Box::new(o)));
     }
     let all = ext::MODELLED
         .iter()
@@ -427,7 +427,7 @@ fn load_target(
                 format!("`-g` needs a user chain, not `{n}`"),
             ));
         }
-        return Ok(Target::Goto(n.to_string()));
+        return Ok(Target::Goto(n.into()));
     }
     match n {
         "ACCEPT" => return Ok(Target::Accept),
@@ -466,7 +466,7 @@ fn load_target(
                          kernel's ruleset (iptables-nft vs legacy); re-save it with the right one",
                     ),
                 ));
-                return Ok(Target::Opaque(Opaque::collect(name, args)));
+                return Ok(Target::Opaque(Box::new(Opaque::collect(name, args))));
             }
             Err(e) => return Err(e),
         }
@@ -476,7 +476,7 @@ fn load_target(
             name.span,
             format!("target `{n}` is not modelled: kept verbatim, and traces treat it as unknown"),
         )));
-        return Ok(Target::Opaque(Opaque::collect(name, args)));
+        return Ok(Target::Opaque(Box::new(Opaque::collect(name, args))));
     }
     if n.is_empty() || n.len() > 28 || n.starts_with('-') || n.starts_with('!') {
         return Err(ParseError::new(
@@ -484,7 +484,7 @@ fn load_target(
             format!("invalid chain name `{n}`"),
         ));
     }
-    Ok(Target::Jump(n.to_string()))
+    Ok(Target::Jump(n.into()))
 }
 
 fn implicit_match(args: &Args<'_>) -> Option<Match> {

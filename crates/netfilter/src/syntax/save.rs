@@ -417,10 +417,11 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token<'_>], end: Span) -> Resul
                 b.diagnostic(w);
             }
             let mut rules = parsed.rules;
+            b.share_names(&mut rules);
             for r in &mut rules {
                 r.span = line_span;
-                if counters.is_some() {
-                    r.counters = counters;
+                if let Some(c) = counters {
+                    r.counters = Some(Box::new(c));
                 }
             }
             let chain_name = chain.as_str();
