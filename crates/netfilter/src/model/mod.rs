@@ -11,7 +11,7 @@ mod proto;
 
 use std::fmt;
 
-pub use addr::{AddrMask, AddrParseError};
+pub use addr::{AddrMask, AddrParseError, U128};
 pub use iface::Iface;
 pub use proto::Protocol;
 
@@ -436,6 +436,7 @@ mod tests {
     fn sizes() {
         use std::mem::size_of;
         assert_eq!(size_of::<Span>(), 16);
+        assert!(size_of::<Neg<AddrMask>>() <= 40);
         assert!(size_of::<Match>() <= 24, "Match: {}", size_of::<Match>());
         assert!(size_of::<Target>() <= 24, "Target: {}", size_of::<Target>());
         assert!(size_of::<Option<Target>>() <= 24);
