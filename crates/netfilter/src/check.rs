@@ -4,7 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use crate::ext::Match;
 use crate::ext::policy::PolicyDir;
@@ -35,14 +38,14 @@ fn jump_target(r: &Rule) -> Option<&str> {
 /// The jumps of a table between chains that exist: for chain `c`, the pairs (chain jumped to,
 /// position of the jumping rule) are `edges[start[c]..start[c + 1]]`.
 struct Jumps {
-    start: Vec<usize>,
+    start: Vec<u32>,
     edges: Vec<(u32, u32)>,
 }
 
 impl Jumps {
     fn of(&self, chain: usize) -> &[(u32, u32)] {
         match (self.start.get(chain), self.start.get(chain + 1)) {
-            (Some(&a), Some(&b)) => self.edges.get(a..b).unwrap_or(&[]),
+            (Some(&a), Some(&b)) => self.edges.get(a as usize..b as usize).unwrap_or(&[]),
             _ => &[],
         }
     }
@@ -50,21 +53,16 @@ impl Jumps {
 
 /// Reports jumps to missing and to built-in chains; returns the jumps between chains.
 fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) -> Jumps {
-    let by_name: FxHashMap<&str, usize> = t
-        .chains
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
+    let by_name = ChainIndex::new(t);
     let mut jumps = Jumps {
         start: Vec::with_capacity(t.chains.len() + 1),
         edges: Vec::new(),
     };
     for c in &t.chains {
-        jumps.start.push(jumps.edges.len());
+        jumps.start.push(to_u32(jumps.edges.len()));
         for (ri, r) in c.rules.iter().enumerate() {
             let Some(name) = jump_target(r) else { continue };
-            match by_name.get(name).copied() {
+            match by_name.get(name) {
                 None => {
                     let mut e = ParseError::new(
                         r.target_span,
@@ -103,8 +101,52 @@ fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) -> J
             }
         }
     }
-    jumps.start.push(jumps.edges.len());
+    jumps.start.push(to_u32(jumps.edges.len()));
     jumps
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A table's chains by name: positions in `Table::chains`, hashed by the chains' own names, so
+/// that the index takes four bytes a chain.
+struct ChainIndex<'t> {
+    chains: &'t [Chain],
+    table: HashTable<u32>,
+}
+
+impl<'t> ChainIndex<'t> {
+    fn new(t: &'t Table) -> ChainIndex<'t> {
+        let chains = t.chains.as_slice();
+        let hash_of = |i: u32| {
+            chains
+                .get(i as usize)
+                .map_or(0, |c| FxBuildHasher.hash_one(c.name.as_str()))
+        };
+        let mut table = HashTable::with_capacity(chains.len());
+        for (i, c) in chains.iter().enumerate() {
+            let h = FxBuildHasher.hash_one(c.name.as_str());
+            let eq = |j: &u32| chains.get(*j as usize).is_some_and(|x| x.name == c.name);
+            // A later chain of the same name wins, as it would in a map.
+            match table.find_mut(h, eq) {
+                Some(slot) => *slot = to_u32(i),
+                None => {
+                    table.insert_unique(h, to_u32(i), |j: &u32| hash_of(*j));
+                }
+            }
+        }
+        ChainIndex { chains, table }
+    }
+
+    fn get(&self, name: &str) -> Option<usize> {
+        let h = FxBuildHasher.hash_one(name);
+        self.table
+            .find(h, |j| {
+                self.chains.get(*j as usize).is_some_and(|c| c.name == name)
+            })
+            .map(|j| *j as usize)
+    }
 }
 
 fn loops(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {

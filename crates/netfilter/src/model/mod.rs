@@ -376,7 +376,7 @@ impl<T> Neg<T> {
 }
 
 /// The generic part of a rule that every rule has: addresses, interfaces, protocol, fragment.
-/// Addresses and interfaces are boxed: a rule has few of them, and an empty one then takes a
+/// Addresses and interfaces are boxed: a rule has few of them, and an absent one then takes a
 /// word.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IpMatch {
@@ -384,14 +384,33 @@ pub struct IpMatch {
     pub src: Option<Box<Neg<AddrMask>>>,
     /// `-d`: destination address and mask.
     pub dst: Option<Box<Neg<AddrMask>>>,
-    /// `-i`: input interface.
-    pub in_iface: Option<Box<Neg<Iface>>>,
-    /// `-o`: output interface.
-    pub out_iface: Option<Box<Neg<Iface>>>,
+    /// `-i` and `-o`, when the rule has either.
+    pub ifaces: Option<Box<Ifaces>>,
     /// `-p`: protocol.
     pub proto: Option<Neg<Protocol>>,
     /// `-f`: only second and further fragments (IPv4 only).
     pub fragment: Option<Neg<()>>,
+}
+
+/// The interfaces a rule names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ifaces {
+    /// `-i`: input interface.
+    pub input: Option<Neg<Iface>>,
+    /// `-o`: output interface.
+    pub output: Option<Neg<Iface>>,
+}
+
+impl IpMatch {
+    /// `-i`: the input interface.
+    pub fn in_iface(&self) -> Option<&Neg<Iface>> {
+        self.ifaces.as_ref().and_then(|i| i.input.as_ref())
+    }
+
+    /// `-o`: the output interface.
+    pub fn out_iface(&self) -> Option<&Neg<Iface>> {
+        self.ifaces.as_ref().and_then(|i| i.output.as_ref())
+    }
 }
 
 /// One rule: generic matches, extension matches in order, and at most one target.
@@ -445,7 +464,7 @@ mod tests {
             "IpMatch: {}",
             size_of::<IpMatch>()
         );
-        assert!(size_of::<Rule>() <= 120, "Rule: {}", size_of::<Rule>());
+        assert!(size_of::<Rule>() <= 112, "Rule: {}", size_of::<Rule>());
         assert!(size_of::<Chain>() <= 96, "Chain: {}", size_of::<Chain>());
     }
 }

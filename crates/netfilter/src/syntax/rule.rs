@@ -113,14 +113,15 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                     ParseError::new(v.span, format!("invalid interface name `{}`", v.text))
                         .with_help("interface names are 1 to 15 characters, `+` at the end matches any suffix")
                 })?;
-                let val = Some(Box::new(Neg {
+                let val = Some(Neg {
                     negated: negated || neg2,
                     value: iface,
-                }));
+                });
+                let ifaces = ip.ifaces.get_or_insert_default();
                 if tok.text.starts_with("-i") || tok.text == "--in-interface" {
-                    ip.in_iface = val;
+                    ifaces.input = val;
                 } else {
-                    ip.out_iface = val;
+                    ifaces.output = val;
                 }
             }
             "-p" | "--protocol" => {
