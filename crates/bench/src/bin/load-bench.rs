@@ -6,8 +6,9 @@
 //! file a line at a time ([`SaveParser`], as a tool loading a file does), checks the
 //! ruleset and drops it; reading is part of the timed load. With `--whole`, the file is
 //! read once, outside the timed region, and each run parses the text with `parse_save`.
-//! Peak RSS (`VmHWM`) covers one loaded ruleset (plus the text with `--whole`); the RSS
-//! before the first load is printed too.
+//! `peak_rss` is the peak resident set (`VmHWM`) once the first load is done: one loaded
+//! ruleset (plus the text with `--whole`); `peak_rss_all` is the peak over all runs (later
+//! runs may add heap fragmentation), and `base_rss` the RSS before the first load.
 
 use chainwalk_bench::{median, peak_rss_bytes, rss_bytes};
 use chainwalk_netfilter::check::check;
@@ -72,6 +73,7 @@ fn main() {
     let mut parse_t = Vec::new();
     let mut check_t = Vec::new();
     let mut total_t = Vec::new();
+    let mut first_peak = None;
     let mut rules = 0usize;
     let mut chains = 0usize;
     let mut errors = 0usize;
@@ -115,6 +117,9 @@ fn main() {
         drop(diags);
         drop(parsed);
         let t3 = Instant::now();
+        if first_peak.is_none() {
+            first_peak = peak_rss_bytes();
+        }
         parse_t.push(t1 - t0);
         check_t.push(t2 - t1);
         total_t.push(t3 - t0);
@@ -123,7 +128,7 @@ fn main() {
     let mb = size as f64 / 1e6;
     println!(
         "file={path} bytes={} rules={rules} chains={chains} errors={errors} warnings={warnings} runs={} \
-         parse_ms={:.1} check_ms={:.1} load_ms={:.1} mb_per_s={:.1} base_rss={} peak_rss={}",
+         parse_ms={:.1} check_ms={:.1} load_ms={:.1} mb_per_s={:.1} base_rss={} peak_rss={} peak_rss_all={}",
         size,
         total_t.len(),
         median(&parse_t).as_secs_f64() * 1e3,
@@ -131,6 +136,7 @@ fn main() {
         total.as_secs_f64() * 1e3,
         mb / total.as_secs_f64().max(1e-9),
         base_rss,
+        first_peak.unwrap_or(0),
         peak_rss_bytes().unwrap_or(0),
     );
 }

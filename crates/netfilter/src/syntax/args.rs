@@ -1,5 +1,9 @@
 //! A cursor over one rule's arguments, shared by the rule parser and every extension.
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
 use crate::model::{Family, Protocol, Span};
 use crate::syntax::error::ParseError;
 use crate::syntax::token::Token;
@@ -17,6 +21,8 @@ pub struct Args<'t> {
     pub end: Span,
     /// Whether the rule's `-p` was negated (`! -p tcp`): iptables then skips its protocol checks.
     pub proto_inverted: bool,
+    /// The chains of the table being built, whose names jumps share.
+    names: Option<&'t FxHashMap<Arc<str>, usize>>,
 }
 
 /// An option an extension recognised: its canonical name, negation and token.
@@ -47,7 +53,20 @@ impl<'t> Args<'t> {
             proto: None,
             end,
             proto_inverted: false,
+            names: None,
         }
+    }
+
+    /// Lets jumps share the names of these chains.
+    pub(crate) fn share_names(&mut self, names: Option<&'t FxHashMap<Arc<str>, usize>>) {
+        self.names = names;
+    }
+
+    /// A chain name for a jump: the one the table's chain holds when there is one.
+    pub(crate) fn chain_name(&self, name: &str) -> Arc<str> {
+        self.names
+            .and_then(|m| m.get_key_value(name))
+            .map_or_else(|| name.into(), |(k, _)| Arc::clone(k))
     }
 
     /// The next token, without consuming it.

@@ -180,19 +180,9 @@ impl Builder {
         self.diagnostics.push(d);
     }
 
-    /// Makes the jump of each rule share the name of the chain it jumps to (held by the current
-    /// table's chain index), so that a name is stored once however many rules jump there.
-    pub fn share_names(&self, rules: &mut [Rule]) {
-        let Some(idx) = self.current.and_then(|t| self.index.get(slot(t))) else {
-            return;
-        };
-        for r in rules {
-            if let Some(Target::Jump(name) | Target::Goto(name)) = &mut r.target
-                && let Some((shared, _)) = idx.get_key_value(&**name)
-            {
-                *name = Arc::clone(shared);
-            }
-        }
+    /// The current table's chains by name, whose names jumps share.
+    pub(crate) fn names(&self) -> Option<&FxHashMap<Arc<str>, usize>> {
+        self.current.and_then(|t| self.index.get(slot(t)))
     }
 
     /// Applies one command to the current table, reporting what iptables would refuse.

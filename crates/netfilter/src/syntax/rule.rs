@@ -2,6 +2,10 @@
 //! iptables reads them: generic options, `-m` matches with their options, implicit protocol
 //! matches (`-p tcp --dport 22`), and the target with its options.
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
 use crate::ext::{self, Match, Opaque};
 use crate::model::{AddrMask, Family, Iface, IpMatch, Neg, Protocol, Rule, Span};
 use crate::syntax::args::Args;
@@ -49,7 +53,18 @@ pub struct ParsedRule {
 /// Parses `toks` (the options after `-A CHAIN`) into rules. `end` is where to point when
 /// something is missing at the end of the line.
 pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRule, ParseError> {
+    parse_rule_in(toks, family, end, None)
+}
+
+/// Like [`parse_rule`]; jumps to the chains of `names` share the chain's name.
+pub(crate) fn parse_rule_in<'t>(
+    toks: &'t [Token<'t>],
+    family: Family,
+    end: Span,
+    names: Option<&'t FxHashMap<Arc<str>, usize>>,
+) -> Result<ParsedRule, ParseError> {
     let mut args = Args::new(toks, family, end);
+    args.share_names(names);
     let mut ip = IpMatch::default();
     let mut srcs: Vec<AddrMask> = Vec::new();
     let mut dsts: Vec<AddrMask> = Vec::new();
@@ -250,47 +265,47 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
         )
         .with_help("split the lists over several rules, or use an ipset"));
     }
-    let src_list: Vec<Option<Neg<AddrMask>>> = if srcs.is_empty() {
-        vec![None]
-    } else {
-        srcs.into_iter()
-            .map(|a| {
-                Some(Neg {
-                    negated: src_neg,
-                    value: a,
-                })
-            })
-            .collect()
+    // One rule per source x destination pair; the last one takes the parts the others copy.
+    let keep = |list: &[AddrMask], i: usize, negated: bool| {
+        list.get(i)
+            .map(|a| Neg { negated, value: *a })
+            .filter(|a| a.negated || !a.value.is_any())
+            .map(Box::new)
     };
-    let dst_list: Vec<Option<Neg<AddrMask>>> = if dsts.is_empty() {
-        vec![None]
-    } else {
-        dsts.into_iter()
-            .map(|a| {
-                Some(Neg {
-                    negated: dst_neg,
-                    value: a,
-                })
-            })
-            .collect()
-    };
-    let mut rules = Vec::new();
-    for s in &src_list {
-        for d in &dst_list {
-            let mut ip = ip.clone();
-            ip.src = s.filter(|a| a.negated || !a.value.is_any()).map(Box::new);
-            ip.dst = d.filter(|a| a.negated || !a.value.is_any()).map(Box::new);
+    let (n_src, n_dst) = (srcs.len().max(1), dsts.len().max(1));
+    let mut rules = Vec::with_capacity(n_src * n_dst);
+    let mut ip = Some(ip);
+    let mut matches = Some(matches);
+    let mut target = Some(target);
+    let mut counters = Some(counters);
+    for si in 0..n_src {
+        for di in 0..n_dst {
+            let last = si + 1 == n_src && di + 1 == n_dst;
+            let (Some(mut ip), Some(matches), Some(target), Some(counters)) = (
+                take_or_clone(&mut ip, last),
+                take_or_clone(&mut matches, last),
+                take_or_clone(&mut target, last),
+                take_or_clone(&mut counters, last),
+            ) else {
+                continue;
+            };
+            ip.src = keep(&srcs, si, src_neg);
+            ip.dst = keep(&dsts, di, dst_neg);
             rules.push(Rule {
                 ip,
-                matches: matches.clone(),
-                target: target.clone(),
-                counters: counters.clone(),
+                matches,
+                target,
+                counters,
                 span: Span::default(),
                 target_span,
             });
         }
     }
     Ok(ParsedRule { rules, warnings })
+}
+
+fn take_or_clone<T: Clone>(x: &mut Option<T>, take: bool) -> Option<T> {
+    if take { x.take() } else { x.clone() }
 }
 
 fn skip(args: &mut Args<'_>, negated: bool) {
@@ -428,7 +443,7 @@ fn load_target(
                 format!("`-g` needs a user chain, not `{n}`"),
             ));
         }
-        return Ok(Target::Goto(n.into()));
+        return Ok(Target::Goto(args.chain_name(n)));
     }
     match n {
         "ACCEPT" => return Ok(Target::Accept),
@@ -485,7 +500,7 @@ fn load_target(
             format!("invalid chain name `{n}`"),
         ));
     }
-    Ok(Target::Jump(n.into()))
+    Ok(Target::Jump(args.chain_name(n)))
 }
 
 fn implicit_match(args: &Args<'_>) -> Option<Match> {

@@ -10,7 +10,7 @@
 use crate::model::{Counters, Family, Policy, Ruleset, Span, TableName};
 use crate::syntax::build::{Builder, Command, RuleRef};
 use crate::syntax::error::{Diagnostic, ParseError};
-use crate::syntax::rule::parse_rule;
+use crate::syntax::rule::parse_rule_in;
 use crate::syntax::token::{Token, TokenError, to_u32, tokenize_into};
 
 /// A ruleset and everything worth saying about the text it came from.
@@ -412,12 +412,11 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token<'_>], end: Span) -> Resul
                 });
                 return Ok(());
             }
-            let parsed = parse_rule(rest, b.family(), end)?;
+            let parsed = parse_rule_in(rest, b.family(), end, b.names())?;
             for w in parsed.warnings {
                 b.diagnostic(w);
             }
             let mut rules = parsed.rules;
-            b.share_names(&mut rules);
             for r in &mut rules {
                 r.span = line_span;
                 if let Some(c) = counters {
