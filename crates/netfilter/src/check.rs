@@ -58,11 +58,25 @@ fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) -> J
         start: Vec::with_capacity(t.chains.len() + 1),
         edges: Vec::new(),
     };
+    // Rules jumping to the same chain often share its name: the last lookup is kept by
+    // address.
+    let mut last: Option<((*const u8, usize), usize)> = None;
     for c in &t.chains {
         jumps.start.push(to_u32(jumps.edges.len()));
         for (ri, r) in c.rules.iter().enumerate() {
             let Some(name) = jump_target(r) else { continue };
-            match by_name.get(name) {
+            let key = (name.as_ptr(), name.len());
+            let found = match last {
+                Some((k, i)) if k == key => Some(i),
+                _ => {
+                    let found = by_name.get(name);
+                    if let Some(i) = found {
+                        last = Some((key, i));
+                    }
+                    found
+                }
+            };
+            match found {
                 None => {
                     let mut e = ParseError::new(
                         r.target_span,

@@ -119,6 +119,8 @@ pub struct Builder {
     /// Each table's chains by name (position in `Table::chains`), so that finding the chain of
     /// a rule line costs the same however many chains there are.
     index: [FxHashMap<Arc<str>, usize>; 5],
+    /// The position of the chain the last command named (checked by name before use).
+    last: usize,
 }
 
 fn slot(t: TableName) -> usize {
@@ -153,6 +155,7 @@ impl Builder {
             front: FxHashMap::default(),
             budget: SUGGEST_BUDGET,
             index: Default::default(),
+            last: 0,
         }
     }
 
@@ -302,7 +305,7 @@ impl Builder {
                 }
             }
             Command::Append { chain, rules, span } => {
-                let ci = find_chain(table, idx, chain, span, &mut self.budget)?;
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
                 if let Some(c) = table.chains.get_mut(ci) {
                     append(&mut c.rules, rules);
                 }
@@ -313,7 +316,7 @@ impl Builder {
                 rules,
                 span,
             } => {
-                let ci = find_chain(table, idx, chain, span, &mut self.budget)?;
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
                 let len = table.chains.get(ci).map_or(0, |c| c.rules.len())
                     + self.front.get(&(tname, ci)).map_or(0, Vec::len);
                 if index == 0 || index > len + 1 {
@@ -337,7 +340,7 @@ impl Builder {
                 rules,
                 span,
             } => {
-                let ci = find_chain(table, idx, chain, span, &mut self.budget)?;
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
                 let [rule] = <[Rule; 1]>::try_from(rules).map_err(|_| {
                     ParseError::new(
                         span,
@@ -353,7 +356,7 @@ impl Builder {
                 *slot = rule;
             }
             Command::Delete { chain, what, span } => {
-                let ci = find_chain(table, idx, chain, span, &mut self.budget)?;
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
                 let Some(held) = self.held(tname, ci) else {
                     return Err(ParseError::new(
                         span,
@@ -413,7 +416,7 @@ impl Builder {
             },
             Command::Flush { chain, span } => match chain {
                 Some(name) => {
-                    let ci = find_chain(table, idx, name, span, &mut self.budget)?;
+                    let ci = find_chain(table, idx, name, span, &mut self.budget, &mut self.last)?;
                     if let Some(c) = table.chains.get_mut(ci) {
                         c.rules = Vec::new();
                     }
@@ -431,7 +434,7 @@ impl Builder {
                 policy,
                 span,
             } => {
-                let ci = find_chain(table, idx, chain, span, &mut self.budget)?;
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
                 let Some(c) = table.chains.get_mut(ci) else {
                     return Err(ParseError::new(
                         span,
@@ -502,14 +505,20 @@ fn check_chain_name(name: &str, span: Span) -> Result<(), ParseError> {
 
 /// Finds a chain for a rule command (its position in the table); built-in chains of the table
 /// exist even when undeclared.
+/// `last` is the position found last time: consecutive lines mostly name the same chain.
 fn find_chain(
     table: &mut crate::model::Table,
     idx: &mut FxHashMap<Arc<str>, usize>,
     name: &str,
     span: Span,
     budget: &mut usize,
+    last: &mut usize,
 ) -> Result<usize, ParseError> {
+    if table.chains.get(*last).is_some_and(|c| c.name == name) {
+        return Ok(*last);
+    }
     if let Some(i) = idx.get(name) {
+        *last = *i;
         return Ok(*i);
     }
     match Hook::from_chain_name(name).filter(|h| table.name.hooks().contains(h)) {
