@@ -178,17 +178,6 @@ pub struct Span {
 }
 
 impl Span {
-    /// The span of the same line from byte `start` to `end` of the input, `col` being the
-    /// column of `start`.
-    pub fn at(line: u32, col: u32, start: usize, end: usize) -> Span {
-        Span {
-            line,
-            col,
-            start: u32::try_from(start).unwrap_or(u32::MAX),
-            end: u32::try_from(end).unwrap_or(u32::MAX),
-        }
-    }
-
     /// The byte range in the whole input.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
