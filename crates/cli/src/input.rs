@@ -76,8 +76,8 @@ fn not_utf8(text: &str, at: usize) -> Diagnostic {
         line: u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX),
         col: u32::try_from(before.get(line_start..).unwrap_or("").chars().count() + 1)
             .unwrap_or(u32::MAX),
-        start: at,
-        end: at + '\u{fffd}'.len_utf8(),
+        start: u32::try_from(at).unwrap_or(u32::MAX),
+        end: u32::try_from(at + '\u{fffd}'.len_utf8()).unwrap_or(u32::MAX),
     };
     Diagnostic::warning(
         ParseError::new(span, "the input is not valid UTF-8")

@@ -2,11 +2,16 @@
 //! reads well on its own — jumps to missing chains, jump loops, and targets used in a table or
 //! hook where the kernel does not allow them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use crate::ext::Match;
 use crate::ext::policy::PolicyDir;
-use crate::model::{Chain, Hook, Rule, Ruleset, Span, Table, TableName};
+use crate::model::{Chain, Hook, Rule, Ruleset, Table, TableName};
 use crate::syntax::error::{Diagnostic, ParseError, SUGGEST_BUDGET, suggest_within};
 use crate::target::Target;
 
@@ -15,9 +20,9 @@ pub fn check(ruleset: &Ruleset) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut budget = SUGGEST_BUDGET;
     for t in &ruleset.tables {
-        missing_chains(t, &mut out, &mut budget);
-        loops(t, &mut out);
-        placement(t, &mut out);
+        let jumps = missing_chains(t, &mut out, &mut budget);
+        loops(t, &jumps, &mut out);
+        placement(t, &jumps, &mut out);
     }
     out.sort_by_key(|d| (d.error.span.line, d.error.span.col));
     out
@@ -30,12 +35,48 @@ fn jump_target(r: &Rule) -> Option<&str> {
     }
 }
 
-fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) {
-    let by_name: HashMap<&str, &Chain> = t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+/// The jumps of a table between chains that exist: for chain `c`, the pairs (chain jumped to,
+/// position of the jumping rule) are `edges[start[c]..start[c + 1]]`.
+struct Jumps {
+    start: Vec<u32>,
+    edges: Vec<(u32, u32)>,
+}
+
+impl Jumps {
+    fn of(&self, chain: usize) -> &[(u32, u32)] {
+        match (self.start.get(chain), self.start.get(chain + 1)) {
+            (Some(&a), Some(&b)) => self.edges.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// Reports jumps to missing and to built-in chains; returns the jumps between chains.
+fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) -> Jumps {
+    let by_name = ChainIndex::new(t);
+    let mut jumps = Jumps {
+        start: Vec::with_capacity(t.chains.len() + 1),
+        edges: Vec::new(),
+    };
+    // Rules jumping to the same chain often share its name: the last lookup is kept by
+    // address.
+    let mut last: Option<((*const u8, usize), usize)> = None;
     for c in &t.chains {
-        for r in &c.rules {
+        jumps.start.push(to_u32(jumps.edges.len()));
+        for (ri, r) in c.rules.iter().enumerate() {
             let Some(name) = jump_target(r) else { continue };
-            match by_name.get(name).copied() {
+            let key = (name.as_ptr(), name.len());
+            let found = match last {
+                Some((k, i)) if k == key => Some(i),
+                _ => {
+                    let found = by_name.get(name);
+                    if let Some(i) = found {
+                        last = Some((key, i));
+                    }
+                    found
+                }
+            };
+            match found {
                 None => {
                     let mut e = ParseError::new(
                         r.target_span,
@@ -57,66 +98,112 @@ fn missing_chains(t: &Table, out: &mut Vec<Diagnostic>, budget: &mut usize) {
                     }
                     out.push(Diagnostic::error(e));
                 }
-                Some(target) if target.is_builtin() => {
-                    out.push(Diagnostic::error(ParseError::new(
-                        r.target_span,
-                        format!(
-                            "jump to built-in chain `{name}`: only user chains can be jumped to"
-                        ),
-                    )))
+                Some(to) => {
+                    if t.chains.get(to).is_some_and(Chain::is_builtin) {
+                        out.push(Diagnostic::error(ParseError::new(
+                            r.target_span,
+                            format!(
+                                "jump to built-in chain `{name}`: only user chains can be jumped to"
+                            ),
+                        )));
+                    }
+                    jumps.edges.push((
+                        u32::try_from(to).unwrap_or(u32::MAX),
+                        u32::try_from(ri).unwrap_or(u32::MAX),
+                    ));
                 }
-                Some(_) => {}
             }
         }
     }
+    jumps.start.push(to_u32(jumps.edges.len()));
+    jumps
 }
 
-fn loops(t: &Table, out: &mut Vec<Diagnostic>) {
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A table's chains by name: positions in `Table::chains`, hashed by the chains' own names, so
+/// that the index takes four bytes a chain.
+struct ChainIndex<'t> {
+    chains: &'t [Chain],
+    table: HashTable<u32>,
+}
+
+impl<'t> ChainIndex<'t> {
+    fn new(t: &'t Table) -> ChainIndex<'t> {
+        let chains = t.chains.as_slice();
+        let hash_of = |i: u32| {
+            chains
+                .get(i as usize)
+                .map_or(0, |c| FxBuildHasher.hash_one(c.name.as_str()))
+        };
+        let mut table = HashTable::with_capacity(chains.len());
+        for (i, c) in chains.iter().enumerate() {
+            let h = FxBuildHasher.hash_one(c.name.as_str());
+            let eq = |j: &u32| chains.get(*j as usize).is_some_and(|x| x.name == c.name);
+            // A later chain of the same name wins, as it would in a map.
+            match table.find_mut(h, eq) {
+                Some(slot) => *slot = to_u32(i),
+                None => {
+                    table.insert_unique(h, to_u32(i), |j: &u32| hash_of(*j));
+                }
+            }
+        }
+        ChainIndex { chains, table }
+    }
+
+    fn get(&self, name: &str) -> Option<usize> {
+        let h = FxBuildHasher.hash_one(name);
+        self.table
+            .find(h, |j| {
+                self.chains.get(*j as usize).is_some_and(|c| c.name == name)
+            })
+            .map(|j| *j as usize)
+    }
+}
+
+fn loops(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {
     // Iterative depth-first search over jump edges; a back edge closes a loop.
-    let index: HashMap<&str, usize> = t
-        .chains
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
-    let edges: Vec<Vec<(usize, Span)>> = t
-        .chains
-        .iter()
-        .map(|c| {
-            c.rules
-                .iter()
-                .filter_map(|r| {
-                    jump_target(r)
-                        .and_then(|n| index.get(n))
-                        .map(|i| (*i, r.target_span))
-                })
-                .collect()
-        })
-        .collect();
-    let mut state = vec![0u8; t.chains.len()]; // 0 new, 1 on stack, 2 done
+    let n = t.chains.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
     let mut reported = BTreeSet::new();
-    for start in 0..t.chains.len() {
-        if state[start] != 0 {
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for start in 0..n {
+        if state.get(start) != Some(&0) {
             continue;
         }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
+        stack.clear();
+        stack.push((start, 0));
+        if let Some(s) = state.get_mut(start) {
+            *s = 1;
+        }
         while let Some((node, next)) = stack.last().copied() {
-            if let Some((to, span)) = edges[node].get(next).copied() {
+            if let Some(&(to, ri)) = jumps.of(node).get(next) {
+                let to = to as usize;
                 if let Some(top) = stack.last_mut() {
                     top.1 += 1;
                 }
-                match state[to] {
-                    0 => {
-                        state[to] = 1;
+                let span = t
+                    .chains
+                    .get(node)
+                    .and_then(|c| c.rules.get(ri as usize))
+                    .map(|r| r.target_span)
+                    .unwrap_or_default();
+                match state.get(to).copied() {
+                    Some(0) => {
+                        if let Some(s) = state.get_mut(to) {
+                            *s = 1;
+                        }
                         stack.push((to, 0));
                     }
-                    1 if reported.insert((span.line, span.col)) => {
+                    Some(1) if reported.insert((span.line, span.col)) => {
+                        let name = |i: usize| t.chains.get(i).map_or("", |c| c.name.as_str());
                         let path: Vec<&str> = stack
                             .iter()
                             .skip_while(|(n, _)| *n != to)
-                            .map(|(n, _)| t.chains[*n].name.as_str())
-                            .chain(std::iter::once(t.chains[to].name.as_str()))
+                            .map(|(n, _)| name(*n))
+                            .chain(std::iter::once(name(to)))
                             .collect();
                         out.push(Diagnostic::error(
                             ParseError::new(span, format!("jump loop: {}", path.join(" -> ")))
@@ -126,7 +213,9 @@ fn loops(t: &Table, out: &mut Vec<Diagnostic>) {
                     _ => {}
                 }
             } else {
-                state[node] = 2;
+                if let Some(s) = state.get_mut(node) {
+                    *s = 2;
+                }
                 stack.pop();
             }
         }
@@ -185,14 +274,43 @@ fn match_hooks(m: &Match) -> Option<(&'static str, &'static [Hook])> {
     }
 }
 
-fn match_placement(t: &Table, hooks: &[BTreeSet<Hook>], out: &mut Vec<Diagnostic>) {
+/// A set of hooks, one bit each, iterated in the order of [`Hook`].
+#[derive(Clone, Copy, Default)]
+struct Hooks(u8);
+
+const HOOKS: [Hook; 5] = [
+    Hook::Prerouting,
+    Hook::Input,
+    Hook::Forward,
+    Hook::Output,
+    Hook::Postrouting,
+];
+
+impl Hooks {
+    fn bit(h: Hook) -> u8 {
+        1 << (h as u8)
+    }
+
+    fn insert(&mut self, h: Hook) {
+        self.0 |= Hooks::bit(h);
+    }
+
+    fn iter(self) -> impl Iterator<Item = Hook> {
+        HOOKS
+            .into_iter()
+            .filter(move |h| self.0 & Hooks::bit(*h) != 0)
+    }
+}
+
+fn match_placement(t: &Table, hooks: &[Hooks], out: &mut Vec<Diagnostic>) {
     for (ci, c) in t.chains.iter().enumerate() {
+        let reaching = hooks.get(ci).copied().unwrap_or_default();
         for r in &c.rules {
             for m in &r.matches {
                 let Some((name, ok)) = match_hooks(m) else {
                     continue;
                 };
-                let reach = hooks_to_check(c, &hooks[ci], name);
+                let reach = hooks_to_check(c, reaching, name);
                 let bad: Vec<&str> = reach
                     .iter()
                     .filter(|h| !ok.contains(h))
@@ -214,10 +332,11 @@ fn match_placement(t: &Table, hooks: &[BTreeSet<Hook>], out: &mut Vec<Diagnostic
     }
 }
 
-fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
-    let hooks = hooks_reaching(t);
+fn placement(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {
+    let hooks = hooks_reaching(t, jumps);
     match_placement(t, &hooks, out);
     for (ci, c) in t.chains.iter().enumerate() {
+        let reaching = hooks.get(ci).copied().unwrap_or_default();
         for r in &c.rules {
             let Some(target) = &r.target else { continue };
             if matches!(target, Target::Drop) && t.name == TableName::Nat {
@@ -243,7 +362,7 @@ fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
                 )));
                 continue;
             }
-            let reach = hooks_to_check(c, &hooks[ci], target.name());
+            let reach = hooks_to_check(c, reaching, target.name());
             let bad: Vec<&str> = reach
                 .iter()
                 .filter(|h| !allowed_hooks.contains(h))
@@ -267,37 +386,38 @@ fn placement(t: &Table, out: &mut Vec<Diagnostic>) {
 
 /// The hooks to hold a rule of chain `c` against: every hook reaching the chain, or only the
 /// chain's own hook for restrictions the kernel checks in built-in chains alone.
-fn hooks_to_check(c: &Chain, reaching: &BTreeSet<Hook>, name: &str) -> BTreeSet<Hook> {
+fn hooks_to_check(c: &Chain, reaching: Hooks, name: &str) -> Hooks {
     if checked_in_base_chain_only(name) {
-        c.hook.into_iter().collect()
+        let mut own = Hooks::default();
+        if let Some(h) = c.hook {
+            own.insert(h);
+        }
+        own
     } else {
-        reaching.clone()
+        reaching
     }
 }
 
 /// For each chain, the hooks from which it can be reached.
-fn hooks_reaching(t: &Table) -> Vec<BTreeSet<Hook>> {
-    let index: HashMap<&str, usize> = t
-        .chains
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
-    let mut reach = vec![BTreeSet::new(); t.chains.len()];
+fn hooks_reaching(t: &Table, jumps: &Jumps) -> Vec<Hooks> {
+    let n = t.chains.len();
+    let mut reach = vec![Hooks::default(); n];
+    let mut seen = vec![false; n];
+    let mut work = Vec::new();
     for (i, c) in t.chains.iter().enumerate() {
         let Some(h) = c.hook else { continue };
-        let mut work = vec![i];
-        let mut seen = vec![false; t.chains.len()];
-        while let Some(n) = work.pop() {
-            if std::mem::replace(&mut seen[n], true) {
-                continue;
+        seen.iter_mut().for_each(|s| *s = false);
+        work.clear();
+        work.push(i);
+        while let Some(node) = work.pop() {
+            match seen.get_mut(node) {
+                Some(s) if !*s => *s = true,
+                _ => continue,
             }
-            reach[n].insert(h);
-            for r in &t.chains[n].rules {
-                if let Some(j) = jump_target(r).and_then(|name| index.get(name)) {
-                    work.push(*j);
-                }
+            if let Some(r) = reach.get_mut(node) {
+                r.insert(h);
             }
+            work.extend(jumps.of(node).iter().map(|(to, _)| *to as usize));
         }
     }
     reach

@@ -299,7 +299,7 @@ pub fn parse_packets<S: AsRef<str>>(args: &[S]) -> Result<Vec<PacketSpec>, Packe
 pub fn parse_packet_line(line: &str) -> Result<Vec<PacketSpec>, PacketError> {
     let toks: Vec<Token> = crate::syntax::token::tokenize(line, 1, 0)
         .map_err(|_| PacketError::general("unbalanced quote or overlong argument"))?;
-    let texts: Vec<&str> = toks.iter().map(|t| t.text.as_str()).collect();
+    let texts: Vec<&str> = toks.iter().map(|t| t.as_str()).collect();
     parse_packets(&texts)
 }
 
@@ -354,7 +354,7 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             "--sport" | "--source-port" | "--dport" | "--destination-port" => {
                 let v = value(i, opt)?;
                 let tok = Token {
-                    text: v.to_string(),
+                    text: std::borrow::Cow::Borrowed(v),
                     span: Span::default(),
                     quoted: false,
                 };

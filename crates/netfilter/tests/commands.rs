@@ -130,7 +130,7 @@ fn as_commands(text: &str, program: &str) -> String {
             continue;
         }
         let toks = tokenize(line, u32::try_from(i + 1).unwrap(), 0).unwrap();
-        let mut words: Vec<String> = toks.into_iter().map(|t| t.text).collect();
+        let mut words: Vec<String> = toks.into_iter().map(|t| t.text.into_owned()).collect();
         if words.first().is_some_and(|w| w.starts_with('[')) {
             words.remove(0);
         }

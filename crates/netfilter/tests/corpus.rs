@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use chainwalk_netfilter::check::check;
-use chainwalk_netfilter::syntax::{Severity, parse_save, print_save};
+use chainwalk_netfilter::syntax::{SaveParser, Severity, parse_save, print_save};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn root() -> PathBuf {
@@ -42,6 +42,14 @@ fn run(file: &Path) -> Result<(), Failed> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let parsed = parse_save(&text, None);
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+    let mut lines = SaveParser::new(None);
+    for line in text.split('\n') {
+        lines.line(line);
+    }
+    let lines = lines.finish();
+    if lines.ruleset != parsed.ruleset || lines.diagnostics != parsed.diagnostics {
+        return Err("read a line at a time, the file gives another ruleset".into());
+    }
     let errors: Vec<String> = parsed
         .diagnostics
         .iter()

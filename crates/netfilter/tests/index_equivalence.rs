@@ -310,7 +310,7 @@ proptest! {
                 if !t.is_empty() {
                     let negated = t.starts_with('!');
                     let a = t.trim_start_matches("! ").trim_start_matches("-d ");
-                    r.ip.dst = Some(Neg { negated, value: AddrMask::parse(a).unwrap() });
+                    r.ip.dst = Some(Box::new(Neg { negated, value: AddrMask::parse(a).unwrap() }));
                 }
                 r
             })

@@ -3,7 +3,9 @@
 //! catches it, as `chainwalk check` reports them together.
 
 use chainwalk_netfilter::check::check;
-use chainwalk_netfilter::syntax::{Diagnostic, Severity, parse_any};
+use chainwalk_netfilter::syntax::{
+    Diagnostic, Format, SaveParser, Severity, detect_format, parse_any, parse_save,
+};
 
 struct Case {
     name: &'static str,
@@ -267,4 +269,26 @@ fn every_malformed_input_gives_exactly_one_located_error() {
         CASES.len(),
         failures.join("\n")
     );
+}
+
+/// Reading a save file a line at a time reports the same errors, at the same places, as
+/// reading it whole.
+#[test]
+fn line_reader_gives_the_same_diagnostics() {
+    let mut compared = 0;
+    for c in CASES {
+        if detect_format(c.input) != Format::Save {
+            continue;
+        }
+        let whole = parse_save(c.input, None);
+        let mut p = SaveParser::new(None);
+        for line in c.input.split('\n') {
+            p.line(line);
+        }
+        let lines = p.finish();
+        assert_eq!(lines.diagnostics, whole.diagnostics, "{}", c.name);
+        assert_eq!(lines.ruleset, whole.ruleset, "{}", c.name);
+        compared += 1;
+    }
+    assert!(compared > 10, "only {compared} save-format cases");
 }

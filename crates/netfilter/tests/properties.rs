@@ -21,7 +21,7 @@ proptest! {
             push_restore_arg(&mut line, a);
         }
         let toks = tokenize(&line, 1, 0).unwrap();
-        let back: Vec<String> = toks.into_iter().map(|t| t.text).collect();
+        let back: Vec<String> = toks.into_iter().map(|t| t.text.into_owned()).collect();
         prop_assert_eq!(back, args);
     }
 
@@ -47,7 +47,7 @@ proptest! {
         prop_assert_eq!(&back, &lines);
         // Every span covers exactly the word as written.
         for w in cmds.iter().flatten() {
-            let raw = &script[w.span.start..w.span.end];
+            let raw = &script[w.span.range()];
             prop_assert_eq!(shlex::split(raw), Some(vec![w.text.clone()]));
         }
     }

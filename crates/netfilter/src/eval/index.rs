@@ -93,7 +93,7 @@ pub struct RulesetIndex {
 fn split_mask(m: &AddrMask) -> (bool, u128, u128) {
     match *m {
         AddrMask::V4 { addr, mask } => (false, u128::from(mask), u128::from(addr)),
-        AddrMask::V6 { addr, mask } => (true, mask, addr),
+        AddrMask::V6 { addr, mask } => (true, mask.get(), addr.get()),
     }
 }
 

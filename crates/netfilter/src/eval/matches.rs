@@ -68,10 +68,10 @@ pub fn eval_ip(ip: &IpMatch, cx: &Cx<'_>) -> Truth {
     if let Some(d) = &ip.dst {
         ok &= d.apply(d.value.contains(p.dst));
     }
-    if let Some(i) = &ip.in_iface {
+    if let Some(i) = ip.in_iface() {
         ok &= i.apply(i.value.matches(p.in_iface.as_deref().unwrap_or("")));
     }
-    if let Some(o) = &ip.out_iface {
+    if let Some(o) = ip.out_iface() {
         ok &= o.apply(o.value.matches(p.out_iface.as_deref().unwrap_or("")));
     }
     if let Some(pr) = &ip.proto {

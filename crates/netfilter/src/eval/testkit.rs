@@ -45,20 +45,29 @@ fn rule(family: Family, text: &str) -> crate::model::Rule {
 
 /// The last match of an IPv4 rule (the one after any implicit protocol match).
 pub(crate) fn match4(text: &str) -> Match {
-    rule(Family::Ipv4, text).matches.pop().expect("a match")
+    rule(Family::Ipv4, text)
+        .matches
+        .into_vec()
+        .pop()
+        .expect("a match")
 }
 
 /// The last match of an IPv4 rule in `table`'s `chain`.
 pub(crate) fn match4_in(table: &str, chain: &str, text: &str) -> Match {
     rule_in(Family::Ipv4, table, chain, text)
         .matches
+        .into_vec()
         .pop()
         .expect("a match")
 }
 
 /// The last match of an IPv6 rule.
 pub(crate) fn match6(text: &str) -> Match {
-    rule(Family::Ipv6, text).matches.pop().expect("a match")
+    rule(Family::Ipv6, text)
+        .matches
+        .into_vec()
+        .pop()
+        .expect("a match")
 }
 
 /// The target of an IPv4 rule.

@@ -13,7 +13,7 @@ pub const MAX_LEN: usize = 255;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Comment {
     /// The comment text.
-    pub text: String,
+    pub text: Box<str>,
 }
 
 impl MatchExt for Comment {
@@ -37,7 +37,7 @@ impl MatchExt for Comment {
                 ),
             ));
         }
-        self.text = v.text.clone();
+        self.text = v.as_str().into();
         Ok(())
     }
 

@@ -218,7 +218,7 @@ impl MatchExt for Conntrack {
                 });
             }
             _ => {
-                self.dir = Some(match v.text.as_str() {
+                self.dir = Some(match v.as_str() {
                     "ORIGINAL" => CtDir::Original,
                     "REPLY" => CtDir::Reply,
                     other => {

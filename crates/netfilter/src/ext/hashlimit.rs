@@ -214,7 +214,7 @@ impl MatchExt for Hashlimit {
                         "a hashlimit name is 1 to 254 characters",
                     ));
                 }
-                self.name = v.text.clone();
+                self.name = v.text.to_string();
             }
             "--hashlimit-htable-size" => self.size = number(v, opt.name, 0, u32::MAX)?,
             "--hashlimit-htable-max" => self.max = number(v, opt.name, 0, u32::MAX)?,

@@ -33,7 +33,7 @@ impl MatchExt for Helper {
         }
         self.name = Some(Neg {
             negated: opt.negated,
-            value: v.text.clone(),
+            value: v.text.to_string(),
         });
         Ok(())
     }

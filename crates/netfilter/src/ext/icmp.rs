@@ -43,7 +43,7 @@ impl IcmpType {
         names: &[(&str, IcmpType)],
         what: &str,
     ) -> Result<IcmpType, ParseError> {
-        let text = tok.text.as_str();
+        let text = tok.as_str();
         let unknown = || ParseError::new(tok.span, format!("unknown {what} type `{text}`"));
         if text.starts_with(|c: char| c.is_ascii_digit()) {
             let (t, c) = match text.split_once('/') {

@@ -87,7 +87,7 @@ mod tests {
 
     fn iprange(rule: &str) -> super::Iprange {
         match match4(rule) {
-            Match::Iprange(m) => m,
+            Match::Iprange(m) => *m,
             other => panic!("{other:?}"),
         }
     }

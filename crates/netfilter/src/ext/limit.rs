@@ -19,7 +19,7 @@ const UNITS: [(&str, u64); 4] = [("day", 86_400), ("hour", 3_600), ("min", 60), 
 /// Parses `N[/second|/minute|/hour|/day]` (unit names may be abbreviated) into the stored
 /// period at `scale`, and the unit's length in seconds.
 pub(crate) fn parse_rate(tok: &Token, scale: u64) -> Result<(u64, u64), ParseError> {
-    let text = tok.text.as_str();
+    let text = tok.as_str();
     let bad = |why: &str| ParseError::new(tok.span, format!("bad rate `{text}`: {why}"));
     let (num, unit) = match text.split_once('/') {
         Some((n, u)) => (n, Some(u)),

@@ -24,7 +24,7 @@ impl MarkMask {
         };
         let (v, m) = match tok.text.split_once('/') {
             Some((v, m)) => (v, Some(m)),
-            None => (tok.text.as_str(), None),
+            None => (tok.as_str(), None),
         };
         let value = parse_u32(v).ok_or_else(bad)?;
         let mask = match m {

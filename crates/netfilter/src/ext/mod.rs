@@ -76,16 +76,38 @@ pub trait MatchExt: Sized {
     fn print(&self, out: &mut String);
 }
 
+/// A large extension is held in a box, so that [`Match`] stays small; it parses and prints as
+/// the extension itself.
+impl<T: MatchExt> MatchExt for Box<T> {
+    const OPTIONS: &'static [&'static str] = T::OPTIONS;
+
+    fn new() -> Self {
+        Box::new(T::new())
+    }
+
+    fn option(&mut self, opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        (**self).option(opt, args)
+    }
+
+    fn finish(&mut self, args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        (**self).finish(args, at)
+    }
+
+    fn print(&self, out: &mut String) {
+        (**self).print(out)
+    }
+}
+
 macro_rules! match_registry {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal $(| $alias:literal)* ),* $(,)?) => {
         /// One extension match of a rule, typed; unmodelled ones are kept verbatim as `Opaque`.
-        #[allow(clippy::large_enum_variant)]
+        /// Extensions larger than a few words are boxed, so that a match takes three words.
         #[derive(Clone, Debug, PartialEq)]
         #[non_exhaustive]
         pub enum Match {
             $( $(#[$doc])* $variant($ty), )*
             /// An extension not modelled: kept verbatim, printed back as it came, reported.
-            Opaque(Opaque),
+            Opaque(Box<Opaque>),
         }
 
         impl Match {
@@ -149,7 +171,7 @@ match_registry! {
     /// `-m addrtype`: address types of source and destination.
     Addrtype(addrtype::Addrtype) = "addrtype",
     /// `-m ah`: IPsec AH SPI (and IPv6 header fields).
-    Ah(ah::Ah) = "ah",
+    Ah(Box<ah::Ah>) = "ah",
     /// `-m comment`: a comment, matches everything.
     Comment(comment::Comment) = "comment",
     /// `-m connlimit`: number of connections per address block.
@@ -157,17 +179,17 @@ match_registry! {
     /// `-m connmark`: the connection mark.
     Connmark(connmark::Connmark) = "connmark",
     /// `-m conntrack`: connection tracking state and tuple.
-    Conntrack(conntrack::Conntrack) = "conntrack",
+    Conntrack(Box<conntrack::Conntrack>) = "conntrack",
     /// `-m dscp`: the DSCP field.
     Dscp(dscp::Dscp) = "dscp",
     /// `-m esp`: IPsec ESP SPI.
     Esp(esp::Esp) = "esp",
     /// `-m frag`: the IPv6 fragment header.
-    Frag(frag::Frag) = "frag",
+    Frag(Box<frag::Frag>) = "frag",
     /// `-m hashlimit`: per-group token buckets.
-    Hashlimit(hashlimit::Hashlimit) = "hashlimit",
+    Hashlimit(Box<hashlimit::Hashlimit>) = "hashlimit",
     /// `-m helper`: the connection's conntrack helper.
-    Helper(helper::Helper) = "helper",
+    Helper(Box<helper::Helper>) = "helper",
     /// `-m hl`: the IPv6 hop limit.
     Hl(hl::Hl) = "hl",
     /// `-m icmp`: ICMP type and code.
@@ -175,7 +197,7 @@ match_registry! {
     /// `-m icmp6`: ICMPv6 type and code.
     Icmp6(icmp6::Icmp6) = "icmp6",
     /// `-m iprange`: address ranges.
-    Iprange(iprange::Iprange) = "iprange",
+    Iprange(Box<iprange::Iprange>) = "iprange",
     /// `-m length`: packet length.
     Length(length::Length) = "length",
     /// `-m limit`: a token bucket.
@@ -185,27 +207,27 @@ match_registry! {
     /// `-m mark`: the packet mark.
     Mark(mark::MarkMatch) = "mark",
     /// `-m multiport`: lists of ports.
-    Multiport(multiport::Multiport) = "multiport",
+    Multiport(Box<multiport::Multiport>) = "multiport",
     /// `-m nfacct`: extended accounting.
-    Nfacct(nfacct::Nfacct) = "nfacct",
+    Nfacct(Box<nfacct::Nfacct>) = "nfacct",
     /// `-m owner`: the local socket owner.
-    Owner(owner::Owner) = "owner",
+    Owner(Box<owner::Owner>) = "owner",
     /// `-m physdev`: bridge ports.
-    Physdev(physdev::Physdev) = "physdev",
+    Physdev(Box<physdev::Physdev>) = "physdev",
     /// `-m pkttype`: link-layer packet type.
     Pkttype(pkttype::Pkttype) = "pkttype",
     /// `-m policy`: IPsec policy.
-    Policy(policy::Policy) = "policy",
+    Policy(Box<policy::Policy>) = "policy",
     /// `-m recent`: lists of recently seen addresses.
-    Recent(recent::Recent) = "recent",
+    Recent(Box<recent::Recent>) = "recent",
     /// `-m rpfilter`: reverse-path filter.
     Rpfilter(rpfilter::Rpfilter) = "rpfilter",
     /// `-m rt`: the IPv6 routing header.
-    Rt(rt::Rt) = "rt",
+    Rt(Box<rt::Rt>) = "rt",
     /// `-m sctp`: SCTP ports and chunks.
-    Sctp(sctp::Sctp) = "sctp",
+    Sctp(Box<sctp::Sctp>) = "sctp",
     /// `-m set`: ipset membership.
-    Set(set::SetMatch) = "set",
+    Set(Box<set::SetMatch>) = "set",
     /// `-m state`: conntrack state (older spelling, printed as `state`).
     State(state::State) = "state",
     /// `-m statistic`: random or every-nth matching.

@@ -30,7 +30,7 @@ impl MatchExt for Nfacct {
                 "an nfacct name is 1 to 31 characters",
             ));
         }
-        self.name = v.text.clone();
+        self.name = v.text.to_string();
         Ok(())
     }
 

@@ -27,11 +27,11 @@ impl Opaque {
             if t.text == "!" && !t.quoted && args.peek2().is_some_and(next_is_generic) {
                 break;
             }
-            taken.push(t.text.clone());
+            taken.push(t.text.to_string());
             args.bump();
         }
         Opaque {
-            name: name.text.clone(),
+            name: name.text.to_string(),
             args: taken,
             span: name.span,
         }

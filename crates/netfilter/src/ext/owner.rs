@@ -203,7 +203,7 @@ mod tests {
 
     fn owner(rule: &str) -> super::Owner {
         match match4_in("filter", "OUTPUT", rule) {
-            Match::Owner(m) => m,
+            Match::Owner(m) => *m,
             other => panic!("{other:?}"),
         }
     }

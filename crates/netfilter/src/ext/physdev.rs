@@ -143,7 +143,7 @@ mod tests {
 
     fn physdev(rule: &str) -> super::Physdev {
         match match4(rule) {
-            Match::Physdev(m) => m,
+            Match::Physdev(m) => *m,
             other => panic!("{other:?}"),
         }
     }

@@ -79,7 +79,7 @@ impl MatchExt for Policy {
         match opt.name {
             "--dir" => {
                 let v = args.value(&opt)?;
-                self.dir = Some(match v.text.as_str() {
+                self.dir = Some(match v.as_str() {
                     "in" => PolicyDir::In,
                     "out" => PolicyDir::Out,
                     _ => return Err(ParseError::new(v.span, "`--dir` is `in` or `out`")),
@@ -87,7 +87,7 @@ impl MatchExt for Policy {
             }
             "--pol" => {
                 let v = args.value(&opt)?;
-                self.ipsec = Some(match v.text.as_str() {
+                self.ipsec = Some(match v.as_str() {
                     "ipsec" => true,
                     "none" => false,
                     _ => return Err(ParseError::new(v.span, "`--pol` is `ipsec` or `none`")),
@@ -132,7 +132,7 @@ impl MatchExt for Policy {
             }
             "--mode" => {
                 let v = args.value_negatable(&mut opt)?;
-                let tunnel = match v.text.as_str() {
+                let tunnel = match v.as_str() {
                     "tunnel" => true,
                     "transport" => false,
                     _ => {

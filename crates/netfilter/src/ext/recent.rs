@@ -118,7 +118,7 @@ impl MatchExt for Recent {
                         "a recent list name is 1 to 199 characters",
                     ));
                 }
-                self.name = v.text.clone();
+                self.name = v.text.to_string();
             }
             "--mask" => {
                 let v = args.value(&opt)?;
@@ -249,7 +249,7 @@ mod tests {
 
     fn recent(rule: &str) -> super::Recent {
         match match4(rule) {
-            Match::Recent(m) => m,
+            Match::Recent(m) => *m,
             other => panic!("{other:?}"),
         }
     }

@@ -56,7 +56,7 @@ impl SetRef {
             return Err(ParseError::new(dirs.span, "at most six set directions"));
         }
         Ok(SetRef {
-            name: name.text.clone(),
+            name: name.text.to_string(),
             dirs: out,
         })
     }
@@ -320,7 +320,7 @@ mod tests {
 
     fn set(rule: &str) -> super::SetMatch {
         match match4(rule) {
-            Match::Set(m) => m,
+            Match::Set(m) => *m,
             other => panic!("{other:?}"),
         }
     }

@@ -36,11 +36,18 @@ pub struct Statistic {
     pub mode: Mode,
     /// Whether the result is inverted (`! --probability` / `! --every`).
     pub negated: bool,
-    mode_name: Option<String>,
-    probability: Option<f64>,
-    every: Option<u32>,
-    packet: Option<u32>,
+    /// What the options gave, until [`MatchExt::finish`] settles the mode: `GIVEN_*` bits.
+    given: u8,
+    /// `--probability` as the stored numerator, until the mode is settled; while parsing,
+    /// `mode` holds `--every` and `--packet` as [`Mode::Nth`].
+    numerator: u32,
 }
+
+const GIVEN_RANDOM: u8 = 1;
+const GIVEN_NTH: u8 = 2;
+const GIVEN_PROBABILITY: u8 = 4;
+const GIVEN_EVERY: u8 = 8;
+const GIVEN_PACKET: u8 = 16;
 
 impl Statistic {
     /// The exact probability that the match holds, as a numerator over 2^31 (random mode only).
@@ -57,12 +64,13 @@ impl MatchExt for Statistic {
 
     fn new() -> Self {
         Statistic {
-            mode: Mode::Random { numerator: 0 },
+            mode: Mode::Nth {
+                every: 0,
+                packet: 0,
+            },
             negated: false,
-            mode_name: None,
-            probability: None,
-            every: None,
-            packet: None,
+            given: 0,
+            numerator: 0,
         }
     }
 
@@ -77,7 +85,12 @@ impl MatchExt for Statistic {
                     )
                     .with_help("the modes are `random` and `nth`"));
                 }
-                self.mode_name = Some(v.text.clone());
+                self.given &= !(GIVEN_RANDOM | GIVEN_NTH);
+                self.given |= if v.text == "random" {
+                    GIVEN_RANDOM
+                } else {
+                    GIVEN_NTH
+                };
             }
             "--probability" => {
                 let v = args.value_negatable(&mut opt)?;
@@ -92,7 +105,10 @@ impl MatchExt for Statistic {
                             format!("probability `{}` is not a number from 0 to 1", v.text),
                         )
                     })?;
-                self.probability = Some(p);
+                // round(p * 2^31); p = 1 stores 2^31, which every 31-bit random number is below.
+                let n = (p * PROBABILITY_ONE as f64).round() as u64;
+                self.numerator = u32::try_from(n.min(PROBABILITY_ONE)).unwrap_or(u32::MAX);
+                self.given |= GIVEN_PROBABILITY;
                 self.negated |= opt.negated;
             }
             "--every" | "--packet" => {
@@ -104,9 +120,15 @@ impl MatchExt for Statistic {
                     if n == 0 {
                         return Err(ParseError::new(v.span, "`--every` must be at least 1"));
                     }
-                    self.every = Some(n);
+                    if let Mode::Nth { every, .. } = &mut self.mode {
+                        *every = n;
+                    }
+                    self.given |= GIVEN_EVERY;
                 } else {
-                    self.packet = Some(n);
+                    if let Mode::Nth { packet, .. } = &mut self.mode {
+                        *packet = n;
+                    }
+                    self.given |= GIVEN_PACKET;
                 }
                 self.negated |= opt.negated;
             }
@@ -116,33 +138,36 @@ impl MatchExt for Statistic {
     }
 
     fn finish(&mut self, _args: &Args<'_>, at: Span) -> Result<(), ParseError> {
-        match self.mode_name.as_deref() {
-            Some("random") => {
-                let p = self.probability.ok_or_else(|| {
-                    ParseError::new(at, "`--mode random` requires `--probability`")
-                })?;
-                if self.every.is_some() || self.packet.is_some() {
-                    return Err(ParseError::new(
-                        at,
-                        "`--every` and `--packet` belong to `--mode nth`",
-                    ));
-                }
-                // round(p * 2^31); p = 1 stores 2^31, which every 31-bit random number is below.
-                let n = (p * PROBABILITY_ONE as f64).round() as u64;
-                let numerator = u32::try_from(n.min(PROBABILITY_ONE)).unwrap_or(u32::MAX);
-                self.mode = Mode::Random { numerator };
+        let given = |bit: u8| self.given & bit != 0;
+        let (every, packet) = match self.mode {
+            Mode::Nth { every, packet } => (every, packet),
+            Mode::Random { .. } => return Ok(()),
+        };
+        if given(GIVEN_RANDOM) {
+            if !given(GIVEN_PROBABILITY) {
+                return Err(ParseError::new(
+                    at,
+                    "`--mode random` requires `--probability`",
+                ));
             }
-            Some(_) => {
-                let every = self
-                    .every
-                    .ok_or_else(|| ParseError::new(at, "`--mode nth` requires `--every`"))?;
-                let packet = self.packet.unwrap_or(0);
-                if packet >= every {
-                    return Err(ParseError::new(at, "`--packet` must be below `--every`"));
-                }
-                self.mode = Mode::Nth { every, packet };
+            if given(GIVEN_EVERY) || given(GIVEN_PACKET) {
+                return Err(ParseError::new(
+                    at,
+                    "`--every` and `--packet` belong to `--mode nth`",
+                ));
             }
-            None => return Err(ParseError::new(at, "match `statistic` requires `--mode`")),
+            self.mode = Mode::Random {
+                numerator: self.numerator,
+            };
+        } else if given(GIVEN_NTH) {
+            if !given(GIVEN_EVERY) {
+                return Err(ParseError::new(at, "`--mode nth` requires `--every`"));
+            }
+            if packet >= every {
+                return Err(ParseError::new(at, "`--packet` must be below `--every`"));
+            }
+        } else {
+            return Err(ParseError::new(at, "match `statistic` requires `--mode`"));
         }
         Ok(())
     }

@@ -19,10 +19,46 @@ pub enum AddrMask {
     /// An IPv6 address and mask, as host-order integers.
     V6 {
         /// The address, masked.
-        addr: u128,
+        addr: U128,
         /// The mask.
-        mask: u128,
+        mask: U128,
     },
+}
+
+/// A 128-bit integer kept as four 32-bit words, so that an IPv6 address and mask do not force
+/// 16-byte alignment (and padding) on every [`AddrMask`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct U128([u32; 4]);
+
+impl U128 {
+    /// The value.
+    pub fn get(self) -> u128 {
+        let [a, b, c, d] = self.0;
+        (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d)
+    }
+}
+
+impl From<u128> for U128 {
+    fn from(v: u128) -> U128 {
+        U128([
+            (v >> 96) as u32,
+            (v >> 64) as u32,
+            (v >> 32) as u32,
+            v as u32,
+        ])
+    }
+}
+
+impl From<U128> for u128 {
+    fn from(v: U128) -> u128 {
+        v.get()
+    }
+}
+
+impl fmt::Debug for U128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.get())
+    }
 }
 
 /// Why an address did not parse.
@@ -58,8 +94,8 @@ impl AddrMask {
                 mask: u32::MAX,
             },
             IpAddr::V6(a) => AddrMask::V6 {
-                addr: u128::from(a),
-                mask: u128::MAX,
+                addr: u128::from(a).into(),
+                mask: u128::MAX.into(),
             },
         }
     }
@@ -90,8 +126,8 @@ impl AddrMask {
                     Some(m) => parse_mask_v6(m)?,
                 };
                 Ok(AddrMask::V6 {
-                    addr: u128::from(v6) & mask,
-                    mask,
+                    addr: (u128::from(v6) & mask).into(),
+                    mask: mask.into(),
                 })
             }
         }
@@ -109,7 +145,7 @@ impl AddrMask {
     pub fn addr(&self) -> IpAddr {
         match *self {
             AddrMask::V4 { addr, .. } => IpAddr::V4(Ipv4Addr::from(addr)),
-            AddrMask::V6 { addr, .. } => IpAddr::V6(Ipv6Addr::from(addr)),
+            AddrMask::V6 { addr, .. } => IpAddr::V6(Ipv6Addr::from(addr.get())),
         }
     }
 
@@ -121,6 +157,7 @@ impl AddrMask {
                 (mask.checked_shl(len).unwrap_or(0) == 0).then_some(len)
             }
             AddrMask::V6 { mask, .. } => {
+                let mask = mask.get();
                 let len = mask.leading_ones();
                 (mask.checked_shl(len).unwrap_or(0) == 0).then_some(len)
             }
@@ -131,7 +168,7 @@ impl AddrMask {
     pub fn is_any(&self) -> bool {
         match *self {
             AddrMask::V4 { mask, .. } => mask == 0,
-            AddrMask::V6 { mask, .. } => mask == 0,
+            AddrMask::V6 { mask, .. } => mask.get() == 0,
         }
     }
 
@@ -140,7 +177,9 @@ impl AddrMask {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (*self, ip) {
             (AddrMask::V4 { addr, mask }, IpAddr::V4(a)) => u32::from(a) & mask == addr,
-            (AddrMask::V6 { addr, mask }, IpAddr::V6(a)) => u128::from(a) & mask == addr,
+            (AddrMask::V6 { addr, mask }, IpAddr::V6(a)) => {
+                u128::from(a) & mask.get() == addr.get()
+            }
             _ => false,
         }
     }
@@ -155,7 +194,7 @@ impl fmt::Display for AddrMask {
                 write!(f, "{}/{}", self.addr(), Ipv4Addr::from(mask))
             }
             (None, AddrMask::V6 { mask, .. }) => {
-                write!(f, "{}/{}", self.addr(), Ipv6Addr::from(mask))
+                write!(f, "{}/{}", self.addr(), Ipv6Addr::from(mask.get()))
             }
         }
     }

@@ -11,7 +11,7 @@ mod proto;
 
 use std::fmt;
 
-pub use addr::{AddrMask, AddrParseError};
+pub use addr::{AddrMask, AddrParseError, U128};
 pub use iface::Iface;
 pub use proto::Protocol;
 
@@ -172,9 +172,16 @@ pub struct Span {
     /// 1-based column (in characters) of the first character.
     pub col: u32,
     /// Byte offset of the first byte in the whole input.
-    pub start: usize,
+    pub start: u32,
     /// Byte offset one past the last byte.
-    pub end: usize,
+    pub end: u32,
+}
+
+impl Span {
+    /// The byte range in the whole input.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 /// Packet and byte counters, as `[packets:bytes]`.
@@ -358,20 +365,41 @@ impl<T> Neg<T> {
 }
 
 /// The generic part of a rule that every rule has: addresses, interfaces, protocol, fragment.
+/// Addresses and interfaces are boxed: a rule has few of them, and an absent one then takes a
+/// word.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IpMatch {
     /// `-s`: source address and mask.
-    pub src: Option<Neg<AddrMask>>,
+    pub src: Option<Box<Neg<AddrMask>>>,
     /// `-d`: destination address and mask.
-    pub dst: Option<Neg<AddrMask>>,
-    /// `-i`: input interface.
-    pub in_iface: Option<Neg<Iface>>,
-    /// `-o`: output interface.
-    pub out_iface: Option<Neg<Iface>>,
+    pub dst: Option<Box<Neg<AddrMask>>>,
+    /// `-i` and `-o`, when the rule has either.
+    pub ifaces: Option<Box<Ifaces>>,
     /// `-p`: protocol.
     pub proto: Option<Neg<Protocol>>,
     /// `-f`: only second and further fragments (IPv4 only).
     pub fragment: Option<Neg<()>>,
+}
+
+/// The interfaces a rule names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ifaces {
+    /// `-i`: input interface.
+    pub input: Option<Neg<Iface>>,
+    /// `-o`: output interface.
+    pub output: Option<Neg<Iface>>,
+}
+
+impl IpMatch {
+    /// `-i`: the input interface.
+    pub fn in_iface(&self) -> Option<&Neg<Iface>> {
+        self.ifaces.as_ref().and_then(|i| i.input.as_ref())
+    }
+
+    /// `-o`: the output interface.
+    pub fn out_iface(&self) -> Option<&Neg<Iface>> {
+        self.ifaces.as_ref().and_then(|i| i.output.as_ref())
+    }
 }
 
 /// One rule: generic matches, extension matches in order, and at most one target.
@@ -380,11 +408,12 @@ pub struct Rule {
     /// The generic header matches.
     pub ip: IpMatch,
     /// Extension matches (`-m NAME …`), in order.
-    pub matches: Vec<Match>,
+    pub matches: Box<[Match]>,
     /// The target (`-j` / `-g`); `None` for a rule that only counts.
     pub target: Option<Target>,
-    /// Per-rule counters, when the input had them (`iptables-save -c`).
-    pub counters: Option<Counters>,
+    /// Per-rule counters, when the input had them (`iptables-save -c`); boxed, as most
+    /// rulesets have none.
+    pub counters: Option<Box<Counters>>,
     /// Where the rule came from.
     pub span: Span,
     /// Where the target's name stood (for messages about the target).
@@ -396,11 +425,35 @@ impl Rule {
     pub fn empty() -> Rule {
         Rule {
             ip: IpMatch::default(),
-            matches: Vec::new(),
+            matches: Box::default(),
             target: None,
             counters: None,
             span: Span::default(),
             target_span: Span::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model stays compact: a ruleset of a million rules must fit in memory a few times
+    /// the size of its text.
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Span>(), 16);
+        assert!(size_of::<Neg<AddrMask>>() <= 40);
+        assert!(size_of::<Match>() <= 24, "Match: {}", size_of::<Match>());
+        assert!(size_of::<Target>() <= 24, "Target: {}", size_of::<Target>());
+        assert!(size_of::<Option<Target>>() <= 24);
+        assert!(
+            size_of::<IpMatch>() <= 40,
+            "IpMatch: {}",
+            size_of::<IpMatch>()
+        );
+        assert!(size_of::<Rule>() <= 112, "Rule: {}", size_of::<Rule>());
+        assert!(size_of::<Chain>() <= 96, "Chain: {}", size_of::<Chain>());
     }
 }

@@ -1,5 +1,9 @@
 //! A cursor over one rule's arguments, shared by the rule parser and every extension.
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
 use crate::model::{Family, Protocol, Span};
 use crate::syntax::error::ParseError;
 use crate::syntax::token::Token;
@@ -7,7 +11,7 @@ use crate::syntax::token::Token;
 /// The arguments of one rule, and what the extensions need to know about it.
 #[derive(Debug)]
 pub struct Args<'t> {
-    toks: &'t [Token],
+    toks: &'t [Token<'t>],
     pos: usize,
     /// The family of the ruleset being read.
     pub family: Family,
@@ -17,6 +21,8 @@ pub struct Args<'t> {
     pub end: Span,
     /// Whether the rule's `-p` was negated (`! -p tcp`): iptables then skips its protocol checks.
     pub proto_inverted: bool,
+    /// The chains of the table being built, whose names jumps share.
+    names: Option<&'t FxHashMap<Arc<str>, usize>>,
 }
 
 /// An option an extension recognised: its canonical name, negation and token.
@@ -27,7 +33,7 @@ pub struct Opt<'t> {
     /// Whether `!` stood before it.
     pub negated: bool,
     /// The option token as written.
-    pub tok: &'t Token,
+    pub tok: &'t Token<'t>,
 }
 
 impl<'t> Opt<'t> {
@@ -39,7 +45,7 @@ impl<'t> Opt<'t> {
 
 impl<'t> Args<'t> {
     /// A cursor at the start of `toks`.
-    pub fn new(toks: &'t [Token], family: Family, end: Span) -> Args<'t> {
+    pub fn new(toks: &'t [Token<'t>], family: Family, end: Span) -> Args<'t> {
         Args {
             toks,
             pos: 0,
@@ -47,21 +53,34 @@ impl<'t> Args<'t> {
             proto: None,
             end,
             proto_inverted: false,
+            names: None,
         }
     }
 
+    /// Lets jumps share the names of these chains.
+    pub(crate) fn share_names(&mut self, names: Option<&'t FxHashMap<Arc<str>, usize>>) {
+        self.names = names;
+    }
+
+    /// A chain name for a jump: the one the table's chain holds when there is one.
+    pub(crate) fn chain_name(&self, name: &str) -> Arc<str> {
+        self.names
+            .and_then(|m| m.get_key_value(name))
+            .map_or_else(|| name.into(), |(k, _)| Arc::clone(k))
+    }
+
     /// The next token, without consuming it.
-    pub fn peek(&self) -> Option<&'t Token> {
+    pub fn peek(&self) -> Option<&'t Token<'t>> {
         self.toks.get(self.pos)
     }
 
     /// The token after the next one.
-    pub fn peek2(&self) -> Option<&'t Token> {
+    pub fn peek2(&self) -> Option<&'t Token<'t>> {
         self.toks.get(self.pos + 1)
     }
 
     /// Consumes and returns the next token.
-    pub fn bump(&mut self) -> Option<&'t Token> {
+    pub fn bump(&mut self) -> Option<&'t Token<'t>> {
         let t = self.toks.get(self.pos);
         if t.is_some() {
             self.pos += 1;
@@ -101,7 +120,7 @@ impl<'t> Args<'t> {
     }
 
     /// The value of `opt`: the next argument, whatever it looks like (as getopt takes it).
-    pub fn value(&mut self, opt: &Opt<'_>) -> Result<&'t Token, ParseError> {
+    pub fn value(&mut self, opt: &Opt<'_>) -> Result<&'t Token<'t>, ParseError> {
         self.bump().ok_or_else(|| {
             ParseError::new(
                 opt.tok.span,
@@ -112,7 +131,7 @@ impl<'t> Args<'t> {
 
     /// The value of `opt`, also accepting the old `--opt ! value` negation form; sets
     /// `opt.negated` when it is used.
-    pub fn value_negatable(&mut self, opt: &mut Opt<'_>) -> Result<&'t Token, ParseError> {
+    pub fn value_negatable(&mut self, opt: &mut Opt<'_>) -> Result<&'t Token<'t>, ParseError> {
         if let Some(t) = self.peek()
             && t.text == "!"
             && !t.quoted
@@ -128,7 +147,7 @@ impl<'t> Args<'t> {
     }
 
     /// The next argument when it is a value (not an option starting with `-` or a lone `!`).
-    pub fn optional_value(&mut self) -> Option<&'t Token> {
+    pub fn optional_value(&mut self) -> Option<&'t Token<'t>> {
         match self.peek() {
             Some(t) if t.quoted || !(t.text.starts_with('-') || t.text == "!") => self.bump(),
             _ => None,

@@ -1,7 +1,9 @@
 //! Builds a [`Ruleset`] from commands, as iptables-restore and the iptables command apply them,
 //! checking each against the ruleset built so far.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::model::{Chain, Counters, Family, Hook, Policy, Rule, Ruleset, Span, TableName};
 use crate::syntax::error::{Diagnostic, ParseError, SUGGEST_BUDGET, suggest_within};
@@ -20,13 +22,13 @@ pub enum RuleRef {
     Spec(Box<Rule>),
 }
 
-/// One change to the current table.
+/// One change to the current table; chain names borrow from the line.
 #[derive(Debug)]
-pub enum Command {
+pub enum Command<'a> {
     /// `:NAME POLICY [p:b]` or `-N NAME`.
     Declare {
         /// Chain name.
-        chain: String,
+        chain: &'a str,
         /// Policy (`None` for `-`).
         policy: Option<Policy>,
         /// Chain counters.
@@ -39,7 +41,7 @@ pub enum Command {
     /// `-A CHAIN rule`.
     Append {
         /// Chain name.
-        chain: String,
+        chain: &'a str,
         /// The rules (several when addresses were listed).
         rules: Vec<Rule>,
         /// Where the chain name is.
@@ -48,7 +50,7 @@ pub enum Command {
     /// `-I CHAIN [N] rule`.
     Insert {
         /// Chain name.
-        chain: String,
+        chain: &'a str,
         /// 1-based position.
         index: usize,
         /// The rules.
@@ -59,7 +61,7 @@ pub enum Command {
     /// `-R CHAIN N rule`.
     Replace {
         /// Chain name.
-        chain: String,
+        chain: &'a str,
         /// 1-based position.
         index: usize,
         /// The rules (exactly one is expected).
@@ -70,7 +72,7 @@ pub enum Command {
     /// `-D CHAIN rule|N`.
     Delete {
         /// Chain name.
-        chain: String,
+        chain: &'a str,
         /// Which rule.
         what: RuleRef,
         /// Where the chain name is.
@@ -79,21 +81,21 @@ pub enum Command {
     /// `-X [CHAIN]`.
     DeleteChain {
         /// Chain name, or every user chain.
-        chain: Option<String>,
+        chain: Option<&'a str>,
         /// Where.
         span: Span,
     },
     /// `-F [CHAIN]`.
     Flush {
         /// Chain name, or every chain.
-        chain: Option<String>,
+        chain: Option<&'a str>,
         /// Where.
         span: Span,
     },
     /// `-P CHAIN POLICY`.
     SetPolicy {
         /// Chain name.
-        chain: String,
+        chain: &'a str,
         /// New policy.
         policy: Policy,
         /// Where.
@@ -107,15 +109,37 @@ pub struct Builder {
     ruleset: Ruleset,
     current: Option<TableName>,
     diagnostics: Vec<Diagnostic>,
-    /// The rules of each chain while building, by table and chain name: a deque, so that
-    /// inserting at the head (`-I CHAIN`, the usual form) costs the same as appending. They move
-    /// into the chains in [`Builder::finish`].
-    rules: HashMap<(TableName, String), VecDeque<Rule>>,
+    /// Rules inserted at the head of a chain (`-I CHAIN`, the usual form), by table and chain
+    /// position, in reverse order, so that such an insertion costs the same as an append; the
+    /// chain's own rules follow them. They join the chain when another command needs positions,
+    /// and in [`Builder::finish`].
+    front: FxHashMap<(TableName, usize), Vec<Rule>>,
     /// What is left of [`SUGGEST_BUDGET`] for chain-name suggestions.
     budget: usize,
     /// Each table's chains by name (position in `Table::chains`), so that finding the chain of
     /// a rule line costs the same however many chains there are.
-    index: HashMap<TableName, HashMap<String, usize>>,
+    index: [FxHashMap<Arc<str>, usize>; 5],
+    /// The position of the chain the last command named (checked by name before use).
+    last: usize,
+}
+
+fn slot(t: TableName) -> usize {
+    match t {
+        TableName::Raw => 0,
+        TableName::Mangle => 1,
+        TableName::Nat => 2,
+        TableName::Filter => 3,
+        TableName::Security => 4,
+    }
+}
+
+/// Appends rules to a chain's vector, growing small vectors one slot at a time: most chains
+/// hold a few rules, and doubling would leave as much room unused as is used.
+fn append(to: &mut Vec<Rule>, rules: Vec<Rule>) {
+    if to.len() + rules.len() <= 8 {
+        to.reserve_exact(rules.len());
+    }
+    to.extend(rules);
 }
 
 impl Builder {
@@ -128,9 +152,10 @@ impl Builder {
             },
             current: None,
             diagnostics: Vec::new(),
-            rules: HashMap::new(),
+            front: FxHashMap::default(),
             budget: SUGGEST_BUDGET,
-            index: HashMap::new(),
+            index: Default::default(),
+            last: 0,
         }
     }
 
@@ -158,19 +183,51 @@ impl Builder {
         self.diagnostics.push(d);
     }
 
+    /// The current table's chains by name, whose names jumps share.
+    pub(crate) fn names(&self) -> Option<&FxHashMap<Arc<str>, usize>> {
+        self.current.and_then(|t| self.index.get(slot(t)))
+    }
+
     /// Applies one command to the current table, reporting what iptables would refuse.
-    pub fn apply(&mut self, cmd: Command) {
+    pub fn apply(&mut self, cmd: Command<'_>) {
         if let Err(e) = self.try_apply(cmd) {
             self.error(e);
         }
     }
 
-    fn try_apply(&mut self, cmd: Command) -> Result<(), ParseError> {
+    /// The rules of chain `ci` of table `t` as one vector (head insertions joined).
+    fn held(&mut self, t: TableName, ci: usize) -> Option<&mut Vec<Rule>> {
+        let pos = self.ruleset.tables.iter().position(|x| x.name == t)?;
+        let chain = self.ruleset.tables.get_mut(pos)?.chains.get_mut(ci)?;
+        if let Some(mut front) = self.front.remove(&(t, ci)) {
+            front.reverse();
+            front.append(&mut chain.rules);
+            chain.rules = front;
+        }
+        Some(&mut chain.rules)
+    }
+
+    /// Joins every head insertion of table `t` into its chain.
+    fn join_fronts(&mut self, t: TableName) {
+        let keys: Vec<(TableName, usize)> = self
+            .front
+            .keys()
+            .filter(|(x, _)| *x == t)
+            .copied()
+            .collect();
+        for (t, ci) in keys {
+            self.held(t, ci);
+        }
+    }
+
+    fn try_apply(&mut self, cmd: Command<'_>) -> Result<(), ParseError> {
         let Some(tname) = self.current else {
             return Err(ParseError::new(Span::default(), "no table selected"));
         };
         let table = self.ruleset.table_or_insert(tname);
-        let idx = self.index.entry(tname).or_default();
+        let Some(idx) = self.index.get_mut(slot(tname)) else {
+            return Err(ParseError::new(Span::default(), "no table selected"));
+        };
         match cmd {
             Command::Declare {
                 chain,
@@ -179,11 +236,11 @@ impl Builder {
                 span,
                 policy_span,
             } => {
-                let hook = Hook::from_chain_name(&chain).filter(|h| tname.hooks().contains(h));
+                let hook = Hook::from_chain_name(chain).filter(|h| tname.hooks().contains(h));
                 match (hook, policy) {
                     (Some(h), policy) => {
                         // `-` on a built-in chain keeps its policy, as iptables-restore does.
-                        if let Some(c) = idx.get(&chain).and_then(|i| table.chains.get_mut(*i)) {
+                        if let Some(c) = idx.get(chain).and_then(|i| table.chains.get_mut(*i)) {
                             if c.span != Span::default() {
                                 return Err(ParseError::new(
                                     span,
@@ -207,15 +264,15 @@ impl Builder {
                         }
                     }
                     (None, Some(_)) => {
-                        if Hook::from_chain_name(&chain).is_some() {
+                        if Hook::from_chain_name(chain).is_some() {
                             return Err(ParseError::new(
                                 span,
                                 format!("table `{tname}` has no built-in chain `{chain}`"),
                             ));
                         }
                         // Declared all the same, so later rules and jumps do not fail too.
-                        if check_chain_name(&chain, span).is_ok() && !idx.contains_key(&chain) {
-                            let mut c = Chain::user(chain.clone());
+                        if check_chain_name(chain, span).is_ok() && !idx.contains_key(chain) {
+                            let mut c = Chain::user(chain);
                             c.counters = counters;
                             c.span = span;
                             push_chain(table, idx, c);
@@ -229,8 +286,8 @@ impl Builder {
                         ));
                     }
                     (None, None) => {
-                        check_chain_name(&chain, span)?;
-                        if let Some(c) = idx.get(&chain).and_then(|i| table.chains.get(*i)) {
+                        check_chain_name(chain, span)?;
+                        if let Some(c) = idx.get(chain).and_then(|i| table.chains.get(*i)) {
                             let mut e = ParseError::new(
                                 span,
                                 format!("chain `{chain}` already exists in table `{tname}`"),
@@ -248,8 +305,10 @@ impl Builder {
                 }
             }
             Command::Append { chain, rules, span } => {
-                find_chain(table, idx, &chain, span, &mut self.budget)?;
-                self.rules.entry((tname, chain)).or_default().extend(rules);
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
+                if let Some(c) = table.chains.get_mut(ci) {
+                    append(&mut c.rules, rules);
+                }
             }
             Command::Insert {
                 chain,
@@ -257,22 +316,19 @@ impl Builder {
                 rules,
                 span,
             } => {
-                find_chain(table, idx, &chain, span, &mut self.budget)?;
-                let held = self.rules.entry((tname, chain.clone())).or_default();
-                if index == 0 || index > held.len() + 1 {
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
+                let len = table.chains.get(ci).map_or(0, |c| c.rules.len())
+                    + self.front.get(&(tname, ci)).map_or(0, Vec::len);
+                if index == 0 || index > len + 1 {
                     return Err(ParseError::new(
                         span,
-                        format!(
-                            "index {index} is past the end of chain `{chain}` ({} rules)",
-                            held.len()
-                        ),
+                        format!("index {index} is past the end of chain `{chain}` ({len} rules)"),
                     ));
                 }
                 if index == 1 {
-                    for r in rules.into_iter().rev() {
-                        held.push_front(r);
-                    }
-                } else {
+                    let front = self.front.entry((tname, ci)).or_default();
+                    front.extend(rules.into_iter().rev());
+                } else if let Some(held) = self.held(tname, ci) {
                     for (i, r) in rules.into_iter().enumerate() {
                         held.insert(index - 1 + i, r);
                     }
@@ -284,22 +340,29 @@ impl Builder {
                 rules,
                 span,
             } => {
-                find_chain(table, idx, &chain, span, &mut self.budget)?;
-                let held = self.rules.entry((tname, chain.clone())).or_default();
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
                 let [rule] = <[Rule; 1]>::try_from(rules).map_err(|_| {
                     ParseError::new(
                         span,
                         "`-R` replaces one rule; the addresses given make several",
                     )
                 })?;
-                let slot = held.get_mut(index.wrapping_sub(1)).ok_or_else(|| {
-                    ParseError::new(span, format!("chain `{chain}` has no rule {index}"))
-                })?;
+                let slot = self
+                    .held(tname, ci)
+                    .and_then(|held| held.get_mut(index.wrapping_sub(1)))
+                    .ok_or_else(|| {
+                        ParseError::new(span, format!("chain `{chain}` has no rule {index}"))
+                    })?;
                 *slot = rule;
             }
             Command::Delete { chain, what, span } => {
-                find_chain(table, idx, &chain, span, &mut self.budget)?;
-                let held = self.rules.entry((tname, chain.clone())).or_default();
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
+                let Some(held) = self.held(tname, ci) else {
+                    return Err(ParseError::new(
+                        span,
+                        format!("no such rule in chain `{chain}`"),
+                    ));
+                };
                 let pos = match what {
                     RuleRef::Index(i) => (i >= 1 && i <= held.len()).then(|| i - 1),
                     RuleRef::Spec(r) => held.iter().position(|x| same_rule(x, &r)),
@@ -312,54 +375,72 @@ impl Builder {
             Command::DeleteChain { chain, span } => match chain {
                 Some(name) => {
                     let i = idx
-                        .get(&name)
+                        .get(name)
                         .copied()
-                        .ok_or_else(|| missing_chain(table, &name, span, &mut self.budget))?;
+                        .ok_or_else(|| missing_chain(table, name, span, &mut self.budget))?;
                     if table.chains.get(i).is_some_and(Chain::is_builtin) {
                         return Err(ParseError::new(
                             span,
                             format!("built-in chain `{name}` cannot be deleted"),
                         ));
                     }
-                    let used = self
-                        .rules
-                        .iter()
-                        .filter(|((t, _), _)| *t == tname)
-                        .flat_map(|(_, rules)| rules)
-                        .any(|r| {
-                            matches!(&r.target, Some(Target::Jump(t) | Target::Goto(t)) if *t == name)
-                        });
+                    let jumps_to = |r: &Rule| matches!(&r.target, Some(Target::Jump(t) | Target::Goto(t)) if &**t == name);
+                    let used = table.chains.iter().flat_map(|c| &c.rules).any(jumps_to)
+                        || self
+                            .front
+                            .iter()
+                            .filter(|((t, _), _)| *t == tname)
+                            .flat_map(|(_, rules)| rules)
+                            .any(jumps_to);
                     if used {
                         return Err(ParseError::new(
                             span,
                             format!("chain `{name}` is still referenced by a rule"),
                         ));
                     }
+                    self.join_fronts(tname);
+                    let table = self.ruleset.table_or_insert(tname);
                     table.chains.remove(i);
-                    reindex(table, idx);
-                    self.rules.remove(&(tname, name));
+                    if let Some(idx) = self.index.get_mut(slot(tname)) {
+                        reindex(table, idx);
+                    }
                 }
                 None => {
+                    self.join_fronts(tname);
+                    let table = self.ruleset.table_or_insert(tname);
                     table.chains.retain(Chain::is_builtin);
-                    reindex(table, idx);
-                    let kept: Vec<&str> = table.chains.iter().map(|c| c.name.as_str()).collect();
-                    self.rules
-                        .retain(|(t, c), _| *t != tname || kept.contains(&c.as_str()));
+                    if let Some(idx) = self.index.get_mut(slot(tname)) {
+                        reindex(table, idx);
+                    }
                 }
             },
             Command::Flush { chain, span } => match chain {
                 Some(name) => {
-                    find_chain(table, idx, &name, span, &mut self.budget)?;
-                    self.rules.remove(&(tname, name));
+                    let ci = find_chain(table, idx, name, span, &mut self.budget, &mut self.last)?;
+                    if let Some(c) = table.chains.get_mut(ci) {
+                        c.rules = Vec::new();
+                    }
+                    self.front.remove(&(tname, ci));
                 }
-                None => self.rules.retain(|(t, _), _| *t != tname),
+                None => {
+                    for c in &mut table.chains {
+                        c.rules = Vec::new();
+                    }
+                    self.front.retain(|(t, _), _| *t != tname);
+                }
             },
             Command::SetPolicy {
                 chain,
                 policy,
                 span,
             } => {
-                let c = find_chain(table, idx, &chain, span, &mut self.budget)?;
+                let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
+                let Some(c) = table.chains.get_mut(ci) else {
+                    return Err(ParseError::new(
+                        span,
+                        format!("chain `{chain}` does not exist"),
+                    ));
+                };
                 if !c.is_builtin() {
                     return Err(ParseError::new(
                         span,
@@ -374,12 +455,9 @@ impl Builder {
 
     /// The ruleset and diagnostics (in input order).
     pub fn finish(mut self) -> Parsed {
-        for table in &mut self.ruleset.tables {
-            for chain in &mut table.chains {
-                if let Some(rules) = self.rules.remove(&(table.name, chain.name.clone())) {
-                    chain.rules.extend(rules);
-                }
-            }
+        let keys: Vec<(TableName, usize)> = self.front.keys().copied().collect();
+        for (t, ci) in keys {
+            self.held(t, ci);
         }
         self.diagnostics
             .sort_by_key(|d| (d.error.span.line, d.error.span.col));
@@ -425,44 +503,55 @@ fn check_chain_name(name: &str, span: Span) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Finds a chain for a rule command; built-in chains of the table exist even when undeclared.
-fn find_chain<'a>(
-    table: &'a mut crate::model::Table,
-    idx: &mut HashMap<String, usize>,
+/// Finds a chain for a rule command (its position in the table); built-in chains of the table
+/// exist even when undeclared.
+/// `last` is the position found last time: consecutive lines mostly name the same chain.
+fn find_chain(
+    table: &mut crate::model::Table,
+    idx: &mut FxHashMap<Arc<str>, usize>,
     name: &str,
     span: Span,
     budget: &mut usize,
-) -> Result<&'a mut Chain, ParseError> {
-    if !idx.contains_key(name) {
-        match Hook::from_chain_name(name).filter(|h| table.name.hooks().contains(h)) {
-            Some(h) => {
-                let mut c = Chain::builtin(h, Policy::Accept);
-                c.span = Span::default();
-                push_chain(table, idx, c);
-            }
-            None => return Err(missing_chain(table, name, span, budget)),
-        }
+    last: &mut usize,
+) -> Result<usize, ParseError> {
+    if table.chains.get(*last).is_some_and(|c| c.name == name) {
+        return Ok(*last);
     }
-    idx.get(name)
-        .and_then(|i| table.chains.get_mut(*i))
-        .ok_or_else(|| ParseError::new(span, format!("chain `{name}` does not exist")))
+    if let Some(i) = idx.get(name) {
+        *last = *i;
+        return Ok(*i);
+    }
+    match Hook::from_chain_name(name).filter(|h| table.name.hooks().contains(h)) {
+        Some(h) => {
+            let mut c = Chain::builtin(h, Policy::Accept);
+            c.span = Span::default();
+            Ok(push_chain(table, idx, c))
+        }
+        None => Err(missing_chain(table, name, span, budget)),
+    }
 }
 
-/// Adds a chain to a table and to its name index.
-fn push_chain(table: &mut crate::model::Table, idx: &mut HashMap<String, usize>, c: Chain) {
-    idx.insert(c.name.clone(), table.chains.len());
+/// Adds a chain to a table and to its name index; returns its position.
+fn push_chain(
+    table: &mut crate::model::Table,
+    idx: &mut FxHashMap<Arc<str>, usize>,
+    c: Chain,
+) -> usize {
+    let at = table.chains.len();
+    idx.insert(c.name.as_str().into(), at);
     table.chains.push(c);
+    at
 }
 
 /// Rebuilds a table's name index after chains were removed.
-fn reindex(table: &crate::model::Table, idx: &mut HashMap<String, usize>) {
+fn reindex(table: &crate::model::Table, idx: &mut FxHashMap<Arc<str>, usize>) {
     idx.clear();
     idx.extend(
         table
             .chains
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.clone(), i)),
+            .map(|(i, c)| (c.name.as_str().into(), i)),
     );
 }
 

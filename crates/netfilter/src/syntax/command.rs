@@ -315,8 +315,8 @@ impl<'a> LineIndex<'a> {
         Span {
             line: u32::try_from(idx + 1).unwrap_or(u32::MAX),
             col: u32::try_from(col + 1).unwrap_or(u32::MAX),
-            start,
-            end: end.min(self.text.len()),
+            start: crate::syntax::token::to_u32(start),
+            end: crate::syntax::token::to_u32(end.min(self.text.len())),
         }
     }
 }
@@ -506,7 +506,7 @@ fn command(b: &mut Builder, text: &str, words: &[Word], family: Family) -> Resul
     let end = Span {
         col: last.col
             + text
-                .get(last.start..last.end)
+                .get(last.range())
                 .map(|w| u32::try_from(w.chars().count()).unwrap_or(0))
                 .unwrap_or(0),
         start: last.end,
@@ -544,7 +544,7 @@ fn check_words(words: &[Word]) -> Result<(), ParseError> {
 /// Options whose value may be a comma-separated address list.
 const ADDRESS_OPTIONS: &[&str] = &["-s", "--source", "--src", "-d", "--destination", "--dst"];
 
-fn push(before: &mut Vec<Token>, after: &mut Vec<Token>, seen_cmd: bool, w: &Word) {
+fn push<'w>(before: &mut Vec<Token<'w>>, after: &mut Vec<Token<'w>>, seen_cmd: bool, w: &'w Word) {
     if seen_cmd {
         after.push(token(w));
     } else {
@@ -554,9 +554,9 @@ fn push(before: &mut Vec<Token>, after: &mut Vec<Token>, seen_cmd: bool, w: &Wor
 
 /// A shell word as the rule parser sees it. Quoting is gone by the time iptables reads `argv`,
 /// so a quoted `"!"` negates just as a bare one does.
-fn token(w: &Word) -> Token {
+fn token(w: &Word) -> Token<'_> {
     Token {
-        text: w.text.clone(),
+        text: std::borrow::Cow::Borrowed(&w.text),
         span: w.span,
         quoted: false,
     }

@@ -87,7 +87,7 @@ impl Diagnostic {
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{gutter} | {text}");
             let width = source
-                .get(span.start..span.end)
+                .get(span.range())
                 .map(|s| s.chars().count())
                 .unwrap_or(1)
                 .max(1);

@@ -13,4 +13,4 @@ pub mod token;
 pub use command::{Format, detect_format, parse_any, parse_commands};
 pub use error::{Diagnostic, ParseError, Severity};
 pub use print::{print_rule, print_save, rule_to_string};
-pub use save::{Parsed, parse_save};
+pub use save::{Parsed, SaveParser, parse_save};

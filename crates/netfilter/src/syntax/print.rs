@@ -70,7 +70,7 @@ fn print_table(t: &Table, out: &mut String) {
     }
     for c in &chains {
         for r in &c.rules {
-            if let Some(k) = r.counters {
+            if let Some(k) = r.counters.as_deref() {
                 out.push_str(&format!("[{}:{}] ", k.packets, k.bytes));
             }
             out.push_str("-A ");
@@ -114,11 +114,11 @@ fn print_ip(ip: &IpMatch, out: &mut String) {
         neg(out, d.negated);
         out.push_str(&format!(" -d {}", d.value));
     }
-    if let Some(i) = &ip.in_iface {
+    if let Some(i) = ip.in_iface() {
         neg(out, i.negated);
         out.push_str(&format!(" -i {}", i.value));
     }
-    if let Some(o) = &ip.out_iface {
+    if let Some(o) = ip.out_iface() {
         neg(out, o.negated);
         out.push_str(&format!(" -o {}", o.value));
     }

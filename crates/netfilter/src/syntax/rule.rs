@@ -2,6 +2,10 @@
 //! iptables reads them: generic options, `-m` matches with their options, implicit protocol
 //! matches (`-p tcp --dport 22`), and the target with its options.
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
 use crate::ext::{self, Match, Opaque};
 use crate::model::{AddrMask, Family, Iface, IpMatch, Neg, Protocol, Rule, Span};
 use crate::syntax::args::Args;
@@ -49,7 +53,18 @@ pub struct ParsedRule {
 /// Parses `toks` (the options after `-A CHAIN`) into rules. `end` is where to point when
 /// something is missing at the end of the line.
 pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRule, ParseError> {
+    parse_rule_in(toks, family, end, None)
+}
+
+/// Like [`parse_rule`]; jumps to the chains of `names` share the chain's name.
+pub(crate) fn parse_rule_in<'t>(
+    toks: &'t [Token<'t>],
+    family: Family,
+    end: Span,
+    names: Option<&'t FxHashMap<Arc<str>, usize>>,
+) -> Result<ParsedRule, ParseError> {
     let mut args = Args::new(toks, family, end);
+    args.share_names(names);
     let mut ip = IpMatch::default();
     let mut srcs: Vec<AddrMask> = Vec::new();
     let mut dsts: Vec<AddrMask> = Vec::new();
@@ -89,10 +104,10 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
             (false, tok)
         };
         let opt_span = tok.span;
-        match tok.text.as_str() {
+        match tok.as_str() {
             "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
                 skip(&mut args, negated);
-                let is_src = matches!(tok.text.as_str(), "-s" | "--source" | "--src");
+                let is_src = matches!(tok.as_str(), "-s" | "--source" | "--src");
                 let (neg2, v) = value_with_neg(&mut args, tok)?;
                 let list = parse_addr_list(v, family)?;
                 if list.len() > 1 {
@@ -117,10 +132,11 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                     negated: negated || neg2,
                     value: iface,
                 });
+                let ifaces = ip.ifaces.get_or_insert_default();
                 if tok.text.starts_with("-i") || tok.text == "--in-interface" {
-                    ip.in_iface = val;
+                    ifaces.input = val;
                 } else {
-                    ip.out_iface = val;
+                    ifaces.output = val;
                 }
             }
             "-p" | "--protocol" => {
@@ -170,7 +186,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                     return Err(ParseError::new(name.span, "a rule has only one target")
                         .with_help(format!("the first target is at column {}", first.col)));
                 }
-                let goto = matches!(tok.text.as_str(), "-g" | "--goto");
+                let goto = matches!(tok.as_str(), "-g" | "--goto");
                 let t = load_target(name, goto, &mut args, &mut warnings)?;
                 target = Some((t, name.span));
             }
@@ -190,10 +206,10 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
                         ParseError::new(t.span, format!("invalid counter `{}`", t.text))
                     })
                 };
-                counters = Some(crate::model::Counters {
+                counters = Some(Box::new(crate::model::Counters {
                     packets: num(p)?,
                     bytes: num(b)?,
-                });
+                }));
             }
             text if text.starts_with("--") => {
                 // An option no loaded extension owns: the protocol's own match is loaded
@@ -236,7 +252,7 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
         t.finish(&args, *at)?;
     }
 
-    let matches: Vec<Match> = matches.into_iter().map(|(m, _)| m).collect();
+    let matches: Box<[Match]> = matches.into_iter().map(|(m, _)| m).collect();
     let target_span = target.as_ref().map(|(_, s)| *s).unwrap_or_default();
     let target = target.map(|(t, _)| t);
     let expanded = srcs.len().max(1).saturating_mul(dsts.len().max(1));
@@ -249,40 +265,36 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
         )
         .with_help("split the lists over several rules, or use an ipset"));
     }
-    let src_list: Vec<Option<Neg<AddrMask>>> = if srcs.is_empty() {
-        vec![None]
-    } else {
-        srcs.into_iter()
-            .map(|a| {
-                Some(Neg {
-                    negated: src_neg,
-                    value: a,
-                })
-            })
-            .collect()
+    // One rule per source x destination pair; the last one takes the parts the others copy.
+    let keep = |list: &[AddrMask], i: usize, negated: bool| {
+        list.get(i)
+            .map(|a| Neg { negated, value: *a })
+            .filter(|a| a.negated || !a.value.is_any())
+            .map(Box::new)
     };
-    let dst_list: Vec<Option<Neg<AddrMask>>> = if dsts.is_empty() {
-        vec![None]
-    } else {
-        dsts.into_iter()
-            .map(|a| {
-                Some(Neg {
-                    negated: dst_neg,
-                    value: a,
-                })
-            })
-            .collect()
-    };
-    let mut rules = Vec::new();
-    for s in &src_list {
-        for d in &dst_list {
-            let mut ip = ip.clone();
-            ip.src = s.filter(|a| a.negated || !a.value.is_any());
-            ip.dst = d.filter(|a| a.negated || !a.value.is_any());
+    let (n_src, n_dst) = (srcs.len().max(1), dsts.len().max(1));
+    let mut rules = Vec::with_capacity(n_src * n_dst);
+    let mut ip = Some(ip);
+    let mut matches = Some(matches);
+    let mut target = Some(target);
+    let mut counters = Some(counters);
+    for si in 0..n_src {
+        for di in 0..n_dst {
+            let last = si + 1 == n_src && di + 1 == n_dst;
+            let (Some(mut ip), Some(matches), Some(target), Some(counters)) = (
+                take_or_clone(&mut ip, last),
+                take_or_clone(&mut matches, last),
+                take_or_clone(&mut target, last),
+                take_or_clone(&mut counters, last),
+            ) else {
+                continue;
+            };
+            ip.src = keep(&srcs, si, src_neg);
+            ip.dst = keep(&dsts, di, dst_neg);
             rules.push(Rule {
                 ip,
-                matches: matches.clone(),
-                target: target.clone(),
+                matches,
+                target,
                 counters,
                 span: Span::default(),
                 target_span,
@@ -290,6 +302,10 @@ pub fn parse_rule(toks: &[Token], family: Family, end: Span) -> Result<ParsedRul
         }
     }
     Ok(ParsedRule { rules, warnings })
+}
+
+fn take_or_clone<T: Clone>(x: &mut Option<T>, take: bool) -> Option<T> {
+    if take { x.take() } else { x.clone() }
 }
 
 fn skip(args: &mut Args<'_>, negated: bool) {
@@ -305,11 +321,14 @@ fn option_name<'t>(args: &Args<'t>) -> Option<&'t str> {
         Some(t) => t,
         None => return None,
     };
-    (!t.quoted && t.text.starts_with("--")).then_some(t.text.as_str())
+    (!t.quoted && t.text.starts_with("--")).then_some(t.as_str())
 }
 
 /// Consumes a generic option and its value, accepting the old `-s ! ADDR` negation form.
-fn value_with_neg<'t>(args: &mut Args<'t>, opt: &Token) -> Result<(bool, &'t Token), ParseError> {
+fn value_with_neg<'t>(
+    args: &mut Args<'t>,
+    opt: &Token,
+) -> Result<(bool, &'t Token<'t>), ParseError> {
     args.bump();
     let mut negated = false;
     if let Some(t) = args.peek()
@@ -383,11 +402,11 @@ fn load_match(
                 )
                 .with_help("put the real address back before restoring this ruleset"),
             ));
-            return Ok(Match::Opaque(o));
+            return Ok(Match::Opaque(Box::new(o)));
         }
         return Err(e);
     }
-    if ext::KNOWN_UNMODELLED.contains(&name.text.as_str()) {
+    if ext::KNOWN_UNMODELLED.contains(&name.as_str()) {
         let o = Opaque::collect(name, args);
         warnings.push(Diagnostic::warning(ParseError::new(
             name.span,
@@ -396,7 +415,7 @@ fn load_match(
                 name.text
             ),
         )));
-        return Ok(Match::Opaque(o));
+        return Ok(Match::Opaque(Box::new(o)));
     }
     let all = ext::MODELLED
         .iter()
@@ -415,7 +434,7 @@ fn load_target(
     args: &mut Args<'_>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Target, ParseError> {
-    let n = name.text.as_str();
+    let n = name.as_str();
     if goto {
         if matches!(n, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") || Target::new_extension(n).is_some()
         {
@@ -424,7 +443,7 @@ fn load_target(
                 format!("`-g` needs a user chain, not `{n}`"),
             ));
         }
-        return Ok(Target::Goto(n.to_string()));
+        return Ok(Target::Goto(args.chain_name(n)));
     }
     match n {
         "ACCEPT" => return Ok(Target::Accept),
@@ -463,7 +482,7 @@ fn load_target(
                          kernel's ruleset (iptables-nft vs legacy); re-save it with the right one",
                     ),
                 ));
-                return Ok(Target::Opaque(Opaque::collect(name, args)));
+                return Ok(Target::Opaque(Box::new(Opaque::collect(name, args))));
             }
             Err(e) => return Err(e),
         }
@@ -473,7 +492,7 @@ fn load_target(
             name.span,
             format!("target `{n}` is not modelled: kept verbatim, and traces treat it as unknown"),
         )));
-        return Ok(Target::Opaque(Opaque::collect(name, args)));
+        return Ok(Target::Opaque(Box::new(Opaque::collect(name, args))));
     }
     if n.is_empty() || n.len() > 28 || n.starts_with('-') || n.starts_with('!') {
         return Err(ParseError::new(
@@ -481,7 +500,7 @@ fn load_target(
             format!("invalid chain name `{n}`"),
         ));
     }
-    Ok(Target::Jump(n.to_string()))
+    Ok(Target::Jump(args.chain_name(n)))
 }
 
 fn implicit_match(args: &Args<'_>) -> Option<Match> {

@@ -10,8 +10,8 @@
 use crate::model::{Counters, Family, Policy, Ruleset, Span, TableName};
 use crate::syntax::build::{Builder, Command, RuleRef};
 use crate::syntax::error::{Diagnostic, ParseError};
-use crate::syntax::rule::parse_rule;
-use crate::syntax::token::{Token, TokenError, tokenize};
+use crate::syntax::rule::parse_rule_in;
+use crate::syntax::token::{Token, TokenError, to_u32, tokenize_into};
 
 /// A ruleset and everything worth saying about the text it came from.
 #[derive(Debug)]
@@ -37,32 +37,148 @@ pub fn parse_save(text: &str, family: Option<Family>) -> Parsed {
     let family = detect_family(text)
         .or(family)
         .unwrap_or_else(|| guess_family(text));
-    let mut b = Builder::new(family);
-    let mut offset = 0usize;
-    let mut open: Option<(TableName, Span)> = None;
+    let mut p = SaveParser::with_family(family);
+    for raw_line in text.split('\n') {
+        p.line(raw_line);
+    }
+    p.finish()
+}
+
+/// Reads `iptables-save` text a line at a time, so that a caller reading a file need not hold
+/// the whole text: [`SaveParser::line`] for each line, then [`SaveParser::finish`]. The result
+/// is the same as [`parse_save`] on the whole text, diagnostics and spans included.
+///
+/// When the family is neither given nor named by a header comment, it is guessed from the
+/// first `-s`/`-d` address, as [`parse_save`] does: lines are held until one is seen.
+#[derive(Debug)]
+pub struct SaveParser {
+    /// The builder, once the family is known.
+    b: Option<Builder>,
+    /// The family given by the caller (a header takes precedence).
+    given: Option<Family>,
+    /// Still in the leading comment and blank lines, where a header may name the family.
+    in_header: bool,
+    /// The header named a family.
+    header: Option<Family>,
+    /// The previous word was `-s`/`-d` (for guessing the family).
+    after_addr_opt: bool,
+    /// The family of the first `-s`/`-d` address.
+    guess: Option<Family>,
+    /// Lines held while the family is unknown.
+    held: Vec<String>,
+    line_no: u32,
+    offset: usize,
+    open: Option<(TableName, Span)>,
     // After an unknown `*table`, its lines up to COMMIT are skipped without further errors;
     // after a line outside any table, so are the lines that follow it up to the next `*table`.
-    let mut skipping = false;
-    for (idx, raw_line) in text.split('\n').enumerate() {
-        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+    skipping: bool,
+    toks: Vec<Token<'static>>,
+}
+
+impl SaveParser {
+    /// A parser that finds the family as [`parse_save`] does (header, then `family`, then the
+    /// first address).
+    pub fn new(family: Option<Family>) -> SaveParser {
+        SaveParser {
+            b: None,
+            given: family,
+            in_header: true,
+            header: None,
+            after_addr_opt: false,
+            guess: None,
+            held: Vec::new(),
+            line_no: 0,
+            offset: 0,
+            open: None,
+            skipping: false,
+            toks: Vec::new(),
+        }
+    }
+
+    /// A parser for a known family (headers are not consulted).
+    pub fn with_family(family: Family) -> SaveParser {
+        let mut p = SaveParser::new(Some(family));
+        p.in_header = false;
+        p.b = Some(Builder::new(family));
+        p
+    }
+
+    /// Reads one line, without its `\n` (a trailing `\r` is allowed).
+    pub fn line(&mut self, raw_line: &str) {
+        if self.b.is_none() {
+            self.learn_family(raw_line);
+            match self.b.is_some() {
+                true => {
+                    for l in std::mem::take(&mut self.held) {
+                        self.parse_line(&l);
+                    }
+                }
+                false => {
+                    self.held.push(raw_line.to_string());
+                    return;
+                }
+            }
+        }
+        self.parse_line(raw_line);
+    }
+
+    /// Looks for the family in a line read before it is known, and starts the builder once it
+    /// is.
+    fn learn_family(&mut self, raw_line: &str) {
+        if self.in_header {
+            if raw_line.starts_with('#') || raw_line.trim().is_empty() {
+                if self.header.is_none() {
+                    self.header = family_in_header(raw_line);
+                }
+            } else {
+                self.in_header = false;
+            }
+        }
+        if self.guess.is_none() && self.header.is_none() && self.given.is_none() {
+            for w in raw_line.split_whitespace() {
+                if std::mem::take(&mut self.after_addr_opt) {
+                    self.guess = Some(if w.contains(':') {
+                        Family::Ipv6
+                    } else {
+                        Family::Ipv4
+                    });
+                    break;
+                }
+                self.after_addr_opt = is_addr_opt(w);
+            }
+        }
+        let family = match self.header {
+            Some(h) => Some(h),
+            None if self.in_header => None,
+            None => self.given.or(self.guess),
+        };
+        if let Some(f) = family {
+            self.b = Some(Builder::new(f));
+        }
+    }
+
+    fn parse_line(&mut self, raw_line: &str) {
+        let Some(b) = self.b.as_mut() else { return };
+        self.line_no = self.line_no.saturating_add(1);
+        let line_no = self.line_no;
         let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
-        let line_offset = offset;
-        offset += raw_line.len() + 1;
+        let line_offset = self.offset;
+        self.offset += raw_line.len() + 1;
         let trimmed = line.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+            return;
         }
         let lead = line.len() - trimmed.len();
         let at = |from: usize, to: usize| Span {
             line: line_no,
             col: crate::syntax::token::col_of(line, from),
-            start: line_offset + from,
-            end: line_offset + to,
+            start: to_u32(line_offset + from),
+            end: to_u32(line_offset + to),
         };
         let whole = at(lead, line.trim_end().len().max(lead + 1));
         if let Some(name) = trimmed.strip_prefix('*') {
             let name = name.trim_end();
-            if let Some((t, sp)) = open {
+            if let Some((t, sp)) = self.open {
                 b.error(
                     ParseError::new(
                         whole,
@@ -74,8 +190,8 @@ pub fn parse_save(text: &str, family: Option<Family>) -> Parsed {
             match TableName::from_name(name) {
                 Some(t) => {
                     b.select_table(t, whole);
-                    open = Some((t, whole));
-                    skipping = false;
+                    self.open = Some((t, whole));
+                    self.skipping = false;
                 }
                 None => {
                     let help = match crate::syntax::error::suggest(
@@ -88,76 +204,106 @@ pub fn parse_save(text: &str, family: Option<Family>) -> Parsed {
                     b.error(
                         ParseError::new(whole, format!("unknown table `{name}`")).with_help(help),
                     );
-                    open = None;
-                    skipping = true;
+                    self.open = None;
+                    self.skipping = true;
                 }
             }
-            continue;
+            return;
         }
-        if skipping && open.is_none() {
+        if self.skipping && self.open.is_none() {
             if trimmed.trim_end() == "COMMIT" {
-                skipping = false;
+                self.skipping = false;
             }
-            continue;
+            return;
         }
         if trimmed.trim_end() == "COMMIT" {
-            if open.take().is_none() {
+            if self.open.take().is_none() {
                 b.error(ParseError::new(
                     whole,
                     "`COMMIT` without a `*table` line before it",
                 ));
             }
-            continue;
+            return;
         }
-        let toks = match tokenize(line, line_no, line_offset) {
-            Ok(t) => t,
+        // One token vector serves every line: it is empty between lines, so no token
+        // outlives its line.
+        let mut toks = reuse(std::mem::take(&mut self.toks));
+        match tokenize_into(line, line_no, line_offset, &mut toks) {
+            Ok(()) => {}
             Err(TokenError::UnbalancedQuote(sp)) => {
                 b.error(ParseError::new(
                     sp,
                     "unbalanced double quote: this quote is never closed",
                 ));
-                continue;
+                self.toks = reuse(toks);
+                return;
             }
             Err(TokenError::TooLong(sp)) => {
                 b.error(ParseError::new(
                     sp,
                     "argument longer than iptables-restore accepts (1023 bytes)",
                 ));
-                continue;
+                self.toks = reuse(toks);
+                return;
             }
-        };
-        if open.is_none() {
+        }
+        if self.open.is_none() {
             b.error(
                 ParseError::new(whole, "this line is outside a table")
                     .with_help("start a table with a line like `*filter`"),
             );
-            skipping = true;
-            continue;
+            self.skipping = true;
+        } else if trimmed.starts_with(':') {
+            declare_chain(b, &toks, whole);
+        } else {
+            let end = at(line.len(), line.len());
+            if let Err(e) = rule_line(b, &toks, end) {
+                b.error(e);
+            }
         }
-        if let Some(decl) = trimmed.strip_prefix(':') {
-            declare_chain(&mut b, decl, &toks, whole);
-            continue;
-        }
-        let end = at(line.len(), line.len());
-        if let Err(e) = rule_line(&mut b, &toks, end) {
-            b.error(e);
-        }
+        self.toks = reuse(toks);
     }
-    if let Some((t, sp)) = open {
-        b.error(
-            ParseError::new(
-                sp,
-                format!("table `{t}` is not closed: the input ends before its COMMIT"),
-            )
-            .with_help(
-                "the input may be truncated; iptables-restore applies nothing of an unclosed table",
-            ),
-        );
+
+    /// Ends the input: reports an unclosed table and returns the ruleset.
+    pub fn finish(mut self) -> Parsed {
+        if self.b.is_none() {
+            let family = self
+                .header
+                .or(self.given)
+                .or(self.guess)
+                .unwrap_or(Family::Ipv4);
+            self.b = Some(Builder::new(family));
+            for l in std::mem::take(&mut self.held) {
+                self.parse_line(&l);
+            }
+        }
+        let Some(mut b) = self.b else {
+            return Builder::new(Family::Ipv4).finish();
+        };
+        if let Some((t, sp)) = self.open {
+            b.error(
+                ParseError::new(
+                    sp,
+                    format!("table `{t}` is not closed: the input ends before its COMMIT"),
+                )
+                .with_help(
+                    "the input may be truncated; iptables-restore applies nothing of an unclosed table",
+                ),
+            );
+        }
+        b.finish()
     }
-    b.finish()
 }
 
-fn declare_chain(b: &mut Builder, _decl: &str, toks: &[Token], whole: Span) {
+/// An empty token vector of any lifetime, keeping the allocation.
+fn reuse<'a, 'b>(mut v: Vec<Token<'a>>) -> Vec<Token<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|t| -> Token<'b> { t.into_owned() })
+        .collect()
+}
+
+fn declare_chain(b: &mut Builder, toks: &[Token<'_>], whole: Span) {
     let Some(first) = toks.first() else { return };
     let name = first.text.trim_start_matches(':');
     let name_span = Span {
@@ -179,7 +325,7 @@ fn declare_chain(b: &mut Builder, _decl: &str, toks: &[Token], whole: Span) {
         },
         None => Counters::default(),
     };
-    let policy = match policy_tok.map(|t| t.text.as_str()) {
+    let policy = match policy_tok.map(|t| t.as_str()) {
         Some("-") => None,
         Some("ACCEPT") => Some(Policy::Accept),
         Some("DROP") => Some(Policy::Drop),
@@ -204,7 +350,7 @@ fn declare_chain(b: &mut Builder, _decl: &str, toks: &[Token], whole: Span) {
         }
     };
     b.apply(Command::Declare {
-        chain: name.to_string(),
+        chain: name,
         policy,
         counters,
         span: name_span,
@@ -214,7 +360,7 @@ fn declare_chain(b: &mut Builder, _decl: &str, toks: &[Token], whole: Span) {
 
 /// Applies one rule command (`toks` starts with `-A`, `-I`, …) to the builder; `end` is where
 /// the line ends, for errors about missing arguments.
-pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<(), ParseError> {
+pub(crate) fn rule_line(b: &mut Builder, toks: &[Token<'_>], end: Span) -> Result<(), ParseError> {
     let mut toks = toks;
     let mut counters = None;
     if let Some(first) = toks.first()
@@ -238,13 +384,13 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
         end: end.end,
         ..cmd.span
     };
-    match cmd.text.as_str() {
+    match cmd.as_str() {
         "-A" | "--append" | "-I" | "--insert" | "-D" | "--delete" | "-R" | "--replace" => {
             let chain = need_chain()?;
             let mut rest = toks.get(2..).unwrap_or(&[]);
             let mut index = None;
             let takes_index = matches!(
-                cmd.text.as_str(),
+                cmd.as_str(),
                 "-I" | "--insert" | "-R" | "--replace" | "-D" | "--delete"
             );
             if takes_index
@@ -258,27 +404,27 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
                 index = Some(n.0);
                 rest = &rest[1..];
             }
-            if matches!(cmd.text.as_str(), "-D" | "--delete") && index.is_some() {
+            if matches!(cmd.as_str(), "-D" | "--delete") && index.is_some() {
                 b.apply(Command::Delete {
-                    chain: chain.text.clone(),
+                    chain: chain.as_str(),
                     what: RuleRef::Index(index.unwrap_or(1)),
                     span: chain.span,
                 });
                 return Ok(());
             }
-            let parsed = parse_rule(rest, b.family(), end)?;
+            let parsed = parse_rule_in(rest, b.family(), end, b.names())?;
             for w in parsed.warnings {
                 b.diagnostic(w);
             }
             let mut rules = parsed.rules;
             for r in &mut rules {
                 r.span = line_span;
-                if counters.is_some() {
-                    r.counters = counters;
+                if let Some(c) = counters {
+                    r.counters = Some(Box::new(c));
                 }
             }
-            let chain_name = chain.text.clone();
-            match cmd.text.as_str() {
+            let chain_name = chain.as_str();
+            match cmd.as_str() {
                 "-A" | "--append" => b.apply(Command::Append {
                     chain: chain_name,
                     rules,
@@ -304,7 +450,7 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
                 _ => {
                     for r in rules {
                         b.apply(Command::Delete {
-                            chain: chain_name.clone(),
+                            chain: chain_name,
                             what: RuleRef::Spec(Box::new(r)),
                             span: chain.span,
                         });
@@ -315,7 +461,7 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
         "-N" | "--new-chain" => {
             let chain = need_chain()?;
             b.apply(Command::Declare {
-                chain: chain.text.clone(),
+                chain: chain.as_str(),
                 policy: None,
                 counters: Counters::default(),
                 span: chain.span,
@@ -323,11 +469,11 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
             });
         }
         "-X" | "--delete-chain" => b.apply(Command::DeleteChain {
-            chain: chain_tok.map(|t| t.text.clone()),
+            chain: chain_tok.map(|t| t.as_str()),
             span: chain_tok.map(|t| t.span).unwrap_or(cmd.span),
         }),
         "-F" | "--flush" => b.apply(Command::Flush {
-            chain: chain_tok.map(|t| t.text.clone()),
+            chain: chain_tok.map(|t| t.as_str()),
             span: chain_tok.map(|t| t.span).unwrap_or(cmd.span),
         }),
         "-P" | "--policy" => {
@@ -335,7 +481,7 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
             let p = toks
                 .get(2)
                 .ok_or_else(|| ParseError::new(chain.span, "`-P` requires a policy"))?;
-            let policy = match p.text.as_str() {
+            let policy = match p.as_str() {
                 "ACCEPT" => Policy::Accept,
                 "DROP" => Policy::Drop,
                 other => {
@@ -344,7 +490,7 @@ pub(crate) fn rule_line(b: &mut Builder, toks: &[Token], end: Span) -> Result<()
                 }
             };
             b.apply(Command::SetPolicy {
-                chain: chain.text.clone(),
+                chain: chain.as_str(),
                 policy,
                 span: chain.span,
             });
@@ -378,25 +524,32 @@ pub(crate) fn parse_counters(text: &str) -> Option<Counters> {
 
 /// The family named by an `iptables-save`/`ip6tables-save` header line, if any.
 fn detect_family(text: &str) -> Option<Family> {
-    for line in text
-        .lines()
+    text.lines()
         .take_while(|l| l.starts_with('#') || l.trim().is_empty())
-    {
-        if line.contains("ip6tables-save") || line.contains("ip6tables-restore") {
-            return Some(Family::Ipv6);
-        }
-        if line.contains("iptables-save") || line.contains("iptables-restore") {
-            return Some(Family::Ipv4);
-        }
+        .find_map(family_in_header)
+}
+
+/// The family one header line names, if any.
+fn family_in_header(line: &str) -> Option<Family> {
+    if line.contains("ip6tables-save") || line.contains("ip6tables-restore") {
+        return Some(Family::Ipv6);
+    }
+    if line.contains("iptables-save") || line.contains("iptables-restore") {
+        return Some(Family::Ipv4);
     }
     None
 }
 
+fn is_addr_opt(w: &str) -> bool {
+    matches!(w, "-s" | "-d" | "--source" | "--destination")
+}
+
 /// Guesses the family from the first address given to `-s`/`-d`.
 fn guess_family(text: &str) -> Family {
-    for w in text.split_whitespace().collect::<Vec<_>>().windows(2) {
-        if let [opt, val] = w
-            && matches!(*opt, "-s" | "-d" | "--source" | "--destination")
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if is_addr_opt(w)
+            && let Some(val) = words.clone().next()
         {
             return if val.contains(':') {
                 Family::Ipv6
@@ -406,4 +559,44 @@ fn guess_family(text: &str) -> Family {
         }
     }
     Family::Ipv4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_lines(text: &str, family: Option<Family>) -> Parsed {
+        let mut p = SaveParser::new(family);
+        for line in text.split('\n') {
+            p.line(line);
+        }
+        p.finish()
+    }
+
+    /// The family comes from the same place whether the text is read whole or a line at a
+    /// time: a header, else the caller, else the first `-s`/`-d` (even in a comment).
+    #[test]
+    fn family_as_when_read_whole() {
+        let rules =
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -s ::1 -j DROP\nCOMMIT\n";
+        let texts = [
+            rules.to_string(),
+            format!("# Generated by ip6tables-save v1.8.9\n{rules}"),
+            format!("# Generated by iptables-save v1.8.9\n{rules}"),
+            format!("# note -s ::2\n\n# Generated by iptables-save\n{rules}"),
+            format!("# note -s ::2\n{rules}"),
+            format!("# note -s\n10.0.0.1 x\n{rules}"),
+            "# only a comment -d".to_string(),
+            "*filter\n-A INPUT -d 10.0.0.0/8 -s ::1 -j DROP\nCOMMIT".to_string(),
+            String::new(),
+        ];
+        for text in &texts {
+            for family in [None, Some(Family::Ipv4), Some(Family::Ipv6)] {
+                let whole = parse_save(text, family);
+                let lines = by_lines(text, family);
+                assert_eq!(lines.ruleset, whole.ruleset, "{text:?} {family:?}");
+                assert_eq!(lines.diagnostics, whole.diagnostics, "{text:?} {family:?}");
+            }
+        }
+    }
 }

@@ -5,17 +5,36 @@
 //! literally; the closing quote ends the argument (so `""` is an empty argument). Single quotes and
 //! backslashes outside quotes have no special meaning.
 
+use std::borrow::Cow;
+
 use crate::model::Span;
 
-/// One argument of a line, with where it came from.
+/// One argument of a line, with where it came from. The text borrows from the line unless
+/// unquoting changed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Token {
+pub struct Token<'a> {
     /// The argument after unquoting.
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Where the argument stands in the input (quotes included).
     pub span: Span,
     /// Whether any part of it was quoted.
     pub quoted: bool,
+}
+
+impl Token<'_> {
+    /// The argument after unquoting.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The token with its text owned, so that it outlives the line it came from.
+    pub fn into_owned(self) -> Token<'static> {
+        Token {
+            text: Cow::Owned(self.text.into_owned()),
+            span: self.span,
+            quoted: self.quoted,
+        }
+    }
 }
 
 /// The longest argument iptables-restore accepts, in bytes.
@@ -30,81 +49,148 @@ pub enum TokenError {
     TooLong(Span),
 }
 
+/// Byte offsets within one line, turned into spans; the column (in characters) is counted
+/// incrementally, as offsets only grow.
+struct Spans<'a> {
+    line: &'a str,
+    line_no: u32,
+    offset: usize,
+    ascii: bool,
+    at: usize,
+    col: u32,
+}
+
+impl Spans<'_> {
+    fn col(&mut self, at: usize) -> u32 {
+        if self.ascii {
+            return u32::try_from(at).unwrap_or(u32::MAX).saturating_add(1);
+        }
+        if at < self.at {
+            self.at = 0;
+            self.col = 1;
+        }
+        let bytes = self.line.as_bytes();
+        let upto = at.min(bytes.len());
+        let chars = bytes
+            .get(self.at..upto)
+            .map_or(0, |b| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count());
+        self.col = self
+            .col
+            .saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
+        self.at = upto.max(self.at);
+        self.col
+    }
+
+    fn span(&mut self, from: usize, to: usize) -> Span {
+        Span {
+            line: self.line_no,
+            col: self.col(from),
+            start: to_u32(self.offset + from),
+            end: to_u32(self.offset + to),
+        }
+    }
+}
+
+pub(crate) fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Splits `line` (which starts at byte `offset` of the input and is line number `line_no`) into
 /// arguments.
-pub fn tokenize(line: &str, line_no: u32, offset: usize) -> Result<Vec<Token>, TokenError> {
+pub fn tokenize(line: &str, line_no: u32, offset: usize) -> Result<Vec<Token<'_>>, TokenError> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut start: Option<usize> = None;
-    let mut quoted = false;
-    let mut quote_open = false;
-    let mut quote_at = 0usize;
-    let mut escaped = false;
-    let span_of = |from: usize, to: usize| Span {
-        line: line_no,
-        col: col_of(line, from),
-        start: offset + from,
-        end: offset + to,
+    tokenize_into(line, line_no, offset, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`tokenize`], appending to `out` (which is cleared first), so that one vector can
+/// serve every line.
+pub fn tokenize_into<'a>(
+    line: &'a str,
+    line_no: u32,
+    offset: usize,
+    out: &mut Vec<Token<'a>>,
+) -> Result<(), TokenError> {
+    out.clear();
+    let bytes = line.as_bytes();
+    let mut sp = Spans {
+        line,
+        line_no,
+        offset,
+        ascii: line.is_ascii(),
+        at: 0,
+        col: 1,
     };
-    for (i, c) in line.char_indices() {
-        if quote_open {
-            if escaped {
-                cur.push(c);
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quote_open = false;
-                let from = start.unwrap_or(i);
-                out.push(Token {
-                    text: std::mem::take(&mut cur),
-                    span: span_of(from, i + 1),
-                    quoted: true,
-                });
-                start = None;
-                quoted = false;
-            } else {
-                cur.push(c);
-            }
+    let is_blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let mut i = 0usize;
+    let n = bytes.len();
+    while i < n {
+        if is_blank(bytes[i]) {
+            i += 1;
             continue;
         }
-        match c {
-            '"' => {
-                quote_open = true;
-                quoted = true;
-                quote_at = i;
-                start.get_or_insert(i);
+        // An argument starts at `start`: an unquoted stretch, then perhaps a quoted one.
+        let start = i;
+        while i < n && !is_blank(bytes[i]) && bytes[i] != b'"' {
+            i += 1;
+        }
+        if i - start > MAX_ARG_LEN {
+            // iptables-restore stops at the byte that makes the argument too long.
+            let mut at = start + MAX_ARG_LEN;
+            while !line.is_char_boundary(at) {
+                at -= 1;
             }
-            ' ' | '\t' | '\n' | '\r' => {
-                if let Some(from) = start.take() {
-                    out.push(Token {
-                        text: std::mem::take(&mut cur),
-                        span: span_of(from, i),
-                        quoted,
-                    });
-                    quoted = false;
+            return Err(TokenError::TooLong(sp.span(start, at)));
+        }
+        if i >= n || bytes[i] != b'"' {
+            out.push(Token {
+                text: Cow::Borrowed(line.get(start..i).unwrap_or("")),
+                span: sp.span(start, i),
+                quoted: false,
+            });
+            continue;
+        }
+        let quote_at = i;
+        let mut j = i + 1;
+        let mut escapes = false;
+        loop {
+            match bytes.get(j) {
+                None => return Err(TokenError::UnbalancedQuote(sp.span(quote_at, quote_at + 1))),
+                Some(b'\\') => {
+                    escapes = true;
+                    j += 2;
+                }
+                Some(b'"') => break,
+                Some(_) => j += 1,
+            }
+        }
+        // The closing quote ends the argument.
+        let inner = line.get(quote_at + 1..j).unwrap_or("");
+        let text = if start == quote_at && !escapes {
+            Cow::Borrowed(inner)
+        } else {
+            let mut s = String::with_capacity(j - start);
+            s.push_str(line.get(start..quote_at).unwrap_or(""));
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    if let Some(next) = chars.next() {
+                        s.push(next);
+                    }
+                } else {
+                    s.push(c);
                 }
             }
-            _ => {
-                start.get_or_insert(i);
-                cur.push(c);
-            }
-        }
-        if cur.len() > MAX_ARG_LEN {
-            return Err(TokenError::TooLong(span_of(start.unwrap_or(i), i)));
-        }
-    }
-    if quote_open {
-        return Err(TokenError::UnbalancedQuote(span_of(quote_at, quote_at + 1)));
-    }
-    if let Some(from) = start {
+            Cow::Owned(s)
+        };
         out.push(Token {
-            text: cur,
-            span: span_of(from, line.len()),
-            quoted,
+            text,
+            span: sp.span(start, j + 1),
+            quoted: true,
         });
+        i = j + 1;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The 1-based character column of byte `at` in `line`.
@@ -161,7 +247,7 @@ mod tests {
         tokenize(line, 1, 0)
             .unwrap()
             .into_iter()
-            .map(|t| t.text)
+            .map(|t| t.text.into_owned())
             .collect()
     }
 

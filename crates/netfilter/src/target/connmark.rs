@@ -184,7 +184,7 @@ mod tests {
 
     fn connmark(args: &str) -> super::ConnmarkTarget {
         match target4("mangle", "PREROUTING", &format!("-j CONNMARK {args}")) {
-            Target::Connmark(t) => t,
+            Target::Connmark(t) => *t,
             other => panic!("{other:?}"),
         }
     }

@@ -70,8 +70,8 @@ impl TargetExt for Ct {
         }
         let v = args.value(&opt)?;
         match opt.name {
-            "--helper" => self.helper = Some(v.text.clone()),
-            "--timeout" => self.timeout = Some(v.text.clone()),
+            "--helper" => self.helper = Some(v.text.to_string()),
+            "--timeout" => self.timeout = Some(v.text.to_string()),
             "--ctevents" => {
                 let mut bits = 0;
                 for part in v.text.split(',') {

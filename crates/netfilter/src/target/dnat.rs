@@ -24,7 +24,7 @@ pub struct NatRange {
 impl NatRange {
     /// Parses `[ADDR[-ADDR]][:PORT[-PORT]]` (IPv6 addresses in brackets when a port follows).
     pub fn parse(tok: &Token) -> Result<NatRange, ParseError> {
-        let text = tok.text.as_str();
+        let text = tok.as_str();
         let bad =
             |why: &str| ParseError::new(tok.span, format!("invalid NAT range `{text}`: {why}"));
         let (addr_part, port_part) = if let Some(rest) = text.strip_prefix('[') {

@@ -79,7 +79,7 @@ impl TargetExt for Log {
                         format!("the log prefix is at most {MAX_PREFIX} bytes"),
                     ));
                 }
-                self.prefix = Some(v.text.clone());
+                self.prefix = Some(v.text.to_string());
             }
             "--log-level" => {
                 let v = args.value(&opt)?;

@@ -60,7 +60,7 @@ pub(crate) fn parse_port_range(v: &crate::syntax::token::Token) -> Result<(u16, 
     let bad = || ParseError::new(v.span, format!("invalid port range `{}`", v.text));
     let (lo, hi) = match v.text.split_once('-') {
         Some((lo, hi)) => (lo, hi),
-        None => (v.text.as_str(), v.text.as_str()),
+        None => (v.as_str(), v.as_str()),
     };
     let lo: u16 = lo.parse().map_err(|_| bad())?;
     let hi: u16 = hi.parse().map_err(|_| bad())?;

@@ -26,6 +26,8 @@ pub mod tproxy;
 pub mod trace;
 pub mod ttl;
 
+use std::sync::Arc;
+
 use crate::ext::Opaque;
 use crate::model::Span;
 use crate::syntax::args::{Args, Opt};
@@ -51,9 +53,32 @@ pub trait TargetExt: Sized {
     fn print(&self, out: &mut String);
 }
 
+/// A large target is held in a box, so that [`Target`] stays small; it parses and prints as the
+/// target itself.
+impl<T: TargetExt> TargetExt for Box<T> {
+    const OPTIONS: &'static [&'static str] = T::OPTIONS;
+
+    fn new() -> Self {
+        Box::new(T::new())
+    }
+
+    fn option(&mut self, opt: Opt<'_>, args: &mut Args<'_>) -> Result<(), ParseError> {
+        (**self).option(opt, args)
+    }
+
+    fn finish(&mut self, args: &Args<'_>, at: Span) -> Result<(), ParseError> {
+        (**self).finish(args, at)
+    }
+
+    fn print(&self, out: &mut String) {
+        (**self).print(out)
+    }
+}
+
 macro_rules! target_registry {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal ),* $(,)?) => {
-        /// What a rule does when all its matches hold.
+        /// What a rule does when all its matches hold. Targets larger than two words are boxed,
+        /// so that a target takes three words.
         #[derive(Clone, Debug, PartialEq)]
         #[non_exhaustive]
         pub enum Target {
@@ -65,13 +90,14 @@ macro_rules! target_registry {
             Return,
             /// `-j QUEUE`: hands the packet to userspace queue 0.
             Queue,
-            /// `-j CHAIN`: continue in a user chain, and come back after it.
-            Jump(String),
+            /// `-j CHAIN`: continue in a user chain, and come back after it. The name is shared
+            /// with the other rules jumping there.
+            Jump(Arc<str>),
             /// `-g CHAIN`: continue in a user chain without coming back here.
-            Goto(String),
+            Goto(Arc<str>),
             $( $(#[$doc])* $variant($ty), )*
             /// A target extension not modelled: kept verbatim and reported.
-            Opaque(Opaque),
+            Opaque(Box<Opaque>),
         }
 
         impl Target {
@@ -143,23 +169,23 @@ target_registry! {
     /// `-j CLASSIFY`: set the traffic-control class.
     Classify(classify::Classify) = "CLASSIFY",
     /// `-j CONNMARK`: set or copy the connection mark.
-    Connmark(connmark::ConnmarkTarget) = "CONNMARK",
+    Connmark(Box<connmark::ConnmarkTarget>) = "CONNMARK",
     /// `-j CT`: conntrack setup (raw).
-    Ct(ct::Ct) = "CT",
+    Ct(Box<ct::Ct>) = "CT",
     /// `-j DNAT`: rewrite the destination (nat PREROUTING/OUTPUT).
-    Dnat(dnat::Nat) = "DNAT",
+    Dnat(Box<dnat::Nat>) = "DNAT",
     /// `-j DSCP`: set the DSCP field (mangle).
     Dscp(dscp::DscpTarget) = "DSCP",
     /// `-j HL`: set or change the IPv6 hop limit (mangle).
     Hl(ttl::HlTarget) = "HL",
     /// `-j LOG`: kernel log line; non-terminating.
-    Log(log::Log) = "LOG",
+    Log(Box<log::Log>) = "LOG",
     /// `-j MARK`: set, and, or, xor the packet mark.
     Mark(mark::MarkTarget) = "MARK",
     /// `-j MASQUERADE`: rewrite the source to the output interface's address.
     Masquerade(masquerade::Masquerade) = "MASQUERADE",
     /// `-j NFLOG`: netlink log; non-terminating.
-    Nflog(nflog::Nflog) = "NFLOG",
+    Nflog(Box<nflog::Nflog>) = "NFLOG",
     /// `-j NFQUEUE`: hand to a userspace queue.
     Nfqueue(nfqueue::Nfqueue) = "NFQUEUE",
     /// `-j NOTRACK`: do not track (raw); old spelling of `CT --notrack`.
@@ -169,15 +195,15 @@ target_registry! {
     /// `-j REJECT`: drop and answer with an ICMP error or TCP reset.
     Reject(reject::Reject) = "REJECT",
     /// `-j SET`: add to or delete from an ipset.
-    Set(set::SetTarget) = "SET",
+    Set(Box<set::SetTarget>) = "SET",
     /// `-j SNAT`: rewrite the source (nat POSTROUTING/INPUT).
-    Snat(dnat::Nat) = "SNAT",
+    Snat(Box<dnat::Nat>) = "SNAT",
     /// `-j TCPMSS`: rewrite the MSS of TCP SYNs.
     Tcpmss(tcpmss::TcpmssTarget) = "TCPMSS",
     /// `-j TOS`: rewrite the TOS byte (mangle).
     Tos(tos::TosTarget) = "TOS",
     /// `-j TPROXY`: transparent proxying (mangle PREROUTING).
-    Tproxy(tproxy::Tproxy) = "TPROXY",
+    Tproxy(Box<tproxy::Tproxy>) = "TPROXY",
     /// `-j TRACE`: mark for rule tracing; non-terminating.
     Trace(trace::Trace) = "TRACE",
     /// `-j TTL`: set or change the IPv4 TTL (mangle).

@@ -44,7 +44,7 @@ impl TargetExt for Nflog {
                         "the NFLOG prefix is at most 63 bytes",
                     ));
                 }
-                self.prefix = Some(v.text.clone());
+                self.prefix = Some(v.text.to_string());
             }
             // Deprecated and ignored by iptables-nft: read, not kept.
             "--nflog-range" => {

@@ -60,7 +60,7 @@ impl TargetExt for Reject {
         };
         let found = table
             .iter()
-            .find(|(name, aliases)| *name == v.text || aliases.contains(&v.text.as_str()))
+            .find(|(name, aliases)| *name == v.text || aliases.contains(&v.as_str()))
             .map(|(name, _)| *name);
         match found {
             Some(name) => {
