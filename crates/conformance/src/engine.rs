@@ -509,13 +509,16 @@ pub fn node_answer(r: &Record) -> Option<PacketSpec> {
     Some(p)
 }
 
-/// The packet the node sends when `REJECT` refuses a packet (the outcome's fate), and, for a
-/// TCP reset, the connection the kernel attaches to it (`nf_ct_attach`: the refused packet's
-/// connection, confirmed or not, in the other direction). A reset answers a TCP segment
-/// without RST; an ICMP or ICMPv6 error (quoting the refused packet as it was refused)
-/// answers anything but another ICMP error. The error's source is the refused packet's
-/// destination when that is local, else the address routing picks towards its source.
+/// A connection a packet carries: the entry, its index in the table (`None`: never
+/// confirmed) and the packet's direction in it.
 type Attach = (Entry, Option<usize>, Direction);
+
+/// The packet the node sends when `REJECT` refuses a packet (the outcome's fate), and the
+/// connection the kernel attaches to it (`nf_ct_attach`: the refused packet's connection,
+/// confirmed or not, in the other direction). A reset answers a TCP segment without RST; an
+/// ICMP or ICMPv6 error (quoting the refused packet as it was refused) answers anything but
+/// another ICMP error. The error's source is the refused packet's destination when that is
+/// local, else the address routing picks towards its source.
 fn reject_answer(
     host: &Host,
     outcome: &trace::Outcome,

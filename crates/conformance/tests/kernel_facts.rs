@@ -423,4 +423,18 @@ fn the_lab_has_no_ipsec() {
             .unwrap();
         assert_eq!(out.trim(), "", "ip xfrm {what}");
     }
+#[test]
+fn snat_random_fully_to_the_same_address_is_source_nat() {
+    // SNAT --random-fully to the address the packet already has: the port is chosen at
+    // random, and the looped-back packet shows the SNAT state.
+    let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j SNAT --to-source 192.0.2.2 --random-fully\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate SNAT -j ACCEPT\nCOMMIT\n";
+    let p = PacketSpec::tcp_syn(sa("192.0.2.2:40002"), sa("192.0.2.2:443"), Ingress::Local);
+    let r = run(rules, vec![p]);
+    assert_eq!(r[0].fate, Fate::Delivered, "{r:?}");
+    assert!(
+        r[0].steps.iter().any(|s| s.hook == "INPUT"
+            && s.table == "filter"
+            && s.at == chainwalk_conformance::At::Rule(1)),
+        "{r:?}"
+    );
 }

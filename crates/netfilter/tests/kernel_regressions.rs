@@ -493,3 +493,23 @@ fn an_error_refusing_rejects_reset_confirms_the_refused_connection() {
     assert_eq!(state.conntrack.entries.len(), 1);
     assert_eq!(state.conntrack.entries[0].orig.src.to_string(), "10.0.0.9");
 }
+
+#[test]
+fn snat_random_fully_to_the_same_address_still_shows_the_snat_state() {
+    // SNAT --random-fully to the packet's own source address: the kernel picks a random
+    // source port, so the connection is source-NATed (`--ctstate SNAT` holds once it loops
+    // back) (seed 9090 case 2499).
+    let rules = "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j SNAT --to-source 10.0.0.2 --random-fully\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate SNAT -j ACCEPT\nCOMMIT\n";
+    let t = run(
+        rules,
+        "-p tcp -s 10.0.0.2 --sport 40002 -d 10.0.0.2 --dport 443 --syn",
+    );
+    let st = &t.outcomes[0].steps[0];
+    assert!(
+        st.events
+            .iter()
+            .any(|e| e.hook == Hook::Input && e.kind == EventKind::Rule && e.target == "ACCEPT"),
+        "{:?}",
+        st.events
+    );
+}

@@ -91,9 +91,11 @@ impl Entry {
         self.orig.dst != self.reply.src || self.orig.dport != self.reply.sport
     }
 
-    /// Whether the source is translated (the `SNAT` virtual state).
+    /// Whether the source is translated (the `SNAT` virtual state). A source port chosen at
+    /// random (`--random-fully`) counts as translated even when the address stays: the kernel
+    /// picks a port other than the original one all but always.
     pub fn is_snat(&self) -> bool {
-        self.orig.src != self.reply.dst || self.orig.sport != self.reply.dport
+        self.orig.src != self.reply.dst || self.orig.sport != self.reply.dport || self.sport_random
     }
 
     /// The tuple a packet of this direction should carry once fully translated.
