@@ -423,6 +423,8 @@ fn the_lab_has_no_ipsec() {
             .unwrap();
         assert_eq!(out.trim(), "", "ip xfrm {what}");
     }
+}
+
 #[test]
 fn snat_random_fully_to_the_same_address_is_source_nat() {
     // SNAT --random-fully to the address the packet already has: the port is chosen at
