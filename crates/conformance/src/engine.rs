@@ -11,6 +11,10 @@
 //! - The node has no listening sockets: a TCP segment delivered locally is answered with a
 //!   reset, and conntrack deletes a connection whose only answer is that reset.
 //! - Packets carry TTL 64; forwarding takes one off.
+//! - The node has a link-local address on each interface (the lab's MAC addresses change
+//!   from run to run, so the engine's host has a stand-in, [`node_link_local`]). An IPv6
+//!   packet routed back out of the interface it came in by makes the node send its sender
+//!   an ICMPv6 redirect from that address (rate-limited per address, a burst of six).
 //! - The node has no IPsec policies or states (its namespace is new): `-m policy --dir out`
 //!   sees no transform on any route.
 //! - The lab sends its local packets from raw sockets this process opened: `-m owner` sees
@@ -88,6 +92,7 @@ impl ChainwalkEngine {
         let sim = Simulator::new(&ruleset, &host).with_ipsets(&sets);
         let mut state = State::default();
         let mut records: Vec<Record> = Vec::with_capacity(case.packets.len());
+        let mut redirect_peers = RedirectPeers::default();
         for (i, p) in case.packets.iter().enumerate() {
             if p.flush_conntrack {
                 state.conntrack = conntrack::Table::default();
@@ -129,31 +134,24 @@ impl ChainwalkEngine {
                 )));
             }
             state = next;
+            if let Some(outcome) = trace.outcomes.get(k)
+                && let Some(desc) = node_redirect(&host, outcome, &mut redirect_peers)
+            {
+                // The node's ICMPv6 redirect to a packet forwarded back out of the interface
+                // it came in by passes OUTPUT and POSTROUTING (and, refused by REJECT, its
+                // answer loops back). Its path is not compared.
+                trace_answers(&sim, &host, &mut state, desc, None);
+            }
             if let Some(outcome) = trace.outcomes.get(k) {
                 // REJECT's answer (a TCP reset or an ICMP error) passes OUTPUT and
                 // POSTROUTING, and PREROUTING and INPUT when it loops back to a local
                 // address: it advances nth counters and may change connections. An answer
                 // REJECT refuses in turn is answered too (a reset refused with an ICMP
                 // error). Their paths are not compared.
-                let mut next = reject_answer(&host, outcome, refused_conn(outcome, &state));
-                while let Some((desc, attach)) = next.take() {
-                    let Ok((t, states)) = sim.trace_attached(&desc, &attach, &state) else {
-                        break;
-                    };
-                    let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
-                    else {
-                        break;
-                    };
-                    state = st;
-                    // The connection the answer carried, as the table holds it now.
-                    let carried = attach.map(|(e, index, dir)| {
-                        let index = index.or_else(|| state.conntrack.find(&e.orig).map(|(i, _)| i));
-                        let e = index
-                            .and_then(|i| state.conntrack.entries.get(i).cloned())
-                            .unwrap_or(e);
-                        (e, index, dir)
-                    });
-                    next = reject_answer(&host, o, carried);
+                if let Some((desc, attach)) =
+                    reject_answer(&host, outcome, refused_conn(outcome, &state))
+                {
+                    trace_answers(&sim, &host, &mut state, desc, attach);
                 }
                 record.conntrack = ct_entry(&state, &record.packet);
             }
@@ -197,6 +195,124 @@ impl ChainwalkEngine {
         }
         Ok(records)
     }
+}
+
+/// Traces a packet the node sends for its effect on the state (`desc`, carrying the
+/// connection `attach`), then REJECT's answer to it when REJECT refuses it, and so on.
+fn trace_answers(
+    sim: &Simulator<'_>,
+    host: &Host,
+    state: &mut State,
+    desc: PacketDesc,
+    attach: Option<Attach>,
+) {
+    let mut next = Some((desc, attach));
+    while let Some((desc, attach)) = next.take() {
+        let Ok((t, states)) = sim.trace_attached(&desc, &attach, state) else {
+            break;
+        };
+        let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first()) else {
+            break;
+        };
+        *state = st;
+        // The connection the answer carried, as the table holds it now.
+        let carried = attach.map(|(e, index, dir)| {
+            let index = index.or_else(|| state.conntrack.find(&e.orig).map(|(i, _)| i));
+            let e = index
+                .and_then(|i| state.conntrack.entries.get(i).cloned())
+                .unwrap_or(e);
+            (e, index, dir)
+        });
+        next = reject_answer(host, o, carried);
+    }
+}
+
+/// How many redirects each address (as a forwarded packet's destination or as the
+/// redirect's destination) has been allowed in a case: the kernel's per-address token
+/// bucket (`inet_peer_xrlim_allow`, one token a second) starts full with
+/// [`REDIRECT_BURST`] tokens, and a case's packets pass within a second of each other.
+type RedirectPeers = std::collections::HashMap<std::net::IpAddr, u32>;
+
+/// The tokens a new per-address bucket holds (`XRLIM_BURST_FACTOR`).
+const REDIRECT_BURST: u32 = 6;
+
+/// The ICMPv6 redirect the node sends when an arriving IPv6 packet is routed back out of the
+/// interface it came in by (`ip6_forward`, before FORWARD: also when FORWARD then drops
+/// it). It needs a token of the packet's destination's bucket, a route to the destination
+/// without a gateway (the target is then the destination itself), a route to the source
+/// without a gateway, and a token of the source's bucket. It leaves from the node's
+/// link-local address on that interface (see [`node_link_local`]) to the packet's source:
+/// ICMPv6 type 137, code 0, from a kernel socket.
+fn node_redirect(
+    host: &Host,
+    outcome: &trace::Outcome,
+    peers: &mut RedirectPeers,
+) -> Option<PacketDesc> {
+    let step = outcome.steps.first()?;
+    let p = &step.fate.packet;
+    let src = p.src;
+    if !src.is_ipv6() {
+        return None;
+    }
+    let in_iface = step.input.in_iface.as_deref()?;
+    let forwarded = match step.fate.kind {
+        FateKind::Forwarded => step.fate.iface.as_deref(),
+        FateKind::Dropped | FateKind::Rejected | FateKind::Queued
+            if step.events.iter().any(|e| {
+                matches!(
+                    e.hook,
+                    chainwalk_netfilter::model::Hook::Forward
+                        | chainwalk_netfilter::model::Hook::Postrouting
+                )
+            }) =>
+        {
+            p.out_iface.as_deref()
+        }
+        _ => None,
+    }?;
+    if forwarded != in_iface {
+        return None;
+    }
+    let index = host.interfaces.iter().position(|i| i.name == in_iface)?;
+    let mut allow = |a: std::net::IpAddr| {
+        let used = peers.entry(a).or_insert(0);
+        let ok = *used < REDIRECT_BURST;
+        if ok {
+            *used += 1;
+        }
+        ok
+    };
+    if !allow(p.dst) {
+        return None;
+    }
+    let towards_dst = chainwalk_netfilter::route::lookup(host, p.dst).ok()?;
+    let towards_src = chainwalk_netfilter::route::lookup(host, src).ok()?;
+    if towards_dst.via.is_some() || towards_src.via.is_some() || !allow(src) {
+        return None;
+    }
+    Some(PacketDesc {
+        proto: Protocol::ICMPV6,
+        src: Some(std::net::IpAddr::V6(node_link_local(index))),
+        dst: src,
+        sport: None,
+        dport: None,
+        tcp_flags: None,
+        icmp: Some((137, 0)),
+        in_iface: None,
+        mark: 0,
+        quoted: None,
+        sender: Some(Sender::Kernel),
+        time: None,
+    })
+}
+
+/// The link-local address the engine's host gives the node on its interface number `index`
+/// (in the case's order). The lab's node derives its link-local addresses from MAC
+/// addresses that change from run to run, so the engine uses a stand-in of the same
+/// (EUI-64) shape; the generated rules never name the node's link-local addresses.
+pub fn node_link_local(index: usize) -> std::net::Ipv6Addr {
+    let n = u16::try_from(index).unwrap_or(u16::MAX);
+    std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x00ff, 0xfe00, n)
 }
 
 /// The case's ruleset as chainwalk parses it (a parse problem is an engine error).
@@ -257,7 +373,7 @@ pub fn engine_host_yaml(case: &Case) -> String {
     {
         let _ = writeln!(s, "  - name: lo\n    addresses: [127.0.0.1/8, ::1/128]");
     }
-    for i in &h.interfaces {
+    for (index, i) in h.interfaces.iter().enumerate() {
         let mut addrs = i.addresses.clone();
         if i.kind == InterfaceKind::Loopback {
             for a in ["127.0.0.1/8", "::1/128"] {
@@ -265,6 +381,10 @@ pub fn engine_host_yaml(case: &Case) -> String {
                     addrs.push(a.to_string());
                 }
             }
+        } else {
+            // The node's link-local address (a stand-in, see `node_link_local`), as a
+            // single address: the kernel's fe80::/64 routes are not modelled.
+            addrs.push(format!("{}/128", node_link_local(index)));
         }
         let nbs: Vec<String> = case
             .neighbors

@@ -315,6 +315,7 @@ fn former_disagreements_agree() {
         (4242, 4795), // the node's port unreachable, RELATED (state and NAT)
         (4242, 4963), // REJECT's answer to a local packet loops back
         (9090, 2499), // SNAT --random-fully to the same address is source NAT
+        (9090, 4060), // the node's ICMPv6 redirect, refused by REJECT, loops back
     ];
     let cases: Vec<Case> = found
         .iter()

@@ -440,3 +440,55 @@ fn snat_random_fully_to_the_same_address_is_source_nat() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_packet_forwarded_back_out_of_its_interface_gets_a_rate_limited_redirect() {
+    // ip6_forward sends the sender an ICMPv6 redirect (type 137) from the node's link-local
+    // address before FORWARD (here FORWARD drops the packets), through OUTPUT; the
+    // per-address token buckets let a burst of six through, then one a second.
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    check_environment().unwrap();
+    let host = LabHost {
+        forwarding_v4: true,
+        forwarding_v6: true,
+        interfaces: vec![
+            LabInterface {
+                name: "lo".into(),
+                addresses: vec!["127.0.0.1/8".into()],
+                kind: InterfaceKind::Loopback,
+            },
+            LabInterface {
+                name: "eth1".into(),
+                addresses: vec!["fd00:94:1::1/64".into()],
+                kind: InterfaceKind::Veth,
+            },
+        ],
+        routes: vec![],
+        bridge_nf_call_iptables: false,
+    };
+    let neighbors = [
+        Neighbor::new("eth1", "fd00:94:1::10".parse().unwrap()),
+        Neighbor::new("eth1", "fd00:94:1::11".parse().unwrap()),
+    ];
+    let mut lab = Lab::new(&host, &neighbors).unwrap();
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -s fe80::/10 -d fd00:94:1::10/128 -p ipv6-icmp -m icmp6 --icmpv6-type 137 -j ACCEPT\n-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 137 -j ACCEPT\nCOMMIT\n";
+    lab.restore(rules, Family::Ipv6).unwrap();
+    for port in 40000..40009 {
+        let p = PacketSpec::tcp_syn(
+            sa(&format!("[fd00:94:1::10]:{port}")),
+            sa("[fd00:94:1::11]:80"),
+            Ingress::Interface("eth1".into()),
+        );
+        lab.send_untraced(&p).unwrap();
+    }
+    let save = lab.save(Family::Ipv6, true).unwrap();
+    let counts: Vec<u64> = save
+        .lines()
+        .filter_map(|l| {
+            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
+            rule.starts_with("-A OUTPUT ")
+                .then(|| count.split(':').next()?.parse().ok())?
+        })
+        .collect();
+    assert_eq!(counts, vec![6, 0], "{save}");
+}
