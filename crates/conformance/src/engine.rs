@@ -250,7 +250,9 @@ fn node_redirect(
 ) -> Option<PacketDesc> {
     let step = outcome.steps.first()?;
     let p = &step.fate.packet;
-    let src = p.src;
+    // The source as ip6_forward sees it: before any source NAT in POSTROUTING (nothing
+    // before routing changes it).
+    let src = step.input.src;
     if !src.is_ipv6() {
         return None;
     }
