@@ -177,16 +177,31 @@ impl ChainwalkEngine {
                 ) && let (Some(st), Some(o)) = (states.into_iter().next(), t.outcomes.first())
                 {
                     state = st;
+                    // REJECT may refuse the answer in turn (a reset in OUTPUT, as
+                    // ESTABLISHED): its error carries the answer's connection and loops
+                    // back when it is for a local address.
+                    let refused = reject_answer(&host, o, refused_conn(o, &state));
                     let seen = o.steps.first().is_some_and(|s| {
                         s.notes
                             .iter()
                             .any(|(_, n)| matches!(n, Note::Conntrack { .. }))
                     });
+                    let mut deleted = false;
                     if unreplied
                         && seen
                         && let Some((i, _)) = state.conntrack.find(&input)
                     {
                         state.conntrack.entries.remove(i);
+                        deleted = true;
+                    }
+                    if let Some((desc, attach)) = refused {
+                        // A connection the reset deleted is gone from the table; the error
+                        // still carries it in the kernel, but being confirmed already it is
+                        // never entered again: traced without it (the error is then not
+                        // RELATED to anything, which only a ctstate rule on the looped-back
+                        // error could tell apart).
+                        let attach = if deleted { None } else { attach };
+                        trace_answers(&sim, &host, &mut state, desc, attach);
                     }
                 }
                 record.conntrack = ct_entry(&state, &record.packet);

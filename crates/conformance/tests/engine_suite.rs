@@ -316,6 +316,7 @@ fn former_disagreements_agree() {
         (4242, 4963), // REJECT's answer to a local packet loops back
         (9090, 2499), // SNAT --random-fully to the same address is source NAT
         (9090, 4060), // the node's ICMPv6 redirect, refused by REJECT, loops back
+        (777, 100),   // the node's reset, refused by REJECT in OUTPUT: the error loops back
     ];
     let cases: Vec<Case> = found
         .iter()
