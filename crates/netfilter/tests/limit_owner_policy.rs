@@ -6,25 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 use chainwalk_netfilter::eval::{Simulator, State, TraceError};
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::packet::parse_packet_line;
 use chainwalk_netfilter::syntax::parse_save;
 use chainwalk_netfilter::trace::{FateKind, Trace};
-
-const HOST: &str = "forwarding: true
-interfaces:
-  - name: lo
-    addresses: [127.0.0.1/8]
-  - name: eth0
-    addresses: [10.0.0.2/24]
-  - name: eth1
-    addresses: [10.1.0.2/24]
-routes:
-  - to: default
-    via: 10.0.0.1
-    dev: eth0
-";
+use common::HOST;
 
 /// 2/sec: a packet costs 500 ms of credit, the bucket holds two packets' worth.
 const LIMIT: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport 53 -m limit --limit 2/sec --limit-burst 2 -j ACCEPT\n-A INPUT -p udp -j DROP\nCOMMIT\n";

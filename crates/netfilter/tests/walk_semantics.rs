@@ -3,26 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 use chainwalk_netfilter::eval::{Prob, Simulator};
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::model::{Hook, TableName};
 use chainwalk_netfilter::packet::parse_packet_line;
 use chainwalk_netfilter::syntax::parse_save;
 use chainwalk_netfilter::trace::{EventKind, FateKind, Note, RouteDecision, Trace};
-
-const HOST: &str = "forwarding: true
-interfaces:
-  - name: lo
-    addresses: [127.0.0.1/8]
-  - name: eth0
-    addresses: [10.0.0.2/24]
-  - name: eth1
-    addresses: [10.1.0.2/24]
-routes:
-  - to: default
-    via: 10.0.0.1
-    dev: eth0
-";
+use common::{HOST, TO_LOCAL};
 
 fn run_on(rules: &str, host: &str, packet: &str) -> Trace {
     let parsed = parse_save(rules, None);
@@ -37,7 +25,6 @@ fn run(rules: &str, packet: &str) -> Trace {
     run_on(rules, HOST, packet)
 }
 
-const TO_LOCAL: &str = "-p tcp -s 10.0.0.9 --sport 1000 -d 10.0.0.2 --dport 22 -i eth0";
 const THROUGH: &str = "-p tcp -s 10.0.0.9 --sport 1000 -d 10.1.0.7 --dport 80 -i eth0";
 
 fn steps(t: &Trace) -> Vec<(String, Option<usize>, EventKind, String)> {
