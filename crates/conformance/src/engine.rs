@@ -33,7 +33,7 @@ use chainwalk_netfilter::eval::{Simulator, State};
 use chainwalk_netfilter::ext::conntrack::CtState;
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::ipset::IpSets;
-use chainwalk_netfilter::model::{Protocol, Ruleset};
+use chainwalk_netfilter::model::{IfName, Protocol, Ruleset};
 use chainwalk_netfilter::packet::{Packet, PacketDesc, Sender, has_ports};
 use chainwalk_netfilter::syntax::parse_save;
 use chainwalk_netfilter::trace::{self, EventKind, FateKind, Note};
@@ -102,7 +102,7 @@ impl ChainwalkEngine {
                 Err(ConformanceError::Packet { .. }) => break,
                 Err(e) => return Err(e),
             };
-            let mut desc = packet_desc(&spec);
+            let mut desc = packet_desc(&spec)?;
             desc.time = times
                 .get(i)
                 .copied()
@@ -168,7 +168,7 @@ impl ChainwalkEngine {
                 // The node's own answer passes the hooks too (looped back through
                 // PREROUTING and INPUT when it is for a local address): it advances nth
                 // counters and updates connections. Its path is not compared.
-                let mut desc = packet_desc(&answer);
+                let mut desc = packet_desc(&answer)?;
                 desc.quoted = quoted_header(&record, &answer);
                 desc.sender = Some(Sender::Kernel);
                 if let Ok((t, states)) = sim.trace_with_state(
@@ -463,7 +463,22 @@ pub fn lab_sender() -> Option<Sender> {
 
 /// A lab packet as chainwalk's packet description (a local packet sent from the lab's
 /// socket, see [`lab_sender`]; no time).
-pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
+pub fn packet_desc(p: &PacketSpec) -> Result<PacketDesc, ConformanceError> {
+    let in_iface =
+        match &p.ingress {
+            Ingress::Interface(i) => Some(IfName::new(i).ok_or_else(|| {
+                ConformanceError::Engine(format!("`{i}` is not an interface name"))
+            })?),
+            Ingress::Local => None,
+        };
+    Ok(PacketDesc {
+        in_iface,
+        ..headers_desc(p)
+    })
+}
+
+/// [`packet_desc`] without the input interface.
+fn headers_desc(p: &PacketSpec) -> PacketDesc {
     let proto = Protocol(p.proto.number());
     let ports = has_ports(proto);
     PacketDesc {
@@ -474,10 +489,7 @@ pub fn packet_desc(p: &PacketSpec) -> PacketDesc {
         dport: ports.then_some(p.dport),
         tcp_flags: (p.proto == Proto::Tcp).then_some(p.tcp_flags),
         icmp: matches!(p.proto, Proto::Icmp | Proto::Icmpv6).then_some((p.icmp_type, p.icmp_code)),
-        in_iface: match &p.ingress {
-            Ingress::Interface(i) => Some(i.clone()),
-            Ingress::Local => None,
-        },
+        in_iface: None,
         mark: p.mark,
         quoted: None,
         sender: match &p.ingress {
@@ -554,7 +566,7 @@ fn unfit(message: String) -> Step {
 /// The packet's tuple as the engine keys connections (ports only where the protocol has
 /// them, as the engine's packets carry them).
 fn packet_of(p: &PacketSpec) -> Packet {
-    let d = packet_desc(p);
+    let d = headers_desc(p);
     Packet {
         proto: d.proto,
         src: p.src,
@@ -563,7 +575,7 @@ fn packet_of(p: &PacketSpec) -> Packet {
         dport: d.dport,
         tcp_flags: d.tcp_flags,
         icmp: d.icmp,
-        in_iface: d.in_iface,
+        in_iface: None,
         out_iface: None,
         physdev_in: None,
         physdev_out: None,
@@ -828,11 +840,11 @@ fn record_of(
     };
     let (out_iface, headers) = match fate {
         Fate::Forwarded => (
-            step.fate.iface.clone(),
+            step.fate.iface.map(String::from),
             Some(headers_of(&step.fate.packet, SENT_TTL - 1)),
         ),
         Fate::Sent => (
-            step.fate.iface.clone(),
+            step.fate.iface.map(String::from),
             Some(headers_of(&step.fate.packet, SENT_TTL)),
         ),
         Fate::Delivered => (None, Some(headers_of(&step.fate.packet, SENT_TTL))),
@@ -898,7 +910,7 @@ pub fn branch_probabilities(
     let trace = sim
         .trace(&[chainwalk_netfilter::packet::PacketSpec::Desc(packet_desc(
             packet,
-        ))])
+        )?)])
         .map_err(|e| ConformanceError::Engine(e.to_string()))?;
     let mut sums = vec![chainwalk_netfilter::eval::Prob::zero(); branches.len()];
     for o in &trace.outcomes {

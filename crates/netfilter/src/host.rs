@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use crate::model::Family;
+use crate::model::{Family, IfName};
 
 /// An address assigned to an interface, with its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,13 +80,13 @@ pub fn prefix_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
     /// Its name.
-    pub name: String,
+    pub name: IfName,
     /// Its addresses.
     pub addresses: Vec<IfAddr>,
     /// Whether it is a bridge.
     pub bridge: bool,
     /// The bridge it is a port of.
-    pub master: Option<String>,
+    pub master: Option<IfName>,
     /// Addresses known to sit behind this interface (neighbours; for a bridge port, the hosts
     /// on that port), used to tell which bridge port a packet leaves through.
     pub neighbors: Vec<IpAddr>,
@@ -117,7 +117,7 @@ pub struct Route {
     /// The gateway.
     pub via: Option<IpAddr>,
     /// The output device.
-    pub dev: Option<String>,
+    pub dev: Option<IfName>,
     /// The preferred source address.
     pub src: Option<IpAddr>,
     /// The route type.
@@ -231,6 +231,18 @@ fn addr(text: &str, what: &str) -> Result<IpAddr, HostError> {
         .map_err(|_| HostError::Invalid(format!("{what} `{text}` is not an IP address")))
 }
 
+/// An interface name as the kernel allows it.
+fn ifname(text: &str) -> Result<IfName, HostError> {
+    IfName::new(text)
+        .filter(|_| !text.ends_with('+'))
+        .ok_or_else(|| {
+            HostError::Invalid(format!(
+                "`{text}` is not an interface name (1 to {} bytes, no `/` or blanks)",
+                IfName::MAX_LEN
+            ))
+        })
+}
+
 fn route_kind(text: Option<&str>) -> Result<RouteKind, HostError> {
     Ok(match text.unwrap_or("unicast") {
         "unicast" => RouteKind::Unicast,
@@ -283,14 +295,9 @@ impl Host {
             ipsec: file.ipsec,
             assumptions: Vec::new(),
         };
-        let mut port_of: Vec<(String, String)> = Vec::new();
+        let mut port_of: Vec<(IfName, IfName)> = Vec::new();
         for i in file.interfaces {
-            if crate::model::Iface::new(&i.name).is_none() || i.name.ends_with('+') {
-                return Err(HostError::Invalid(format!(
-                    "`{}` is not an interface name",
-                    i.name
-                )));
-            }
+            let name = ifname(&i.name)?;
             let mut addresses = Vec::new();
             for a in &i.addresses {
                 addresses.push(IfAddr::parse(a).ok_or_else(|| {
@@ -302,13 +309,13 @@ impl Host {
                 neighbors.push(addr(n, "neighbour")?);
             }
             for p in &i.ports {
-                port_of.push((p.clone(), i.name.clone()));
+                port_of.push((ifname(p)?, name));
             }
             host.interfaces.push(Interface {
                 bridge: i.bridge || i.kind.as_deref() == Some("bridge") || !i.ports.is_empty(),
-                name: i.name,
+                name,
                 addresses,
-                master: i.master,
+                master: i.master.as_deref().map(ifname).transpose()?,
                 neighbors,
             });
         }
@@ -336,7 +343,7 @@ impl Host {
             host.routes.push(Route {
                 dst: route_dst(&r.to, hint)?,
                 via,
-                dev: r.dev,
+                dev: r.dev.as_deref().map(ifname).transpose()?,
                 src: r.src.as_deref().map(|v| addr(v, "source")).transpose()?,
                 kind: route_kind(r.kind.as_deref())?,
                 metric: r.metric.unwrap_or(0),
@@ -383,6 +390,7 @@ impl Host {
             let Some(name) = s(&link, "ifname") else {
                 continue;
             };
+            let name = ifname(&name)?;
             let mut addrs = Vec::new();
             for a in link
                 .get("addr_info")
@@ -406,7 +414,7 @@ impl Host {
                 .and_then(|k| k.as_str());
             host.interfaces.push(Interface {
                 bridge: kind == Some("bridge"),
-                master: s(&link, "master"),
+                master: s(&link, "master").as_deref().map(ifname).transpose()?,
                 name,
                 addresses: addrs,
                 neighbors: Vec::new(),
@@ -417,8 +425,9 @@ impl Host {
                 let (Some(name), Some(master)) = (s(&l, "ifname"), s(&l, "master")) else {
                     continue;
                 };
+                let master = ifname(&master)?;
                 if let Some(i) = host.interfaces.iter_mut().find(|i| i.name == name) {
-                    i.master = Some(master.clone());
+                    i.master = Some(master);
                 }
                 if let Some(b) = host.interfaces.iter_mut().find(|i| i.name == master) {
                     b.bridge = true;
@@ -426,11 +435,7 @@ impl Host {
             }
         }
         // A master that is not a bond/vrf named as bridge is taken to be a bridge.
-        let masters: Vec<String> = host
-            .interfaces
-            .iter()
-            .filter_map(|i| i.master.clone())
-            .collect();
+        let masters: Vec<IfName> = host.interfaces.iter().filter_map(|i| i.master).collect();
         for m in masters {
             if let Some(b) = host.interfaces.iter_mut().find(|i| i.name == m) {
                 b.bridge = true;
@@ -450,7 +455,7 @@ impl Host {
                 host.routes.push(Route {
                     dst: route_dst(&dst, hint)?,
                     via,
-                    dev: s(&r, "dev"),
+                    dev: s(&r, "dev").as_deref().map(ifname).transpose()?,
                     src: s(&r, "prefsrc").map(|g| addr(&g, "source")).transpose()?,
                     kind: route_kind(s(&r, "type").as_deref())?,
                     metric: r
@@ -468,9 +473,9 @@ impl Host {
     /// A host assumed when none is given: a loopback interface, the interfaces the packets
     /// name, a default route out of the first of them, forwarding on. The assumptions are
     /// listed in [`Host::assumptions`].
-    pub fn assumed(ifaces: &[String]) -> Host {
+    pub fn assumed(ifaces: &[IfName]) -> Host {
         let mut interfaces = vec![Interface {
-            name: "lo".into(),
+            name: IfName::LO,
             addresses: vec![
                 IfAddr {
                     addr: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -485,15 +490,16 @@ impl Host {
             master: None,
             neighbors: Vec::new(),
         }];
-        let mut names: Vec<String> = ifaces.iter().filter(|n| *n != "lo").cloned().collect();
+        let eth0 = IfName::new("eth0").unwrap_or(IfName::LO);
+        let mut names: Vec<IfName> = ifaces.iter().filter(|n| **n != "lo").copied().collect();
         names.dedup();
         if names.is_empty() {
-            names.push("eth0".into());
+            names.push(eth0);
         }
         for n in &names {
             if !interfaces.iter().any(|i| &i.name == n) {
                 interfaces.push(Interface {
-                    name: n.clone(),
+                    name: *n,
                     addresses: Vec::new(),
                     bridge: false,
                     master: None,
@@ -501,11 +507,11 @@ impl Host {
                 });
             }
         }
-        let out = names.first().cloned().unwrap_or_else(|| "eth0".into());
+        let out = names.first().copied().unwrap_or(eth0);
         let default = |addr: IpAddr| Route {
             dst: IfAddr { addr, prefix: 0 },
             via: None,
-            dev: Some(out.clone()),
+            dev: Some(out),
             src: None,
             kind: RouteKind::Unicast,
             metric: 0,
@@ -656,6 +662,14 @@ mod tests {
         );
         assert!(Host::from_yaml("routes:\n  - to: default\n    dev: nothere\n").is_err());
         assert!(Host::from_yaml("bogus: 1\n").is_err());
+        // Linux interface names are at most 15 bytes.
+        assert!(Host::from_yaml("interfaces:\n  - name: cali0123456789a\n").is_ok());
+        let long = Host::from_yaml("interfaces:\n  - name: cali0123456789ab\n");
+        assert!(
+            matches!(&long, Err(HostError::Invalid(m)) if m.contains("cali0123456789ab")),
+            "{long:?}"
+        );
+        assert!(Host::from_ip_json(r#"[{"ifname": "a/b"}]"#, None, None, true, true).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use crate::ext::port::parse_port;
 use crate::ext::tcp::FLAG_NAMES;
-use crate::model::{Family, Protocol, Span};
+use crate::model::{Family, IfName, Protocol, Span};
 use crate::syntax::args::parse_u32;
 use crate::syntax::token::Token;
 
@@ -53,13 +53,13 @@ pub struct Packet {
     /// ICMP / ICMPv6 type and code.
     pub icmp: Option<(u8, u8)>,
     /// The input interface (`None` for a locally generated packet).
-    pub in_iface: Option<String>,
+    pub in_iface: Option<IfName>,
     /// The output interface, once routing has chosen one.
-    pub out_iface: Option<String>,
+    pub out_iface: Option<IfName>,
     /// The bridge port the packet came in on, when it entered through a bridge.
-    pub physdev_in: Option<String>,
+    pub physdev_in: Option<IfName>,
     /// The bridge port the packet leaves through, when known.
-    pub physdev_out: Option<String>,
+    pub physdev_out: Option<IfName>,
     /// The skb mark.
     pub mark: u32,
     /// Whether the source port was randomised by NAT (`--random-fully`): the number shown is
@@ -134,7 +134,7 @@ pub struct PacketDesc {
     /// `--icmp-type`: type and code (code 0 when not given).
     pub icmp: Option<(u8, u8)>,
     /// `-i`: where the packet arrives; `None` for a packet from a local process.
-    pub in_iface: Option<String>,
+    pub in_iface: Option<IfName>,
     /// `--mark`: the skb mark it arrives with.
     pub mark: u32,
     /// `--quote`: for an ICMP or ICMPv6 error, the header of the packet it answers.
@@ -367,13 +367,12 @@ fn parse_one(part: &[&str], base: usize) -> Result<PacketSpec, PacketError> {
             }
             "-i" | "--in-interface" => {
                 let v = value(i, opt)?;
-                if crate::model::Iface::new(v).is_none() || v.ends_with('+') {
-                    return Err(PacketError::at(
-                        at + 1,
-                        format!("`{v}` is not an interface name"),
-                    ));
-                }
-                in_iface = Some((at + 1, v.to_string()));
+                let name = IfName::new(v)
+                    .filter(|_| !v.ends_with('+'))
+                    .ok_or_else(|| {
+                        PacketError::at(at + 1, format!("`{v}` is not an interface name"))
+                    })?;
+                in_iface = Some((at + 1, name));
             }
             "--mark" => {
                 let v = value(i, opt)?;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::host::{Host, IfAddr, RouteKind};
+use crate::model::IfName;
 
 /// Where a destination goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct RouteResult {
     pub kind: RouteKind,
     /// The output device (`lo` for local delivery of a local packet; the address's interface
     /// for an arriving one).
-    pub dev: String,
+    pub dev: IfName,
     /// The gateway, when the route has one.
     pub via: Option<IpAddr>,
     /// The source address a local packet gets on this route.
@@ -30,10 +31,7 @@ pub struct NoRoute(pub IpAddr);
 /// broadcast addresses), then the main table by longest prefix, lower metric first.
 pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
     if host.is_local(dst) {
-        let dev = host
-            .local_iface(dst)
-            .map(|i| i.name.clone())
-            .unwrap_or_else(|| "lo".into());
+        let dev = host.local_iface(dst).map_or(IfName::LO, |i| i.name);
         return Ok(RouteResult {
             kind: RouteKind::Local,
             dev,
@@ -47,8 +45,12 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
             .interfaces
             .iter()
             .find(|i| i.addresses.iter().any(|a| a.broadcast() == Some(dst)))
-            .map(|i| i.name.clone())
-            .unwrap_or_default();
+            .map(|i| i.name);
+        // The limited broadcast (and 0.0.0.0/8) leaves by the main table's route.
+        let dev = match dev {
+            Some(d) => d,
+            None => main_table(host, dst).map_or(IfName::LO, |r| r.dev),
+        };
         let src = select_source(host, &dev, dst);
         return Ok(RouteResult {
             kind: RouteKind::Broadcast,
@@ -58,11 +60,16 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
             matched: None,
         });
     }
+    main_table(host, dst)
+}
+
+/// Looks `dst` up in the main table by longest prefix, lower metric first.
+fn main_table(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
     // Candidates: explicit routes, and connected routes implied by each address.
-    struct Cand<'h> {
+    struct Cand {
         dst: IfAddr,
         via: Option<IpAddr>,
-        dev: Option<&'h str>,
+        dev: Option<IfName>,
         src: Option<IpAddr>,
         kind: RouteKind,
         metric: u32,
@@ -74,7 +81,7 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
         .map(|r| Cand {
             dst: r.dst,
             via: r.via,
-            dev: r.dev.as_deref(),
+            dev: r.dev,
             src: r.src,
             kind: r.kind,
             metric: r.metric,
@@ -89,7 +96,7 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
                     prefix: a.prefix,
                 },
                 via: None,
-                dev: Some(i.name.as_str()),
+                dev: Some(i.name),
                 src: Some(a.addr),
                 kind: RouteKind::Unicast,
                 metric: u32::MAX,
@@ -111,7 +118,7 @@ pub fn lookup(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
     }
     let best = best.ok_or(NoRoute(dst))?;
     let dev = match (&best.dev, best.via) {
-        (Some(d), _) => d.to_string(),
+        (Some(d), _) => *d,
         (None, Some(via)) => lookup(host, via).map(|r| r.dev).map_err(|_| NoRoute(dst))?,
         (None, None) => return Err(NoRoute(dst)),
     };

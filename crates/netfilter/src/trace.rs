@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::eval::cache::{RuleField, RuleKey, RulesetStrings};
 use crate::eval::prob::Prob;
-use crate::model::{Hook, TableName};
+use crate::model::{Hook, IfName, TableName};
 use crate::packet::Packet;
 
 /// An immutable string that is cheap to clone: a `&'static str` or a shared `Arc<str>`.
@@ -363,12 +363,12 @@ pub enum Note {
         /// The address.
         addr: IpAddr,
         /// The interface it came from.
-        dev: String,
+        dev: IfName,
     },
     /// The packet was bridged (layer 2) by this bridge.
     Bridged {
         /// The bridge.
-        bridge: String,
+        bridge: IfName,
         /// Whether `bridge-nf-call-iptables` sends it through iptables.
         iptables: bool,
     },
@@ -384,7 +384,7 @@ pub enum RouteDecision {
     /// Forward / send out of this interface.
     Out {
         /// The interface.
-        dev: String,
+        dev: IfName,
         /// The gateway.
         via: Option<IpAddr>,
     },
@@ -445,7 +445,7 @@ pub struct Fate {
     /// What happened.
     pub kind: FateKind,
     /// The output interface (forwarded, sent) or the interface of local delivery.
-    pub iface: Option<String>,
+    pub iface: Option<IfName>,
     /// The headers as the packet leaves or is delivered (or as they were when dropped).
     pub packet: Packet,
     /// The rule or policy that dropped, rejected or queued it.

@@ -65,13 +65,13 @@ fn items(text: &str) -> Vec<Item> {
 }
 
 /// The interfaces the packets arrive on (for a host assumed from them).
-fn named_ifaces(items: &[Item]) -> Vec<String> {
-    let mut names: Vec<String> = items
+fn named_ifaces(items: &[Item]) -> Vec<chainwalk_netfilter::model::IfName> {
+    let mut names: Vec<_> = items
         .iter()
         .filter_map(|it| it.specs.as_ref().ok())
         .flatten()
         .filter_map(|s| match s {
-            PacketSpec::Desc(d) => d.in_iface.clone(),
+            PacketSpec::Desc(d) => d.in_iface,
             _ => None,
         })
         .collect();

@@ -130,11 +130,11 @@ fn trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
     let host = match &args.host {
         Some(h) => Host::from_yaml(&read(h)?).with_context(|| format!("in `{}`", h.display()))?,
         None => {
-            let ifaces: Vec<String> = args
+            let ifaces: Vec<_> = args
                 .packet
                 .windows(2)
                 .filter(|w| w[0] == "-i" || w[0] == "--in-interface")
-                .map(|w| w[1].clone())
+                .filter_map(|w| chainwalk_netfilter::model::IfName::new(&w[1]))
                 .collect();
             Host::assumed(&ifaces)
         }

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use chainwalk_netfilter::eval::Simulator;
 use chainwalk_netfilter::host::Host;
 use chainwalk_netfilter::ipset::IpSets;
-use chainwalk_netfilter::model::Ruleset;
+use chainwalk_netfilter::model::{IfName, Ruleset};
 use chainwalk_netfilter::packet::{PacketSpec, parse_packets};
 use chainwalk_netfilter::recent::RecentLists;
 use chainwalk_netfilter::syntax::parse_any;
@@ -132,7 +132,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 
 /// The host from `--host` or `--ip-address` (and friends); without either, a host with the
 /// interfaces the packets name.
-pub(crate) fn load_host(args: &Args, ifaces: &[String]) -> anyhow::Result<Host> {
+pub(crate) fn load_host(args: &Args, ifaces: &[IfName]) -> anyhow::Result<Host> {
     Ok(match (&args.host, &args.ip_address) {
         (Some(h), _) => Host::from_yaml(&read(h)?).with_context(|| format!("in `{h}`"))?,
         (None, Some(a)) => {
@@ -223,11 +223,13 @@ fn pull_options(args: &mut Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn named_ifaces(packet: &[String]) -> Vec<String> {
+/// The interfaces the packet names (a name that is not valid is left to the packet's parser
+/// to report).
+fn named_ifaces(packet: &[String]) -> Vec<IfName> {
     packet
         .windows(2)
         .filter(|w| w[0] == "-i" || w[0] == "--in-interface")
-        .map(|w| w[1].clone())
+        .filter_map(|w| IfName::new(&w[1]))
         .collect()
 }
 

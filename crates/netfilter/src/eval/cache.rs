@@ -19,6 +19,11 @@ struct RuleInfo {
     target: Box<str>,
     /// The rule as `iptables-save` prints it (after `-A CHAIN`).
     text: Box<str>,
+    /// The static copy of the chain's name, for a built-in chain.
+    static_chain: Option<&'static str>,
+    /// The static copy of the target's name, for a common target (not for a jump or goto,
+    /// whose target is a user chain).
+    static_target: Option<&'static str>,
 }
 
 /// Which string of a rule a [`SharedStr`] stands for.
@@ -34,13 +39,9 @@ pub(crate) enum RuleField {
 
 impl RuleInfo {
     fn new(table: &Table, chain: usize, rule: &Rule) -> RuleInfo {
+        let c = table.chains.get(chain);
         RuleInfo {
-            chain: table
-                .chains
-                .get(chain)
-                .map(|c| c.name.as_str())
-                .unwrap_or_default()
-                .into(),
+            chain: c.map(|c| c.name.as_str()).unwrap_or_default().into(),
             target: rule
                 .target
                 .as_ref()
@@ -48,6 +49,26 @@ impl RuleInfo {
                 .unwrap_or_default()
                 .into(),
             text: crate::syntax::rule_to_string(rule).into_boxed_str(),
+            static_chain: c.and_then(|c| c.hook).map(|h| h.chain_name()),
+            static_target: match &rule.target {
+                Some(crate::target::Target::Jump(_) | crate::target::Target::Goto(_)) => None,
+                Some(t) => static_name(t.name()),
+                None => Some(""),
+            },
+        }
+    }
+
+    /// A field as an event carries it: the static copy when there is one, else the shared
+    /// string of the rule at `k`.
+    fn shared(&self, strings: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
+        let fixed = match f {
+            RuleField::Chain => self.static_chain,
+            RuleField::Target => self.static_target,
+            RuleField::Text => None,
+        };
+        match fixed {
+            Some(s) => SharedStr::from_static(s),
+            None => SharedStr::of_rule(strings, k, f),
         }
     }
 
@@ -244,31 +265,43 @@ impl RuleAt<'_> {
     /// One of the rule's strings: a static one for a built-in chain or a common target,
     /// else the cached one (made now when it is the rule's first event).
     pub(crate) fn string(&self, f: RuleField) -> SharedStr {
-        let fixed = match f {
-            RuleField::Chain => self
-                .table
-                .chains
-                .get(self.chain)
-                .and_then(|c| c.hook)
-                .map(|h| h.chain_name()),
-            RuleField::Target => match &self.rule.target {
-                Some(crate::target::Target::Jump(_) | crate::target::Target::Goto(_)) => None,
-                Some(t) => static_name(t.name()),
-                None => Some(""),
-            },
-            RuleField::Text => None,
-        };
-        if let Some(s) = fixed {
-            return SharedStr::from_static(s);
-        }
-        match self.key.and_then(|k| Some((k, self.strings.slot(k)?))) {
-            Some((k, slot)) => {
-                slot.info
-                    .get_or_init(|| Box::new(RuleInfo::new(self.table, self.chain, self.rule)));
-                SharedStr::of_rule(self.strings, k, f)
+        match self.info() {
+            Some((k, info)) => info.shared(self.strings, k, f),
+            None => {
+                let info = RuleInfo::new(self.table, self.chain, self.rule);
+                let fixed = match f {
+                    RuleField::Chain => info.static_chain,
+                    RuleField::Target => info.static_target,
+                    RuleField::Text => None,
+                };
+                match fixed {
+                    Some(s) => SharedStr::from_static(s),
+                    None => SharedStr::from(info.field(f)),
+                }
             }
-            None => SharedStr::from(RuleInfo::new(self.table, self.chain, self.rule).field(f)),
         }
+    }
+
+    /// The target's name and the rule's text, as a rule event carries them.
+    pub(crate) fn target_and_text(&self) -> (SharedStr, SharedStr) {
+        match self.info() {
+            Some((k, info)) => (
+                info.shared(self.strings, k, RuleField::Target),
+                SharedStr::of_rule(self.strings, k, RuleField::Text),
+            ),
+            None => (self.string(RuleField::Target), self.string(RuleField::Text)),
+        }
+    }
+
+    /// The rule's cached strings, made now when this is the rule's first event; `None`
+    /// when the cache has no slot for it.
+    fn info(&self) -> Option<(RuleKey, &RuleInfo)> {
+        let k = self.key?;
+        let slot = self.strings.slot(k)?;
+        let info = slot
+            .info
+            .get_or_init(|| Box::new(RuleInfo::new(self.table, self.chain, self.rule)));
+        Some((k, info))
     }
 
     /// The position of the chain the rule jumps to, looked up by `find` the first time.

@@ -87,7 +87,7 @@ pub(crate) fn packet(proto: Protocol, src: &str, dst: &str) -> Packet {
         dport: None,
         tcp_flags: None,
         icmp: None,
-        in_iface: Some("eth0".into()),
+        in_iface: crate::model::IfName::new("eth0"),
         out_iface: None,
         physdev_in: None,
         physdev_out: None,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
 use crate::eval::cache::{RuleAt, RuleField};
-use crate::eval::hook::{Stage, stages};
+use crate::eval::hook::Stage;
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
 use crate::ext::Match;
@@ -14,7 +14,7 @@ use crate::ext::limit::Bucket;
 use crate::ext::statistic::Mode;
 use crate::host::{Host, RouteKind};
 use crate::ipset::IpSets;
-use crate::model::{Family, Hook, Policy, Rule, Ruleset, Table, TableName};
+use crate::model::{Family, Hook, IfName, Policy, Rule, Ruleset, Table, TableName};
 use crate::packet::{Packet, PacketDesc, PacketSpec, has_ports, tcp_flags};
 use crate::route;
 use crate::target::Target;
@@ -77,6 +77,8 @@ pub struct Simulator<'a> {
     branches: std::cell::Cell<usize>,
     /// Candidate indexes of long chains; `None` walks every rule (the reference walk).
     pub(super) index: Option<crate::eval::index::SharedIndex>,
+    /// The stages each hook runs for this ruleset.
+    plan: crate::eval::hook::Plan,
     /// Chain names, rule texts and jump targets, made once for every event.
     strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
 }
@@ -288,6 +290,19 @@ impl<T> Few<T> {
     }
 }
 
+impl<T> Few<T> {
+    /// The one value, when there is exactly one; else the list as it was.
+    fn only(self) -> Result<T, Few<T>> {
+        match self {
+            Few {
+                first: Some(t),
+                rest,
+            } if rest.is_empty() => Ok(t),
+            other => Err(other),
+        }
+    }
+}
+
 impl<T> IntoIterator for Few<T> {
     type Item = T;
     type IntoIter = std::iter::Chain<std::option::IntoIter<T>, std::vec::IntoIter<T>>;
@@ -316,13 +331,15 @@ impl<'a> Simulator<'a> {
 
     /// A simulator with chain indexes (`indexed`) or without (the reference walk).
     pub(super) fn with_index(ruleset: &'a Ruleset, host: &'a Host, indexed: bool) -> Simulator<'a> {
+        let tracking = needs_conntrack(ruleset);
         Simulator {
             ruleset,
             host,
             family: ruleset.family.unwrap_or(Family::Ipv4),
             sets: None,
             recent: None,
-            tracking: needs_conntrack(ruleset),
+            tracking,
+            plan: crate::eval::hook::Plan::new(ruleset, tracking),
             has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
             index: indexed
@@ -664,7 +681,7 @@ impl<'a> Simulator<'a> {
             dport: if ports { d.dport } else { None },
             tcp_flags: flags,
             icmp: d.icmp,
-            in_iface: d.in_iface.clone(),
+            in_iface: d.in_iface,
             out_iface: None,
             physdev_in: None,
             physdev_out: None,
@@ -680,8 +697,8 @@ impl<'a> Simulator<'a> {
         if let Some(i) = &d.in_iface
             && let Some(b) = self.host.bridge_of(i)
         {
-            p.physdev_in = Some(i.clone());
-            p.in_iface = Some(b.name.clone());
+            p.physdev_in = Some(*i);
+            p.in_iface = Some(b.name);
         }
         Ok(p)
     }
@@ -697,16 +714,13 @@ impl<'a> Simulator<'a> {
         let (step, e) = self.first_step(w)?;
         let first = &step.input;
         let in_iface = match step.fate.kind {
-            FateKind::Forwarded | FateKind::Sent => step.fate.iface.clone(),
+            FateKind::Forwarded | FateKind::Sent => step.fate.iface,
             FateKind::Local => None,
             _ => return None,
         };
         let (in_iface, physdev_in) = match in_iface {
             Some(i) if self.host.interface(&i).is_some_and(|x| x.bridge) => {
-                let port = self
-                    .host
-                    .bridge_port_for(&i, e.reply.src)
-                    .map(|p| p.name.clone());
+                let port = self.host.bridge_port_for(&i, e.reply.src).map(|p| p.name);
                 (Some(i), port)
             }
             other => (other, None),
@@ -791,7 +805,7 @@ impl<'a> Simulator<'a> {
             w.table.confirm(&w.ct);
         }
         let iface = match kind {
-            FateKind::Forwarded | FateKind::Sent => w.pkt.out_iface.clone(),
+            FateKind::Forwarded | FateKind::Sent => w.pkt.out_iface,
             _ => None,
         };
         // The world's packets are not read again until the next packet of the sequence
@@ -831,14 +845,14 @@ impl<'a> Simulator<'a> {
             && !self.host.bridge_calls_iptables(fam)
         {
             w.note(Note::Bridged {
-                bridge: b.name.clone(),
+                bridge: b.name,
                 iptables: false,
             });
-            w.pkt.out_iface = Some(b.name.clone());
+            w.pkt.out_iface = Some(b.name);
             w.pkt.physdev_out = self
                 .host
                 .bridge_port_for(&b.name, w.pkt.dst)
-                .map(|p| p.name.clone());
+                .map(|p| p.name);
             self.finish(w, FateKind::Forwarded, None, None, done);
             return;
         }
@@ -848,14 +862,14 @@ impl<'a> Simulator<'a> {
                 (Some(b), true) => {
                     let mut w = w;
                     w.note(Note::Bridged {
-                        bridge: b.name.clone(),
+                        bridge: b.name,
                         iptables: true,
                     });
-                    w.pkt.out_iface = Some(b.name.clone());
+                    w.pkt.out_iface = Some(b.name);
                     w.pkt.physdev_out = self
                         .host
                         .bridge_port_for(&b.name, w.pkt.dst)
-                        .map(|p| p.name.clone());
+                        .map(|p| p.name);
                     self.forward(w, done);
                 }
                 _ => self.route_arriving(w, done),
@@ -918,7 +932,7 @@ impl<'a> Simulator<'a> {
                     w.note(Note::Route {
                         reroute: false,
                         decision: RouteDecision::Out {
-                            dev: r.dev.clone(),
+                            dev: r.dev,
                             via: r.via,
                         },
                     });
@@ -970,7 +984,7 @@ impl<'a> Simulator<'a> {
                 RouteDecision::Local
             } else {
                 RouteDecision::Out {
-                    dev: r.dev.clone(),
+                    dev: r.dev,
                     via: r.via,
                 }
             },
@@ -981,10 +995,10 @@ impl<'a> Simulator<'a> {
         {
             w.note(Note::SourceSelected {
                 addr: src,
-                dev: r.dev.clone(),
+                dev: r.dev,
             });
         }
-        w.pkt.out_iface = Some(if is_local { "lo".into() } else { r.dev.clone() });
+        w.pkt.out_iface = Some(if is_local { IfName::LO } else { r.dev });
         let before = (w.pkt.dst, w.pkt.mark);
         let mut after_output = Few::new();
         for mut w in self.hook(Few::one(w), Hook::Output, done) {
@@ -998,12 +1012,12 @@ impl<'a> Simulator<'a> {
                                 RouteDecision::Local
                             } else {
                                 RouteDecision::Out {
-                                    dev: r2.dev.clone(),
+                                    dev: r2.dev,
                                     via: r2.via,
                                 }
                             },
                         });
-                        w.pkt.out_iface = Some(if local2 { "lo".into() } else { r2.dev });
+                        w.pkt.out_iface = Some(if local2 { IfName::LO } else { r2.dev });
                     }
                     Err(e) => {
                         let reason = e.to_string();
@@ -1028,7 +1042,7 @@ impl<'a> Simulator<'a> {
                     *index = Some(i);
                 }
                 w.note(Note::Loopback);
-                w.pkt.in_iface = Some("lo".into());
+                w.pkt.in_iface = Some(IfName::LO);
                 w.pkt.out_iface = None;
                 for w in self.hook(Few::one(w), Hook::Prerouting, done) {
                     for w in self.hook(Few::one(w), Hook::Input, done) {
@@ -1045,17 +1059,32 @@ impl<'a> Simulator<'a> {
 
     fn hook(&self, ws: Few<World>, hook: Hook, done: &mut Vec<World>) -> Few<World> {
         let mut ws = ws;
-        for stage in stages(hook) {
-            let mut next = Few::new();
-            for w in ws {
-                for f in self.stage(w, hook, *stage) {
-                    match f {
-                        Flow::Go(w) => next.push(w),
-                        Flow::Done(w) => done.push(w),
+        for stage in self.plan.stages(hook) {
+            ws = match ws.only() {
+                // One world (the common case): no lists to build.
+                Ok(w) => {
+                    let mut next = Few::new();
+                    for f in self.stage(w, hook, *stage) {
+                        match f {
+                            Flow::Go(w) => next.push(w),
+                            Flow::Done(w) => done.push(w),
+                        }
                     }
+                    next
                 }
-            }
-            ws = next;
+                Err(ws) => {
+                    let mut next = Few::new();
+                    for w in ws {
+                        for f in self.stage(w, hook, *stage) {
+                            match f {
+                                Flow::Go(w) => next.push(w),
+                                Flow::Done(w) => done.push(w),
+                            }
+                        }
+                    }
+                    next
+                }
+            };
         }
         ws
     }
@@ -1437,16 +1466,17 @@ impl<'a> Simulator<'a> {
         at: &RuleRef,
         cur: &mut Cursor,
     ) -> Option<Verdict> {
+        let (target_name, text) = here.target_and_text();
         let mut ev = Event {
             hook,
             table: table.name,
             chain: at.chain.clone(),
             rule: at.rule,
             kind: EventKind::Rule,
-            target: here.string(RuleField::Target),
+            target: target_name,
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(here.string(RuleField::Text)),
+            rule_text: Some(text),
             effect: None,
             mark: w.pkt.mark,
         };

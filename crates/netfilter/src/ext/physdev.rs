@@ -150,8 +150,8 @@ mod tests {
 
     fn bridged(port: Option<&str>) -> Fixture {
         let mut p = packet(Protocol::TCP, "10.244.0.5", "10.244.0.6");
-        p.in_iface = Some("br0".into());
-        p.physdev_in = port.map(String::from);
+        p.in_iface = crate::model::IfName::new("br0");
+        p.physdev_in = port.and_then(crate::model::IfName::new);
         Fixture::new(p)
     }
 
@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn bridged_through() {
         let mut through = bridged(Some("veth1"));
-        through.pkt.physdev_out = Some("veth2".into());
+        through.pkt.physdev_out = crate::model::IfName::new("veth2");
         for (rule, want) in [
             ("-m physdev --physdev-out veth2", Truth::Yes),
             ("-m physdev ! --physdev-out veth2", Truth::No),

@@ -99,7 +99,7 @@ mod tests {
 
     fn from(src: &str, iface: Option<&str>) -> Fixture {
         let mut p = packet(Protocol::UDP, src, "192.168.49.2");
-        p.in_iface = iface.map(String::from);
+        p.in_iface = iface.and_then(crate::model::IfName::new);
         Fixture::new(p)
     }
 

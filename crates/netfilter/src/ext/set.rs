@@ -244,8 +244,8 @@ impl SetDir {
                 )
             }
             "iface" => Dim::Iface(
-                if src { &p.in_iface } else { &p.out_iface }
-                    .clone()
+                if src { p.in_iface } else { p.out_iface }
+                    .map(String::from)
                     .unwrap_or_default(),
             ),
             "mark" => Dim::Mark(p.mark),

@@ -1,6 +1,159 @@
-//! Interface names as rules test them, with iptables' `+` wildcard.
+//! Interface names: a host's or packet's interface ([`IfName`]), and the patterns rules test
+//! them with, with iptables' `+` wildcard ([`Iface`]).
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+
+/// A network interface's name as the kernel holds it: 1 to 15 bytes (`IFNAMSIZ` less its
+/// NUL), without `/`, blanks or NUL. Kept inline, so packets and routes carry interface
+/// names without heap text; reads like a `&str`.
+#[derive(Clone, Copy)]
+pub struct IfName {
+    len: u8,
+    bytes: [u8; IfName::MAX_LEN],
+}
+
+impl IfName {
+    /// The longest interface name Linux allows (IFNAMSIZ - 1).
+    pub const MAX_LEN: usize = 15;
+
+    /// The loopback interface.
+    pub const LO: IfName = IfName {
+        len: 2,
+        bytes: *b"lo\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    };
+
+    /// Checks and wraps an interface name; `None` when the kernel would refuse it (empty,
+    /// longer than [`IfName::MAX_LEN`] bytes, or holding `/`, a blank or NUL, or `.`/`..`).
+    pub fn new(name: &str) -> Option<IfName> {
+        let b = name.as_bytes();
+        if b.is_empty()
+            || b.len() > Self::MAX_LEN
+            || name == "."
+            || name == ".."
+            || b.iter()
+                .any(|c| *c == b'/' || *c == 0 || c.is_ascii_whitespace())
+        {
+            return None;
+        }
+        let mut bytes = [0u8; Self::MAX_LEN];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(IfName {
+            len: u8::try_from(b.len()).ok()?,
+            bytes,
+        })
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Made from a `&str` cut at its end: always valid UTF-8.
+        self.bytes
+            .get(..usize::from(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Deref for IfName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for IfName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for IfName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for IfName {
+    fn eq(&self, other: &IfName) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for IfName {}
+
+impl PartialEq<str> for IfName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for IfName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for IfName {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<IfName> for str {
+    fn eq(&self, other: &IfName) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<IfName> for &str {
+    fn eq(&self, other: &IfName) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialOrd for IfName {
+    fn partial_cmp(&self, other: &IfName) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IfName {
+    fn cmp(&self, other: &IfName) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for IfName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that `Borrow<str>` lookups work.
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<IfName> for String {
+    fn from(n: IfName) -> String {
+        n.as_str().to_string()
+    }
+}
+
+impl serde::Serialize for IfName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// An interface name pattern (`-i`/`-o`): an exact name, or a prefix when it ends in `+`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +199,24 @@ impl fmt::Display for Iface {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ifname_holds_what_the_kernel_allows() {
+        for ok in ["lo", "eth0", "cali0123456789a", "veth-1.2@x"] {
+            let n = IfName::new(ok).unwrap();
+            assert_eq!(n.as_str(), ok);
+            assert_eq!(n, ok);
+            assert_eq!(n.to_string(), ok);
+        }
+        for bad in ["", "cali0123456789ab", "a/b", "a b", ".", "..", "a\0"] {
+            assert!(IfName::new(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(IfName::LO, IfName::new("lo").unwrap());
+        assert_eq!(IfName::LO.as_str(), "lo");
+        // Equal names hash alike, as their text does (lookups by `&str` through `Borrow`).
+        let set: std::collections::HashSet<IfName> = [IfName::new("eth0").unwrap()].into();
+        assert!(set.contains("eth0"));
+    }
 
     #[test]
     fn wildcard() {

@@ -12,7 +12,7 @@ mod proto;
 use std::fmt;
 
 pub use addr::{AddrMask, AddrParseError, U128};
-pub use iface::Iface;
+pub use iface::{IfName, Iface};
 pub use proto::Protocol;
 
 use crate::ext::Match;
@@ -133,6 +133,15 @@ pub enum Hook {
 }
 
 impl Hook {
+    /// Every hook, in the order a forwarded packet meets them (then INPUT and OUTPUT).
+    pub const ALL: [Hook; 5] = [
+        Hook::Prerouting,
+        Hook::Input,
+        Hook::Forward,
+        Hook::Output,
+        Hook::Postrouting,
+    ];
+
     /// The hook's built-in chain name (`PREROUTING`, …).
     pub fn chain_name(self) -> &'static str {
         match self {
@@ -146,15 +155,7 @@ impl Hook {
 
     /// The hook whose built-in chain has this name.
     pub fn from_chain_name(name: &str) -> Option<Hook> {
-        [
-            Hook::Prerouting,
-            Hook::Input,
-            Hook::Forward,
-            Hook::Output,
-            Hook::Postrouting,
-        ]
-        .into_iter()
-        .find(|h| h.chain_name() == name)
+        Hook::ALL.into_iter().find(|h| h.chain_name() == name)
     }
 }
 
