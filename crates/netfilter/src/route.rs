@@ -5,9 +5,10 @@ use std::net::IpAddr;
 
 use crate::host::{Host, IfAddr, RouteKind};
 use crate::model::IfName;
+use rustc_hash::FxHashMap;
 
 /// Where a destination goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteResult {
     /// The route type (`Local`/`Broadcast` for local delivery).
     pub kind: RouteKind,
@@ -23,7 +24,7 @@ pub struct RouteResult {
 }
 
 /// Why there is no route.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("no route to {0}")]
 pub struct NoRoute(pub IpAddr);
 
@@ -165,6 +166,50 @@ fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(_) => false,
         IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// Remembers the answers of [`lookup`] and [`select_source`] for one host, as the kernel's
+/// FIB lookups are cached per destination: the same destination gets the same answer without
+/// scanning the host's addresses and routes again. Holds at most [`RouteCache::CAPACITY`]
+/// answers of each kind (then starts over), so a long run over many destinations stays
+/// bounded.
+#[derive(Clone, Debug, Default)]
+pub struct RouteCache {
+    routes: std::cell::RefCell<FxHashMap<IpAddr, Result<RouteResult, NoRoute>>>,
+    sources: std::cell::RefCell<FxHashMap<(IfName, IpAddr), Option<IpAddr>>>,
+}
+
+impl RouteCache {
+    /// The most answers of each kind the cache holds.
+    pub const CAPACITY: usize = 1 << 16;
+
+    /// [`lookup`], remembered. `host` must be the same host on every call.
+    pub fn lookup(&self, host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
+        if let Some(r) = self.routes.borrow().get(&dst) {
+            return *r;
+        }
+        let r = lookup(host, dst);
+        let mut m = self.routes.borrow_mut();
+        if m.len() >= Self::CAPACITY {
+            m.clear();
+        }
+        m.insert(dst, r);
+        r
+    }
+
+    /// [`select_source`], remembered. `host` must be the same host on every call.
+    pub fn select_source(&self, host: &Host, dev: IfName, toward: IpAddr) -> Option<IpAddr> {
+        if let Some(r) = self.sources.borrow().get(&(dev, toward)) {
+            return *r;
+        }
+        let r = select_source(host, &dev, toward);
+        let mut m = self.sources.borrow_mut();
+        if m.len() >= Self::CAPACITY {
+            m.clear();
+        }
+        m.insert((dev, toward), r);
+        r
     }
 }
 

@@ -69,10 +69,10 @@ pub fn eval_ip(ip: &IpMatch, cx: &Cx<'_>) -> Truth {
         ok &= d.apply(d.value.contains(p.dst));
     }
     if let Some(i) = ip.in_iface() {
-        ok &= i.apply(i.value.matches(p.in_iface.as_deref().unwrap_or("")));
+        ok &= i.apply(i.value.matches_name(p.in_iface.as_ref()));
     }
     if let Some(o) = ip.out_iface() {
-        ok &= o.apply(o.value.matches(p.out_iface.as_deref().unwrap_or("")));
+        ok &= o.apply(o.value.matches_name(p.out_iface.as_ref()));
     }
     if let Some(pr) = &ip.proto {
         ok &= pr.apply(pr.value.is_any() || pr.value == p.proto);

@@ -79,6 +79,8 @@ pub struct Simulator<'a> {
     pub(super) index: Option<crate::eval::index::SharedIndex>,
     /// The stages each hook runs for this ruleset.
     plan: crate::eval::hook::Plan,
+    /// The host's routing answers, remembered per destination.
+    routes: route::RouteCache,
     /// Chain names, rule texts and jump targets, made once for every event.
     strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
 }
@@ -340,6 +342,7 @@ impl<'a> Simulator<'a> {
             recent: None,
             tracking,
             plan: crate::eval::hook::Plan::new(ruleset, tracking),
+            routes: route::RouteCache::default(),
             has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
             index: indexed
@@ -375,7 +378,8 @@ impl<'a> Simulator<'a> {
             conntrack: table.clone(),
             ..State::default()
         };
-        self.trace_with_state(specs, &state).map(|(t, _)| t)
+        self.trace_carrying(specs, &state, CtInfo::None, false)
+            .map(|(t, _)| t)
     }
 
     /// Traces a packet sequence starting from `state` (conntrack table and `-m statistic
@@ -386,7 +390,7 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         state: &State,
     ) -> Result<(Trace, Vec<State>), TraceError> {
-        self.trace_carrying(specs, state, CtInfo::None)
+        self.trace_carrying(specs, state, CtInfo::None, true)
     }
 
     /// Traces a packet the node sends in answer to a packet that `REJECT` refused (its TCP
@@ -415,16 +419,18 @@ impl<'a> Simulator<'a> {
             },
             None => CtInfo::None,
         };
-        self.trace_carrying(&[PacketSpec::Desc(answer.clone())], state, ct)
+        self.trace_carrying(&[PacketSpec::Desc(answer.clone())], state, ct, true)
     }
 
     /// Traces a packet sequence from `state`, the first packet carrying `ct` (as conntrack
-    /// attached it, or [`CtInfo::None`] to be looked up).
+    /// attached it, or [`CtInfo::None`] to be looked up); with the state each outcome ends
+    /// with when `keep_states` (else the list is empty).
     fn trace_carrying(
         &self,
         specs: &[PacketSpec],
         state: &State,
         ct: CtInfo,
+        keep_states: bool,
     ) -> Result<(Trace, Vec<State>), TraceError> {
         let table = &state.conntrack;
         self.branches.set(1);
@@ -445,10 +451,10 @@ impl<'a> Simulator<'a> {
         }
         let times = self.times(specs, state.clock, &mut assumptions)?;
         let pkt0 = self.build(1, first, &mut assumptions)?;
-        let mut worlds = vec![Box::new(WorldState {
+        let w0 = Box::new(WorldState {
             prob: Prob::one(),
             uncertain: Vec::new(),
-            steps: Vec::new(),
+            steps: Vec::with_capacity(specs.len()),
             table: table.clone(),
             counters: state.nth.clone(),
             limits: state.limits.clone(),
@@ -461,8 +467,9 @@ impl<'a> Simulator<'a> {
             ct,
             flow: None,
             stopped: false,
-        })];
-        worlds = worlds.into_iter().flat_map(|w| self.run(w)).collect();
+        });
+        let mut worlds = Vec::with_capacity(1);
+        self.run(w0, &mut worlds);
         for w in &mut worlds {
             w.flow = w
                 .steps
@@ -502,7 +509,7 @@ impl<'a> Simulator<'a> {
                 w.events.clear();
                 w.notes.clear();
                 w.ct = CtInfo::None;
-                next.extend(self.run(w));
+                self.run(w, &mut next);
             }
             worlds = next;
         }
@@ -512,16 +519,18 @@ impl<'a> Simulator<'a> {
             });
         }
         assumptions.dedup();
-        let mut tables = Vec::with_capacity(worlds.len());
+        let mut tables = Vec::with_capacity(if keep_states { worlds.len() } else { 0 });
         let outcomes = worlds
             .into_iter()
             .map(|w| {
-                tables.push(State {
-                    conntrack: w.table,
-                    nth: w.counters,
-                    limits: w.limits,
-                    clock: times.last().copied().unwrap_or(state.clock),
-                });
+                if keep_states {
+                    tables.push(State {
+                        conntrack: w.table,
+                        nth: w.counters,
+                        limits: w.limits,
+                        clock: times.last().copied().unwrap_or(state.clock),
+                    });
+                }
                 Outcome {
                     probability: w.prob,
                     uncertain: w.uncertain,
@@ -630,7 +639,7 @@ impl<'a> Simulator<'a> {
                     message: "an arriving packet (`-i`) needs a source address (`-s`)".into(),
                 });
             }
-            (None, None) => match route::lookup(self.host, d.dst) {
+            (None, None) => match self.routes.lookup(self.host, d.dst) {
                 Ok(r) => match r.src {
                     Some(s) => {
                         assumptions.push(format!(
@@ -768,14 +777,13 @@ impl<'a> Simulator<'a> {
 
     // ----- packet paths -----
 
-    fn run(&self, w: World) -> Vec<World> {
-        let mut done = Vec::new();
+    /// Follows one packet through the host; the worlds it ends in go to `done`.
+    fn run(&self, w: World, done: &mut Vec<World>) {
         if w.pkt.in_iface.is_some() {
-            self.arriving(w, &mut done);
+            self.arriving(w, done);
         } else {
-            self.local(w, &mut done);
+            self.local(w, done);
         }
-        done
     }
 
     fn finish(
@@ -879,7 +887,7 @@ impl<'a> Simulator<'a> {
 
     fn route_arriving(&self, mut w: World, done: &mut Vec<World>) {
         let fam = w.pkt.family();
-        match route::lookup(self.host, w.pkt.dst) {
+        match self.routes.lookup(self.host, w.pkt.dst) {
             Err(e) => {
                 let reason = e.to_string();
                 w.note(Note::Route {
@@ -963,7 +971,7 @@ impl<'a> Simulator<'a> {
     }
 
     fn local(&self, mut w: World, done: &mut Vec<World>) {
-        let r = match route::lookup(self.host, w.pkt.dst) {
+        let r = match self.routes.lookup(self.host, w.pkt.dst) {
             Ok(r) => r,
             Err(e) => {
                 let reason = format!("{e}: the socket cannot send");
@@ -1003,7 +1011,7 @@ impl<'a> Simulator<'a> {
         let mut after_output = Few::new();
         for mut w in self.hook(Few::one(w), Hook::Output, done) {
             if (w.pkt.dst, w.pkt.mark) != before {
-                match route::lookup(self.host, w.pkt.dst) {
+                match self.routes.lookup(self.host, w.pkt.dst) {
                     Ok(r2) => {
                         let local2 = matches!(r2.kind, RouteKind::Local);
                         w.note(Note::Route {
@@ -1587,12 +1595,17 @@ impl<'a> Simulator<'a> {
             }
             Some(Target::Masquerade(m)) => {
                 let from = endpoint(&w.pkt, false);
-                let out = w.pkt.out_iface.as_deref().unwrap_or_default();
-                let toward = route::lookup(self.host, w.pkt.dst)
+                let toward = self
+                    .routes
+                    .lookup(self.host, w.pkt.dst)
                     .ok()
                     .and_then(|r| r.via)
                     .unwrap_or(w.pkt.dst);
-                match route::select_source(self.host, out, toward) {
+                let source = match w.pkt.out_iface {
+                    Some(out) => self.routes.select_source(self.host, out, toward),
+                    None => route::select_source(self.host, "", toward),
+                };
+                match source {
                     Some(addr) => {
                         let (port, doubt) = m.translate_port(from.port);
                         self.set_src(w, addr, port, m.random_fully);

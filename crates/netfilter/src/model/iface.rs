@@ -45,6 +45,11 @@ impl IfName {
         })
     }
 
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         // Made from a `&str` cut at its end: always valid UTF-8.
@@ -76,7 +81,7 @@ impl std::borrow::Borrow<str> for IfName {
 
 impl PartialEq for IfName {
     fn eq(&self, other: &IfName) -> bool {
-        self.as_str() == other.as_str()
+        self.len == other.len && self.bytes == other.bytes
     }
 }
 
@@ -84,31 +89,31 @@ impl Eq for IfName {}
 
 impl PartialEq<str> for IfName {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for IfName {
     fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<String> for IfName {
     fn eq(&self, other: &String) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<IfName> for str {
     fn eq(&self, other: &IfName) -> bool {
-        self == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<IfName> for &str {
     fn eq(&self, other: &IfName) -> bool {
-        *self == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -120,7 +125,7 @@ impl PartialOrd for IfName {
 
 impl Ord for IfName {
     fn cmp(&self, other: &IfName) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -183,9 +188,18 @@ impl Iface {
 
     /// Whether an interface name matches this pattern, as the kernel compares them.
     pub fn matches(&self, name: &str) -> bool {
+        self.matches_bytes(name.as_bytes())
+    }
+
+    /// [`Iface::matches`] on the name's bytes (no name: the empty name).
+    pub fn matches_name(&self, name: Option<&IfName>) -> bool {
+        self.matches_bytes(name.map_or(&[][..], IfName::as_bytes))
+    }
+
+    fn matches_bytes(&self, name: &[u8]) -> bool {
         match self.0.strip_suffix('+') {
-            Some(prefix) => name.starts_with(prefix),
-            None => self.0 == name,
+            Some(prefix) => name.starts_with(prefix.as_bytes()),
+            None => self.0.as_bytes() == name,
         }
     }
 }
