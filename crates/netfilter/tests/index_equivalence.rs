@@ -1,6 +1,7 @@
 //! The indexed walk of `Simulator::new` against the reference walk of `Simulator::reference`:
 //! on generated rulesets with long chains of exact-destination rules (negated, masked,
-//! wildcard, random, jumping, DNAT-ing and MARK-ing), both give identical traces.
+//! wildcard, random, jumping, DNAT-ing and MARK-ing, with the address, protocol and port
+//! tests that rule heads decide), both give identical traces.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -57,6 +58,13 @@ fn extra(random: bool) -> impl Strategy<Value = String> {
                 .boxed(),
         ),
         (1, Just(" ! -s 10.0.0.0/24".to_string()).boxed()),
+        (1, Just(" -s 10.1.0.0/16".to_string()).boxed()),
+        (1, Just(" -p tcp -m tcp ! --dport 81".to_string()).boxed()),
+        (
+            1,
+            Just(" -p udp -m comment --comment x -m udp --sport 990:1000".to_string()).boxed(),
+        ),
+        (1, Just(" -p all".to_string()).boxed()),
         (1, Just(" -i eth0".to_string()).boxed()),
         (1, Just(" -m addrtype --dst-type LOCAL".to_string()).boxed()),
         (1, Just(" -m limit --limit 3/min".to_string()).boxed()),

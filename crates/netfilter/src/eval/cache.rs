@@ -19,11 +19,51 @@ struct RuleInfo {
     target: Box<str>,
     /// The rule as `iptables-save` prints it (after `-A CHAIN`).
     text: Box<str>,
-    /// The static copy of the chain's name, for a built-in chain.
-    static_chain: Option<&'static str>,
-    /// The static copy of the target's name, for a common target (not for a jump or goto,
-    /// whose target is a user chain).
-    static_target: Option<&'static str>,
+}
+
+/// What a rule's slot holds once the rule had its first event: its strings, and which of
+/// them events carry as static copies (so that later events read the slot only).
+#[derive(Debug)]
+struct Made {
+    info: Box<RuleInfo>,
+    /// The chain's name in [`STATIC_NAMES`], for a built-in chain ([`NOT_STATIC`] else).
+    chain: u8,
+    /// The target's name in [`STATIC_NAMES`], for a common target that is not a jump or
+    /// goto ([`NOT_STATIC`] else).
+    target: u8,
+}
+
+/// `Made::chain` / `Made::target` for a name that is not static.
+const NOT_STATIC: u8 = u8::MAX;
+
+impl Made {
+    fn new(table: &Table, chain: usize, rule: &Rule) -> Made {
+        let c = table.chains.get(chain);
+        let index = |n: Option<&str>| n.and_then(static_index).unwrap_or(NOT_STATIC);
+        Made {
+            info: Box::new(RuleInfo::new(table, chain, rule)),
+            chain: index(c.and_then(|c| c.hook).map(|h| h.chain_name())),
+            target: index(match &rule.target {
+                Some(crate::target::Target::Jump(_) | crate::target::Target::Goto(_)) => None,
+                Some(t) => Some(t.name()),
+                None => Some(""),
+            }),
+        }
+    }
+
+    /// A field as an event carries it: the static copy when there is one, else the shared
+    /// string of the rule at `k`.
+    fn shared(&self, strings: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
+        let fixed = match f {
+            RuleField::Chain => self.chain,
+            RuleField::Target => self.target,
+            RuleField::Text => NOT_STATIC,
+        };
+        match STATIC_NAMES.get(usize::from(fixed)) {
+            Some(s) => SharedStr::from_static(s),
+            None => SharedStr::of_rule(strings, k, f),
+        }
+    }
 }
 
 /// Which string of a rule a [`SharedStr`] stands for.
@@ -49,26 +89,6 @@ impl RuleInfo {
                 .unwrap_or_default()
                 .into(),
             text: crate::syntax::rule_to_string(rule).into_boxed_str(),
-            static_chain: c.and_then(|c| c.hook).map(|h| h.chain_name()),
-            static_target: match &rule.target {
-                Some(crate::target::Target::Jump(_) | crate::target::Target::Goto(_)) => None,
-                Some(t) => static_name(t.name()),
-                None => Some(""),
-            },
-        }
-    }
-
-    /// A field as an event carries it: the static copy when there is one, else the shared
-    /// string of the rule at `k`.
-    fn shared(&self, strings: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
-        let fixed = match f {
-            RuleField::Chain => self.static_chain,
-            RuleField::Target => self.static_target,
-            RuleField::Text => None,
-        };
-        match fixed {
-            Some(s) => SharedStr::from_static(s),
-            None => SharedStr::of_rule(strings, k, f),
         }
     }
 
@@ -89,7 +109,7 @@ const JUMP_NONE: u32 = u32::MAX - 1;
 /// The cache of one rule.
 #[derive(Debug)]
 struct RuleSlot {
-    info: OnceLock<Box<RuleInfo>>,
+    info: OnceLock<Made>,
     /// For `-j CHAIN` / `-g CHAIN`: the chain's position once looked up ([`JUMP_UNKNOWN`],
     /// [`JUMP_NONE`]).
     jump: AtomicU32,
@@ -105,6 +125,8 @@ struct TableStrings {
     offsets: Vec<u32>,
     /// Per rule of every chain, in chain order.
     rules: Vec<RuleSlot>,
+    /// Per rule, in the same order, its head (empty when the cache was made without).
+    heads: Vec<crate::eval::head::Head>,
     /// The position of each hook's built-in chain (the first chain of its name), by
     /// [`hook_slot`].
     hooks: [Option<usize>; 5],
@@ -135,8 +157,9 @@ pub(crate) struct RulesetStrings {
 }
 
 impl RulesetStrings {
-    /// Empty slots for every table, chain and rule of `ruleset`.
-    pub(crate) fn new(ruleset: &Ruleset) -> RulesetStrings {
+    /// Empty slots for every table, chain and rule of `ruleset`; with each rule's head when
+    /// `heads`.
+    pub(crate) fn new(ruleset: &Ruleset, heads: bool) -> RulesetStrings {
         RulesetStrings {
             tables: ruleset
                 .tables
@@ -171,6 +194,16 @@ impl RulesetStrings {
                                 jump: AtomicU32::new(JUMP_UNKNOWN),
                             })
                             .collect(),
+                        heads: if heads {
+                            t.chains
+                                .iter()
+                                .flat_map(|c| c.rules.iter())
+                                .take(n.min(JUMP_NONE as usize))
+                                .map(crate::eval::head::Head::of)
+                                .collect()
+                        } else {
+                            Vec::new()
+                        },
                         hooks,
                     }
                 })
@@ -233,6 +266,13 @@ impl RulesetStrings {
         })
     }
 
+    /// The head of the rule at `k`, when the cache was made with heads.
+    pub(crate) fn head(&self, k: RuleKey) -> Option<&crate::eval::head::Head> {
+        self.tables
+            .get(k.table as usize)
+            .and_then(|t| t.heads.get(k.rule as usize))
+    }
+
     fn slot(&self, k: RuleKey) -> Option<&RuleSlot> {
         self.tables
             .get(k.table as usize)
@@ -243,7 +283,7 @@ impl RulesetStrings {
     pub(crate) fn field(&self, k: RuleKey, f: RuleField) -> &str {
         self.slot(k)
             .and_then(|s| s.info.get())
-            .map_or("", |i| i.field(f))
+            .map_or("", |m| m.info.field(f))
     }
 }
 
@@ -265,18 +305,18 @@ impl RuleAt<'_> {
     /// One of the rule's strings: a static one for a built-in chain or a common target,
     /// else the cached one (made now when it is the rule's first event).
     pub(crate) fn string(&self, f: RuleField) -> SharedStr {
-        match self.info() {
-            Some((k, info)) => info.shared(self.strings, k, f),
+        match self.made() {
+            Some((k, made)) => made.shared(self.strings, k, f),
             None => {
-                let info = RuleInfo::new(self.table, self.chain, self.rule);
+                let made = Made::new(self.table, self.chain, self.rule);
                 let fixed = match f {
-                    RuleField::Chain => info.static_chain,
-                    RuleField::Target => info.static_target,
-                    RuleField::Text => None,
+                    RuleField::Chain => made.chain,
+                    RuleField::Target => made.target,
+                    RuleField::Text => NOT_STATIC,
                 };
-                match fixed {
+                match STATIC_NAMES.get(usize::from(fixed)) {
                     Some(s) => SharedStr::from_static(s),
-                    None => SharedStr::from(info.field(f)),
+                    None => SharedStr::from(made.info.field(f)),
                 }
             }
         }
@@ -284,9 +324,9 @@ impl RuleAt<'_> {
 
     /// The target's name and the rule's text, as a rule event carries them.
     pub(crate) fn target_and_text(&self) -> (SharedStr, SharedStr) {
-        match self.info() {
-            Some((k, info)) => (
-                info.shared(self.strings, k, RuleField::Target),
+        match self.made() {
+            Some((k, made)) => (
+                made.shared(self.strings, k, RuleField::Target),
                 SharedStr::of_rule(self.strings, k, RuleField::Text),
             ),
             None => (self.string(RuleField::Target), self.string(RuleField::Text)),
@@ -295,13 +335,13 @@ impl RuleAt<'_> {
 
     /// The rule's cached strings, made now when this is the rule's first event; `None`
     /// when the cache has no slot for it.
-    fn info(&self) -> Option<(RuleKey, &RuleInfo)> {
+    fn made(&self) -> Option<(RuleKey, &Made)> {
         let k = self.key?;
         let slot = self.strings.slot(k)?;
-        let info = slot
+        let made = slot
             .info
-            .get_or_init(|| Box::new(RuleInfo::new(self.table, self.chain, self.rule)));
-        Some((k, info))
+            .get_or_init(|| Made::new(self.table, self.chain, self.rule));
+        Some((k, made))
     }
 
     /// The position of the chain the rule jumps to, looked up by `find` the first time.
@@ -326,33 +366,42 @@ impl RuleAt<'_> {
     }
 }
 
-/// The static copy of a common name (built-in chains, common targets), shared without
-/// allocation.
+/// Common names (built-in chains, common targets) that events carry without allocation.
+const STATIC_NAMES: [&str; 21] = [
+    "PREROUTING",
+    "INPUT",
+    "FORWARD",
+    "OUTPUT",
+    "POSTROUTING",
+    "",
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "REJECT",
+    "MARK",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "LOG",
+    "CONNMARK",
+    "NOTRACK",
+    "CT",
+    "QUEUE",
+    "NFQUEUE",
+];
+
+/// The position of `name` in [`STATIC_NAMES`].
+fn static_index(name: &str) -> Option<u8> {
+    STATIC_NAMES
+        .iter()
+        .position(|s| *s == name)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// The static copy of a common name, shared without allocation.
 fn static_name(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "PREROUTING" => "PREROUTING",
-        "INPUT" => "INPUT",
-        "FORWARD" => "FORWARD",
-        "OUTPUT" => "OUTPUT",
-        "POSTROUTING" => "POSTROUTING",
-        "" => "",
-        "ACCEPT" => "ACCEPT",
-        "DROP" => "DROP",
-        "RETURN" => "RETURN",
-        "REJECT" => "REJECT",
-        "MARK" => "MARK",
-        "DNAT" => "DNAT",
-        "SNAT" => "SNAT",
-        "MASQUERADE" => "MASQUERADE",
-        "REDIRECT" => "REDIRECT",
-        "LOG" => "LOG",
-        "CONNMARK" => "CONNMARK",
-        "NOTRACK" => "NOTRACK",
-        "CT" => "CT",
-        "QUEUE" => "QUEUE",
-        "NFQUEUE" => "NFQUEUE",
-        _ => return None,
-    })
+    STATIC_NAMES.iter().find(|s| **s == name).copied()
 }
 
 /// A chain name as a [`SharedStr`]: a static one for the built-in chains.

@@ -18,6 +18,7 @@
 //! ```
 
 pub(crate) mod cache;
+pub(crate) mod head;
 pub mod hook;
 pub mod index;
 pub mod matches;

@@ -347,7 +347,7 @@ impl<'a> Simulator<'a> {
             branches: std::cell::Cell::new(1),
             index: indexed
                 .then(|| std::sync::Arc::new(crate::eval::index::RulesetIndex::build(ruleset))),
-            strings: std::sync::Arc::new(crate::eval::cache::RulesetStrings::new(ruleset)),
+            strings: std::sync::Arc::new(crate::eval::cache::RulesetStrings::new(ruleset, indexed)),
         }
     }
 
@@ -1304,9 +1304,10 @@ impl<'a> Simulator<'a> {
                     }
                     continue;
                 };
+                let key = self.strings.rule_key(slot, cur.chain, cur.pos);
                 let here = || RuleAt {
                     strings: &self.strings,
-                    key: self.strings.rule_key(slot, cur.chain, cur.pos),
+                    key,
                     table,
                     chain: cur.chain,
                     rule,
@@ -1317,7 +1318,12 @@ impl<'a> Simulator<'a> {
                     chain: here().string(RuleField::Chain),
                     rule: Some(cur.pos + 1),
                 };
-                let matched = match cur.decided.take() {
+                // A branch resumed with its answer, or the rule's head when it decides.
+                let known = cur.decided.take().or_else(|| {
+                    key.and_then(|k| self.strings.head(k))
+                        .and_then(|h| h.decide(&w.pkt))
+                });
+                let matched = match known {
                     Some(m) => m,
                     None => match self.eval_rule(w, rule, table.name, &cur, hook, &at) {
                         Evaluated::One(w1, m) => {

@@ -1,0 +1,262 @@
+//! Rule heads: what most rules test — IPv4 addresses, the protocol, TCP or UDP ports —
+//! copied out of the model into one flat array per table, in rule order. The indexed walk
+//! asks a rule's head first: a head can reject a rule without the walk reading the rule
+//! (its `Rule`, boxed addresses and matches live elsewhere on the heap), and a head that
+//! holds every test of its rule decides a match too.
+//!
+//! A head only answers from tests whose answer is a plain yes or no and that change no
+//! state: `-s`/`-d` with IPv4 addresses, `-p`, and one `-m tcp`/`-m udp` with only
+//! `--sport`/`--dport`; `-m comment` always holds. Anything else (interfaces, IPv6
+//! addresses, `-f`, other matches) leaves the rule to the full evaluation, which then sees
+//! the same packet and gives the same answer the head would have given for the tests it
+//! holds.
+
+use std::net::IpAddr;
+
+use crate::ext::Match;
+use crate::ext::port::PortRange;
+use crate::model::{AddrMask, Neg, Protocol, Rule};
+use crate::packet::Packet;
+
+/// `-s` with an IPv4 address.
+const SRC: u16 = 1;
+/// `! -s`.
+const SRC_NEG: u16 = 1 << 1;
+/// `-d` with an IPv4 address.
+const DST: u16 = 1 << 2;
+/// `! -d`.
+const DST_NEG: u16 = 1 << 3;
+/// `-p`.
+const PROTO: u16 = 1 << 4;
+/// `! -p`.
+const PROTO_NEG: u16 = 1 << 5;
+/// `-p all` (any protocol).
+const PROTO_ANY: u16 = 1 << 6;
+/// A `-m tcp` or `-m udp` match: the packet's protocol must be [`Head::l4`].
+const L4: u16 = 1 << 7;
+/// `--sport` of the port match.
+const SPORT: u16 = 1 << 8;
+/// `! --sport`.
+const SPORT_NEG: u16 = 1 << 9;
+/// `--dport` of the port match.
+const DPORT: u16 = 1 << 10;
+/// `! --dport`.
+const DPORT_NEG: u16 = 1 << 11;
+/// The head holds every test of the rule: its answer is the rule's.
+const EXACT: u16 = 1 << 12;
+
+/// The tests of one rule that a head holds (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Head {
+    src: u32,
+    src_mask: u32,
+    dst: u32,
+    dst_mask: u32,
+    sport: (u16, u16),
+    dport: (u16, u16),
+    proto: u8,
+    l4: u8,
+    flags: u16,
+}
+
+impl Head {
+    /// The head of `rule`.
+    pub(crate) fn of(rule: &Rule) -> Head {
+        let mut h = Head::default();
+        let ip = &rule.ip;
+        let mut exact = ip.ifaces.is_none() && ip.fragment.is_none();
+        let mut v4 = |a: &Neg<AddrMask>, flag: u16, neg: u16, h: &mut Head| match a.value {
+            AddrMask::V4 { addr, mask } => {
+                h.flags |= flag | if a.negated { neg } else { 0 };
+                (addr, mask)
+            }
+            AddrMask::V6 { .. } => {
+                exact = false;
+                (0, 0)
+            }
+        };
+        if let Some(s) = &ip.src {
+            (h.src, h.src_mask) = v4(s, SRC, SRC_NEG, &mut h);
+        }
+        if let Some(d) = &ip.dst {
+            (h.dst, h.dst_mask) = v4(d, DST, DST_NEG, &mut h);
+        }
+        if let Some(p) = &ip.proto {
+            h.flags |= PROTO
+                | if p.negated { PROTO_NEG } else { 0 }
+                | if p.value.is_any() { PROTO_ANY } else { 0 };
+            h.proto = p.value.0;
+        }
+        for m in rule.matches.iter() {
+            let ports = match m {
+                Match::Comment(_) => continue,
+                Match::Tcp(t) if t.flags.is_none() && t.option.is_none() => {
+                    (Protocol::TCP, t.sport, t.dport)
+                }
+                Match::Udp(u) => (Protocol::UDP, u.sport, u.dport),
+                _ => {
+                    exact = false;
+                    continue;
+                }
+            };
+            if h.flags & L4 != 0 {
+                // A second port match: left to the full evaluation.
+                exact = false;
+                continue;
+            }
+            let (proto, sport, dport) = ports;
+            h.flags |= L4;
+            h.l4 = proto.0;
+            if let Some(s) = sport {
+                h.flags |= SPORT | if s.negated { SPORT_NEG } else { 0 };
+                h.sport = (s.value.lo, s.value.hi);
+            }
+            if let Some(d) = dport {
+                h.flags |= DPORT | if d.negated { DPORT_NEG } else { 0 };
+                h.dport = (d.value.lo, d.value.hi);
+            }
+        }
+        if exact {
+            h.flags |= EXACT;
+        }
+        h
+    }
+
+    /// The rule's answer for `p` when the head knows it: `Some(false)` when a test the head
+    /// holds fails (the rule does not match, whatever its other tests say), `Some(true)`
+    /// when the head holds every test of the rule and all hold, `None` otherwise.
+    pub(crate) fn decide(&self, p: &Packet) -> Option<bool> {
+        let f = self.flags;
+        let holds = |flag: u16, neg: u16, t: bool| f & flag == 0 || (t != (f & neg != 0));
+        let ok = holds(SRC, SRC_NEG, in_v4(p.src, self.src, self.src_mask))
+            && holds(DST, DST_NEG, in_v4(p.dst, self.dst, self.dst_mask))
+            && holds(
+                PROTO,
+                PROTO_NEG,
+                f & PROTO_ANY != 0 || self.proto == p.proto.0,
+            )
+            && (f & L4 == 0
+                || (self.l4 == p.proto.0
+                    && holds(SPORT, SPORT_NEG, in_range(p.sport, self.sport))
+                    && holds(DPORT, DPORT_NEG, in_range(p.dport, self.dport))));
+        match (ok, f & EXACT != 0) {
+            (false, _) => Some(false),
+            (true, true) => Some(true),
+            (true, false) => None,
+        }
+    }
+}
+
+fn in_v4(ip: IpAddr, addr: u32, mask: u32) -> bool {
+    match ip {
+        IpAddr::V4(a) => u32::from(a) & mask == addr,
+        IpAddr::V6(_) => false,
+    }
+}
+
+fn in_range(port: Option<u16>, (lo, hi): (u16, u16)) -> bool {
+    port.is_some_and(|v| PortRange { lo, hi }.contains(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Truth;
+    use crate::eval::testkit::{Fixture, packet};
+    use crate::model::Protocol;
+
+    fn rule(text: &str) -> Rule {
+        let parsed = crate::syntax::parse_save(
+            &format!("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {text}\nCOMMIT\n"),
+            None,
+        );
+        assert!(!parsed.has_errors(), "{text}: {:?}", parsed.diagnostics);
+        parsed.ruleset.tables[0].chains[0].rules[0].clone()
+    }
+
+    /// The full evaluation of a rule's tests, as the walk does it.
+    fn full(r: &Rule, fix: &Fixture) -> Option<bool> {
+        let cx = fix.cx();
+        let mut t = crate::eval::matches::eval_ip(&r.ip, &cx);
+        for m in r.matches.iter() {
+            if t != Truth::Yes {
+                break;
+            }
+            t = m.eval(&cx);
+        }
+        match t {
+            Truth::Yes => Some(true),
+            Truth::No => Some(false),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn heads_agree_with_the_full_evaluation() {
+        let rules = [
+            "-j ACCEPT",
+            "-s 10.0.0.0/8 -j ACCEPT",
+            "! -s 10.0.0.0/8 -d 10.96.0.1/32 -p tcp -m comment --comment x -m tcp --dport 80 -j ACCEPT",
+            "-d 10.96.0.1/32 -p tcp -m tcp ! --dport 80 -j ACCEPT",
+            "-p udp -m udp --sport 1000:2000 --dport 53 -j ACCEPT",
+            "! -p tcp -j ACCEPT",
+            "-p all -j ACCEPT",
+            "! -p all -j ACCEPT",
+            "-p tcp -m tcp --dport 80 -m tcp --sport 5 -j ACCEPT",
+            "-p tcp -m tcp --tcp-flags SYN SYN -j ACCEPT",
+            "-i eth0 -d 10.96.0.1/32 -j ACCEPT",
+            "-d 10.96.0.1/32 -m mark --mark 0x1 -j ACCEPT",
+            "-s 192.168.1.7/255.0.255.0 -j ACCEPT",
+            "-p icmp -j ACCEPT",
+        ];
+        let packets = [
+            packet(Protocol::TCP, "10.0.0.9", "10.96.0.1"),
+            packet(Protocol::TCP, "192.168.1.9", "10.96.0.1"),
+            packet(Protocol::UDP, "192.7.1.9", "10.96.0.1"),
+            packet(Protocol::ICMP, "10.0.0.9", "10.96.0.2"),
+        ];
+        let mut decided = 0;
+        for text in rules {
+            let r = rule(text);
+            let head = Head::of(&r);
+            for p in &packets {
+                for (sport, dport) in [(1500, 80), (40000, 53), (5, 443)] {
+                    let mut p = p.clone();
+                    if p.sport.is_some() {
+                        p.sport = Some(sport);
+                        p.dport = Some(dport);
+                    }
+                    let fix = Fixture::new(p.clone());
+                    let want = full(&r, &fix);
+                    match head.decide(&p) {
+                        Some(answer) => {
+                            decided += 1;
+                            assert_eq!(Some(answer), want, "{text} {p:?}");
+                        }
+                        None => assert!(
+                            want != Some(false) || head.flags & EXACT == 0,
+                            "{text} {p:?}"
+                        ),
+                    }
+                }
+            }
+        }
+        assert!(decided > 100, "{decided}");
+    }
+
+    #[test]
+    fn exact_only_when_every_test_is_held() {
+        assert_ne!(
+            Head::of(&rule("-s 10.0.0.0/8 -m comment --comment a -j ACCEPT")).flags & EXACT,
+            0
+        );
+        for text in [
+            "-i eth0 -j ACCEPT",
+            "-m mark --mark 1 -j ACCEPT",
+            "-p tcp -m tcp --syn -j ACCEPT",
+            "-m statistic --mode random --probability 0.5 -j ACCEPT",
+        ] {
+            assert_eq!(Head::of(&rule(text)).flags & EXACT, 0, "{text}");
+        }
+    }
+}
