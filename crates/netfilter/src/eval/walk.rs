@@ -250,11 +250,6 @@ impl CallStack {
     }
 }
 
-enum Flow {
-    Go(World),
-    Done(World),
-}
-
 /// A rule's matches evaluated for one world: one answer, or the worlds it split into.
 enum Evaluated {
     One(World, bool),
@@ -293,14 +288,13 @@ impl<T> Few<T> {
 }
 
 impl<T> Few<T> {
-    /// The one value, when there is exactly one; else the list as it was.
-    fn only(self) -> Result<T, Few<T>> {
-        match self {
-            Few {
-                first: Some(t),
-                rest,
-            } if rest.is_empty() => Ok(t),
-            other => Err(other),
+    /// Hands each value to `f`, in order.
+    fn each(self, mut f: impl FnMut(T)) {
+        if let Some(t) = self.first {
+            f(t);
+        }
+        if !self.rest.is_empty() {
+            self.rest.into_iter().for_each(f);
         }
     }
 }
@@ -1068,36 +1062,23 @@ impl<'a> Simulator<'a> {
     fn hook(&self, ws: Few<World>, hook: Hook, done: &mut Vec<World>) -> Few<World> {
         let mut ws = ws;
         for stage in self.plan.stages(hook) {
-            ws = match ws.only() {
-                // One world (the common case): no lists to build.
-                Ok(w) => {
-                    let mut next = Few::new();
-                    for f in self.stage(w, hook, *stage) {
-                        match f {
-                            Flow::Go(w) => next.push(w),
-                            Flow::Done(w) => done.push(w),
-                        }
-                    }
-                    next
-                }
-                Err(ws) => {
-                    let mut next = Few::new();
-                    for w in ws {
-                        for f in self.stage(w, hook, *stage) {
-                            match f {
-                                Flow::Go(w) => next.push(w),
-                                Flow::Done(w) => done.push(w),
-                            }
-                        }
-                    }
-                    next
-                }
-            };
+            let mut next = Few::new();
+            ws.each(|w| self.stage(w, hook, *stage, &mut next, done));
+            ws = next;
         }
         ws
     }
 
-    fn stage(&self, mut w: World, hook: Hook, stage: Stage) -> Few<Flow> {
+    /// Runs one stage of a hook for a world: the worlds that go on are pushed to `next`,
+    /// those that end here (dropped, rejected, queued) to `done`.
+    fn stage(
+        &self,
+        mut w: World,
+        hook: Hook,
+        stage: Stage,
+        next: &mut Few<World>,
+        done: &mut Vec<World>,
+    ) {
         match stage {
             Stage::Conntrack => {
                 if self.tracking && matches!(w.ct, CtInfo::None) {
@@ -1115,11 +1096,11 @@ impl<'a> Simulator<'a> {
                         reply,
                     });
                 }
-                Few::one(Flow::Go(w))
+                next.push(w);
             }
-            Stage::Table(t) => self.table_stage(w, hook, t, None),
+            Stage::Table(t) => self.table_stage(w, hook, t, None, next, done),
             // Without conntrack the nat hooks find no connection and let the packet pass.
-            Stage::NatDst | Stage::NatSrc if !self.tracking => Few::one(Flow::Go(w)),
+            Stage::NatDst | Stage::NatSrc if !self.tracking => next.push(w),
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {
@@ -1129,9 +1110,11 @@ impl<'a> Simulator<'a> {
                     });
                     if !has_chain {
                         set_done(&mut w.ct, dst_side);
-                        return Few::one(Flow::Go(w));
+                        next.push(w);
+                        return;
                     }
-                    return self.table_stage(w, hook, TableName::Nat, Some(dst_side));
+                    self.table_stage(w, hook, TableName::Nat, Some(dst_side), next, done);
+                    return;
                 }
                 match w.ct.clone() {
                     CtInfo::Conn {
@@ -1170,45 +1153,59 @@ impl<'a> Simulator<'a> {
                         }
                     }
                 }
-                Few::one(Flow::Go(w))
+                next.push(w);
             }
         }
     }
 
-    fn table_stage(&self, w: World, hook: Hook, t: TableName, nat_side: Option<bool>) -> Few<Flow> {
+    /// Walks table `t`'s chain for the hook; worlds the table accepts go to `next`, the
+    /// others, finished, to `done`. `nat_side`: the nat stage this walk is (its binding is
+    /// made once the walk ends).
+    fn table_stage(
+        &self,
+        w: World,
+        hook: Hook,
+        t: TableName,
+        nat_side: Option<bool>,
+        next: &mut Few<World>,
+        done: &mut Vec<World>,
+    ) {
         let Some(table) = self.ruleset.table(t) else {
-            return Few::one(Flow::Go(w));
+            next.push(w);
+            return;
         };
         let slot = self.strings.table_slot(t);
         let Some(start) = self.strings.builtin(slot, table, hook) else {
-            return Few::one(Flow::Go(w));
+            next.push(w);
+            return;
         };
-        self.walk(w, table, hook, start)
-            .into_iter()
-            .map(|(mut w, v)| {
-                if let Some(side) = nat_side {
-                    set_done(&mut w.ct, side);
+        self.walk(w, table, hook, start, &mut |mut w, v| {
+            if let Some(side) = nat_side {
+                set_done(&mut w.ct, side);
+            }
+            match v {
+                Verdict::Accept => next.push(w),
+                Verdict::Drop(r) => done.push(self.finished(w, FateKind::Dropped, Some(r), None)),
+                Verdict::Reject(r, with) => {
+                    done.push(self.finished(w, FateKind::Rejected, Some(r), Some(with)))
                 }
-                match v {
-                    Verdict::Accept => Flow::Go(w),
-                    Verdict::Drop(r) => {
-                        Flow::Done(self.finished(w, FateKind::Dropped, Some(r), None))
-                    }
-                    Verdict::Reject(r, with) => {
-                        Flow::Done(self.finished(w, FateKind::Rejected, Some(r), Some(with)))
-                    }
-                    Verdict::Queue(r) => {
-                        Flow::Done(self.finished(w, FateKind::Queued, Some(r), None))
-                    }
-                }
-            })
-            .collect()
+                Verdict::Queue(r) => done.push(self.finished(w, FateKind::Queued, Some(r), None)),
+            }
+        })
     }
 
     // ----- the chain walk -----
 
-    fn walk(&self, w: World, table: &Table, hook: Hook, start: usize) -> Few<(World, Verdict)> {
-        let mut out = Few::new();
+    /// Walks `table` from its built-in chain `start`; each world the walk ends in is handed
+    /// to `out` with the table's verdict.
+    fn walk(
+        &self,
+        w: World,
+        table: &Table,
+        hook: Hook,
+        start: usize,
+        out: &mut dyn FnMut(World, Verdict),
+    ) {
         // The branch to follow next; the others wait in `work` (a stack: the branch where a
         // rule matched is followed first).
         let mut next = Some((
@@ -1282,7 +1279,7 @@ impl<'a> Simulator<'a> {
                                 rule: None,
                             }),
                         };
-                        out.push((w, v));
+                        out(w, v);
                         break;
                     }
                     w.events.push(Event {
@@ -1368,14 +1365,13 @@ impl<'a> Simulator<'a> {
                 };
                 match self.target(&mut w, rule, table, &here, hook, &at, &mut cur) {
                     Some(v) => {
-                        out.push((w, v));
+                        out(w, v);
                         break;
                     }
                     None => continue,
                 }
             }
         }
-        out
     }
 
     /// Evaluates a rule's matches in order, branching on chance and undecidable matches.
