@@ -52,11 +52,10 @@ impl IfName {
 
     /// The name.
     pub fn as_str(&self) -> &str {
-        // Made from a `&str` cut at its end: always valid UTF-8.
-        self.bytes
-            .get(..usize::from(self.len))
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_default()
+        let bytes = self.as_bytes();
+        // SAFETY: `IfName::new` is the only constructor besides `LO`; both copy a whole
+        // `&str` (valid UTF-8) into `bytes[..len]` and nothing changes them afterwards.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
 
@@ -213,6 +212,17 @@ impl fmt::Display for Iface {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Any name `IfName::new` takes reads back as given (multi-byte text included).
+        #[test]
+        fn ifname_reads_back(name in "\\PC{0,16}") {
+            if let Some(n) = IfName::new(&name) {
+                proptest::prop_assert_eq!(n.as_str(), name.as_str());
+                proptest::prop_assert!(name.len() <= IfName::MAX_LEN);
+            }
+        }
+    }
 
     #[test]
     fn ifname_holds_what_the_kernel_allows() {
