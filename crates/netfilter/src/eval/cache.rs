@@ -287,6 +287,16 @@ impl RulesetStrings {
     }
 }
 
+/// The strings of a rule event.
+pub(crate) struct EventStrings {
+    /// The chain's name.
+    pub(crate) chain: SharedStr,
+    /// The target's name.
+    pub(crate) target: SharedStr,
+    /// The rule's text.
+    pub(crate) text: SharedStr,
+}
+
 /// A rule being recorded: what its events need from the cache.
 pub(crate) struct RuleAt<'s> {
     /// The cache.
@@ -322,14 +332,20 @@ impl RuleAt<'_> {
         }
     }
 
-    /// The target's name and the rule's text, as a rule event carries them.
-    pub(crate) fn target_and_text(&self) -> (SharedStr, SharedStr) {
+    /// The chain's name, the target's name and the rule's text, as a rule event carries
+    /// them, from one look at the rule's slot.
+    pub(crate) fn event_strings(&self) -> EventStrings {
         match self.made() {
-            Some((k, made)) => (
-                made.shared(self.strings, k, RuleField::Target),
-                SharedStr::of_rule(self.strings, k, RuleField::Text),
-            ),
-            None => (self.string(RuleField::Target), self.string(RuleField::Text)),
+            Some((k, made)) => EventStrings {
+                chain: made.shared(self.strings, k, RuleField::Chain),
+                target: made.shared(self.strings, k, RuleField::Target),
+                text: SharedStr::of_rule(self.strings, k, RuleField::Text),
+            },
+            None => EventStrings {
+                chain: self.string(RuleField::Chain),
+                target: self.string(RuleField::Target),
+                text: self.string(RuleField::Text),
+            },
         }
     }
 

@@ -1357,13 +1357,15 @@ impl<'a> Simulator<'a> {
                     continue;
                 }
                 let here = here();
+                let strings = here.event_strings();
                 let at = RuleRef {
                     hook,
                     table: table.name,
-                    chain: here.string(RuleField::Chain),
+                    chain: strings.chain,
                     rule: Some(cur.pos + 1),
                 };
-                match self.target(&mut w, rule, table, &here, hook, &at, &mut cur) {
+                let names = (strings.target, strings.text);
+                match self.target(&mut w, rule, table, &here, names, hook, at, &mut cur) {
                     Some(v) => {
                         out(w, v);
                         break;
@@ -1472,15 +1474,16 @@ impl<'a> Simulator<'a> {
         rule: &Rule,
         table: &Table,
         here: &RuleAt<'_>,
+        (target_name, text): (SharedStr, SharedStr),
         hook: Hook,
-        at: &RuleRef,
+        at: RuleRef,
         cur: &mut Cursor,
     ) -> Option<Verdict> {
-        let (target_name, text) = here.target_and_text();
+        // The event takes the chain's name from `at` when it is recorded.
         let mut ev = Event {
             hook,
             table: table.name,
-            chain: at.chain.clone(),
+            chain: SharedStr::default(),
             rule: at.rule,
             kind: EventKind::Rule,
             target: target_name,
@@ -1513,6 +1516,7 @@ impl<'a> Simulator<'a> {
                     }
                     None => {
                         // RETURN with nothing to return to: the base chain's policy.
+                        ev.chain = at.chain;
                         w.events.push(ev);
                         let policy = table
                             .chain(hook.chain_name())
@@ -1580,7 +1584,7 @@ impl<'a> Simulator<'a> {
                     from,
                     to: endpoint(&w.pkt, true),
                 });
-                note_unmodelled(w, at, doubt);
+                note_unmodelled(w, &at, doubt);
                 verdict = Some(Verdict::Accept);
             }
             Some(Target::Snat(n)) => {
@@ -1592,7 +1596,7 @@ impl<'a> Simulator<'a> {
                     to: endpoint(&w.pkt, false),
                     random_port: n.random_fully,
                 });
-                note_unmodelled(w, at, doubt);
+                note_unmodelled(w, &at, doubt);
                 verdict = Some(Verdict::Accept);
             }
             Some(Target::Masquerade(m)) => {
@@ -1616,7 +1620,7 @@ impl<'a> Simulator<'a> {
                             to: endpoint(&w.pkt, false),
                             random_port: m.random_fully,
                         });
-                        note_unmodelled(w, at, doubt);
+                        note_unmodelled(w, &at, doubt);
                         verdict = Some(Verdict::Accept);
                     }
                     None => {
@@ -1672,7 +1676,7 @@ impl<'a> Simulator<'a> {
                 }
                 verdict = Some(Verdict::Queue(at.clone()));
             }
-            Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, at, &mut ev),
+            Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, &at, &mut ev),
             // Targets that change nothing the trace follows: they log, count, or rewrite
             // header fields traces do not model; `CT` without `--notrack` attaches helpers,
             // zones or timeouts; `SET` changes an ipset, but a trace keeps the given
@@ -1706,6 +1710,7 @@ impl<'a> Simulator<'a> {
             }
         }
         ev.mark = w.pkt.mark;
+        ev.chain = at.chain;
         w.events.push(ev);
         if advance {
             cur.pos += 1;
