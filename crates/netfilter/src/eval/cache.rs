@@ -244,33 +244,16 @@ impl RulesetStrings {
         }
     }
 
-    /// The key of rule `pos` (0-based) of chain `chain` in the table at `slot`.
-    pub(crate) fn rule_key(
-        &self,
-        slot: Option<usize>,
-        chain: usize,
-        pos: usize,
-    ) -> Option<RuleKey> {
+    /// The slots and heads of the table at `slot`, for a walk over it.
+    pub(crate) fn view(&self, slot: Option<usize>) -> Option<TableView<'_>> {
         let s = slot?;
         let t = self.tables.get(s)?;
-        let start = *t.offsets.get(chain)? as usize;
-        let end = t
-            .offsets
-            .get(chain + 1)
-            .map_or(t.rules.len(), |o| *o as usize)
-            .min(t.rules.len());
-        let at = start.checked_add(pos).filter(|a| *a < end)?;
-        Some(RuleKey {
+        Some(TableView {
             table: u32::try_from(s).ok()?,
-            rule: u32::try_from(at).ok()?,
+            offsets: &t.offsets,
+            len: t.rules.len(),
+            heads: &t.heads,
         })
-    }
-
-    /// The head of the rule at `k`, when the cache was made with heads.
-    pub(crate) fn head(&self, k: RuleKey) -> Option<&crate::eval::head::Head> {
-        self.tables
-            .get(k.table as usize)
-            .and_then(|t| t.heads.get(k.rule as usize))
     }
 
     fn slot(&self, k: RuleKey) -> Option<&RuleSlot> {
@@ -284,6 +267,37 @@ impl RulesetStrings {
         self.slot(k)
             .and_then(|s| s.info.get())
             .map_or("", |m| m.info.field(f))
+    }
+}
+
+/// One table's part of the cache, looked up once per walk.
+#[derive(Clone, Copy)]
+pub(crate) struct TableView<'s> {
+    table: u32,
+    offsets: &'s [u32],
+    len: usize,
+    heads: &'s [crate::eval::head::Head],
+}
+
+impl<'s> TableView<'s> {
+    /// The key of rule `pos` (0-based) of chain `chain`: `None` past the chain's end.
+    pub(crate) fn key(&self, chain: usize, pos: usize) -> Option<RuleKey> {
+        let start = *self.offsets.get(chain)? as usize;
+        let end = self
+            .offsets
+            .get(chain + 1)
+            .map_or(self.len, |o| *o as usize)
+            .min(self.len);
+        let at = start.checked_add(pos).filter(|a| *a < end)?;
+        Some(RuleKey {
+            table: self.table,
+            rule: u32::try_from(at).ok()?,
+        })
+    }
+
+    /// The head of the rule at `k` (a key of this table), when the cache has heads.
+    pub(crate) fn head(&self, k: RuleKey) -> Option<&'s crate::eval::head::Head> {
+        self.heads.get(k.rule as usize)
     }
 }
 

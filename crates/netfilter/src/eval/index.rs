@@ -233,6 +233,14 @@ impl RulesetIndex {
         self.names.get(t)?.get(name).copied()
     }
 
+    /// The chain indexes of `table` (by chain position), for a walk over it.
+    pub fn table(&self, table: TableName) -> Option<&[Option<ChainIndex>]> {
+        self.tables
+            .iter()
+            .find(|(n, _)| *n == table)
+            .map(|(_, cs)| cs.as_slice())
+    }
+
     /// The index of a chain, when it has one.
     pub fn chain(&self, table: TableName, chain: usize) -> Option<&ChainIndex> {
         self.tables

@@ -1225,12 +1225,17 @@ impl<'a> Simulator<'a> {
             .and_then(|c| c.policy)
             .unwrap_or(Policy::Accept);
         let base_name = SharedStr::from_static(hook.chain_name());
+        // The table's chain indexes, rule slots and heads, looked up once.
+        let indexes = self.index.as_ref().and_then(|ix| ix.table(table.name));
+        let view = self.strings.view(slot);
         while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
-                if let (Some(ix), None) = (&self.index, cur.decided)
-                    && chain.rules.len() >= crate::eval::index::MIN_INDEXED_RULES
+                if cur.decided.is_none()
+                    && let Some(ix) = indexes
+                        .and_then(|i| i.get(cur.chain))
+                        .and_then(Option::as_ref)
                 {
-                    cur.pos = ix.next(table.name, cur.chain, cur.pos, w.pkt.dst);
+                    cur.pos = ix.next(cur.pos, w.pkt.dst);
                 }
                 let Some(rule) = chain.rules.get(cur.pos) else {
                     // End of the chain.
@@ -1301,7 +1306,7 @@ impl<'a> Simulator<'a> {
                     }
                     continue;
                 };
-                let key = self.strings.rule_key(slot, cur.chain, cur.pos);
+                let key = view.and_then(|v| v.key(cur.chain, cur.pos));
                 let here = || RuleAt {
                     strings: &self.strings,
                     key,
@@ -1317,8 +1322,8 @@ impl<'a> Simulator<'a> {
                 };
                 // A branch resumed with its answer, or the rule's head when it decides.
                 let known = cur.decided.take().or_else(|| {
-                    key.and_then(|k| self.strings.head(k))
-                        .and_then(|h| h.decide(&w.pkt))
+                    let head = view.zip(key).and_then(|(v, k)| v.head(k))?;
+                    head.decide(&w.pkt)
                 });
                 let matched = match known {
                     Some(m) => m,
