@@ -26,6 +26,8 @@
 #   TRACE_ENDPOINTS endpoints per service for the trace column (default "1 10")
 #   TRACE_PACKETS  packets traced per size by the indexed walk (default 200000; the
 #                  reference walk traces fewer on large rulesets)
+#   TRACE_ROUNDS   rounds of the trace measurement: each round measures every size in
+#                  turn, and the medians over the rounds are reported (default 5)
 #   ONLY           measure only these parts: any of "load render trace" (default all)
 #   CARGO_TARGET_DIR is honoured.
 # Needs root (network namespaces) for the iptables-restore column; without it that
@@ -44,6 +46,7 @@ RENDER_SIZES=${RENDER_SIZES:-"1000 10000 50000"}
 TRACE_SIZES=${TRACE_SIZES:-"${SIZES[*]}"}
 TRACE_ENDPOINTS=${TRACE_ENDPOINTS:-"1 10"}
 TRACE_PACKETS=${TRACE_PACKETS:-200000}
+TRACE_ROUNDS=${TRACE_ROUNDS:-5}
 ONLY=${ONLY:-"load render trace"}
 part() { [[ " $ONLY " == *" $1 "* ]]; }
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -156,7 +159,7 @@ if [ -n "$TRACE_BIN" ] && part trace; then
     sizes_csv=$(echo "$TRACE_SIZES" | tr ' ' ',')
     for e in $TRACE_ENDPOINTS; do
         echo "tracing ($sizes_csv services x $e endpoints)..." >&2
-        out=$(CHAINWALK_BENCH_LOOP=$TRACE_PACKETS CHAINWALK_BENCH_SIZES=$sizes_csv CHAINWALK_BENCH_ENDPOINTS=$e "$TRACE_BIN")
+        out=$(CHAINWALK_BENCH_LOOP=$TRACE_PACKETS CHAINWALK_BENCH_ROUNDS=$TRACE_ROUNDS CHAINWALK_BENCH_SIZES=$sizes_csv CHAINWALK_BENCH_ENDPOINTS=$e "$TRACE_BIN")
         for n in $TRACE_SIZES; do
             fast=$(echo "$out" | grep "^ *indexed services=$n ")
             slow=$(echo "$out" | grep "^ *reference services=$n ")
@@ -181,6 +184,8 @@ echo
 echo "| render (full sync) | restore text | median | min | partial sync, one slice changed (median) |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${render_rows[@]}"
+echo
+echo "Trace: medians of $TRACE_ROUNDS rounds, every size measured in turn in each round."
 echo
 echo "| trace: services | endpoints | indexed packets/s | indexed packets/CPU-s | indexed outcomes/s | reference packets/s | reference packets/CPU-s | indexed / reference |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -6,7 +6,8 @@
 //! `CHAINWALK_BENCH_LOOP=N` skips criterion and traces N packets per size in a plain loop
 //! (the reference walk fewer on large rulesets), printing `key=value` figures: packets/s by
 //! the clock and per CPU-second of the thread (`/proc/thread-self/schedstat`), and
-//! outcomes/s; `bench/compare.sh` runs it.
+//! outcomes/s; `CHAINWALK_BENCH_ROUNDS=R` repeats the measurement of every size R times, in
+//! turn, and prints medians; `bench/compare.sh` runs it.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -174,46 +175,99 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// One walk's figures in one round.
+#[derive(Clone, Copy)]
+struct Round {
+    packets: usize,
+    outcomes: usize,
+    secs: f64,
+    cpu_secs: f64,
+}
+
+/// The median of some figures.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// `CHAINWALK_BENCH_LOOP=N`: trace N packets per size and walk, print packets/s, and skip
 /// criterion (for profilers: `valgrind --tool=callgrind` on the bench binary).
+/// `CHAINWALK_BENCH_ROUNDS=R` (default 1) measures R rounds; each round measures every size
+/// once, in turn, so a busy spell of a shared machine falls on all sizes alike; the figures
+/// printed are the medians over the rounds.
 fn plain_loop(n: usize) {
     let host = Host::from_yaml(HOST).unwrap();
-    for size in sizes() {
-        let rules = load(size);
-        let pkts = packets(size, 1024);
-        let fast = Simulator::new(&rules, &host);
-        let reference = Simulator::reference(&rules, &host);
-        let walks: &[(&str, &Simulator<'_>)] =
-            if std::env::var_os("CHAINWALK_BENCH_ONLY_INDEXED").is_some() {
-                &[("indexed", &fast)]
-            } else {
-                &[("indexed", &fast), ("reference", &reference)]
-            };
-        for (name, sim) in walks {
-            // The reference walk of a large ruleset is slow: fewer packets.
-            let n = if *name == "reference" {
-                (n * 100 / size.max(100)).max(200).min(n)
-            } else {
-                n
-            };
-            let start = std::time::Instant::now();
-            let cpu0 = thread_cpu_ns();
-            let mut outcomes = 0usize;
-            for k in 0..n {
-                outcomes += sim.trace(&pkts[k % pkts.len()]).unwrap().outcomes.len();
+    let rounds: usize = std::env::var("CHAINWALK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let only_indexed = std::env::var_os("CHAINWALK_BENCH_ONLY_INDEXED").is_some();
+    let loaded: Vec<(usize, Ruleset, Vec<Vec<PacketSpec>>)> = sizes()
+        .into_iter()
+        .map(|size| (size, load(size), packets(size, 1024)))
+        .collect();
+    let sims: Vec<(Simulator<'_>, Simulator<'_>)> = loaded
+        .iter()
+        .map(|(_, rules, _)| {
+            (
+                Simulator::new(rules, &host),
+                Simulator::reference(rules, &host),
+            )
+        })
+        .collect();
+    let names: &[&str] = if only_indexed {
+        &["indexed"]
+    } else {
+        &["indexed", "reference"]
+    };
+    // results[size][walk] = one Round per round
+    let mut results: Vec<Vec<Vec<Round>>> = vec![vec![Vec::new(); names.len()]; loaded.len()];
+    for _ in 0..rounds {
+        for (si, ((size, _, pkts), (fast, reference))) in loaded.iter().zip(&sims).enumerate() {
+            for (wi, name) in names.iter().enumerate() {
+                let sim = if *name == "reference" { reference } else { fast };
+                // The reference walk of a large ruleset is slow: fewer packets.
+                let n = if *name == "reference" {
+                    (n * 100 / size.max(&100)).max(200).min(n)
+                } else {
+                    n
+                };
+                let start = std::time::Instant::now();
+                let cpu0 = thread_cpu_ns();
+                let mut outcomes = 0usize;
+                for k in 0..n {
+                    outcomes += sim.trace(&pkts[k % pkts.len()]).unwrap().outcomes.len();
+                }
+                let secs = start.elapsed().as_secs_f64();
+                let cpu_secs = match (cpu0, thread_cpu_ns()) {
+                    (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
+                    _ => secs,
+                };
+                results[si][wi].push(Round {
+                    packets: n,
+                    outcomes,
+                    secs,
+                    cpu_secs,
+                });
             }
-            let secs = start.elapsed().as_secs_f64();
-            let cpu_secs = match (cpu0, thread_cpu_ns()) {
-                (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
-                _ => secs,
-            };
+        }
+    }
+    for (si, (size, _, _)) in loaded.iter().enumerate() {
+        for (wi, name) in names.iter().enumerate() {
+            let rs = &results[si][wi];
+            let pps = median(rs.iter().map(|r| r.packets as f64 / r.secs).collect());
+            let cpu = median(rs.iter().map(|r| r.packets as f64 / r.cpu_secs).collect());
+            let ops = median(rs.iter().map(|r| r.outcomes as f64 / r.secs).collect());
+            let r0 = rs.first().copied().unwrap();
             println!(
-                "{name:>9} services={size} endpoints={} packets={n} secs={secs:.3} packets_per_s={:.0} \
-                 cpu_secs={cpu_secs:.3} packets_per_cpu_s={:.0} outcomes={outcomes} outcomes_per_s={:.0}",
+                "{name:>9} services={size} endpoints={} packets={} rounds={} secs={:.3} packets_per_s={pps:.0} \
+                 packets_per_cpu_s={cpu:.0} outcomes={} outcomes_per_s={ops:.0}",
                 endpoints(),
-                n as f64 / secs,
-                n as f64 / cpu_secs,
-                outcomes as f64 / secs,
+                r0.packets,
+                rs.len(),
+                r0.secs,
+                r0.outcomes,
             );
         }
     }
