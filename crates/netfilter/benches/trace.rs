@@ -226,7 +226,11 @@ fn plain_loop(n: usize) {
     for _ in 0..rounds {
         for (si, ((size, _, pkts), (fast, reference))) in loaded.iter().zip(&sims).enumerate() {
             for (wi, name) in names.iter().enumerate() {
-                let sim = if *name == "reference" { reference } else { fast };
+                let sim = if *name == "reference" {
+                    reference
+                } else {
+                    fast
+                };
                 // The reference walk of a large ruleset is slow: fewer packets.
                 let n = if *name == "reference" {
                     (n * 100 / size.max(&100)).max(200).min(n)

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
 use crate::eval::cache::{RuleAt, RuleField};
+use crate::eval::head::Decision;
 use crate::eval::hook::Stage;
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
@@ -196,6 +197,27 @@ struct WorldState {
 impl WorldState {
     fn note(&mut self, n: Note) {
         self.notes.push((self.events.len(), n));
+    }
+}
+
+/// When each packet of a sequence passes; the first kept inline (most traces have one).
+struct Times {
+    first: u64,
+    rest: Vec<u64>,
+}
+
+impl Times {
+    /// The time of packet `i` (0-based).
+    fn get(&self, i: usize) -> Option<u64> {
+        match i.checked_sub(1) {
+            None => Some(self.first),
+            Some(r) => self.rest.get(r).copied(),
+        }
+    }
+
+    /// The time of the last packet.
+    fn last(&self) -> u64 {
+        self.rest.last().copied().unwrap_or(self.first)
     }
 }
 
@@ -452,7 +474,7 @@ impl<'a> Simulator<'a> {
             table: table.clone(),
             counters: state.nth.clone(),
             limits: state.limits.clone(),
-            clock: times.first().copied().unwrap_or(state.clock),
+            clock: times.get(0).unwrap_or(state.clock),
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
@@ -499,7 +521,7 @@ impl<'a> Simulator<'a> {
                 };
                 w.input = pkt.clone();
                 w.pkt = pkt;
-                w.clock = times.get(n).copied().unwrap_or(w.clock);
+                w.clock = times.get(n).unwrap_or(w.clock);
                 w.events.clear();
                 w.notes.clear();
                 w.ct = CtInfo::None;
@@ -522,7 +544,7 @@ impl<'a> Simulator<'a> {
                         conntrack: w.table,
                         nth: w.counters,
                         limits: w.limits,
-                        clock: times.last().copied().unwrap_or(state.clock),
+                        clock: times.last(),
                     });
                 }
                 Outcome {
@@ -548,10 +570,13 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         start: u64,
         assumptions: &mut Vec<String>,
-    ) -> Result<Vec<u64>, TraceError> {
+    ) -> Result<Times, TraceError> {
         let secs = |t: u64| format!("{}.{:09}", t / 1_000_000_000, t % 1_000_000_000);
         let mut clock = start;
-        let mut times = Vec::with_capacity(specs.len());
+        let mut times = Times {
+            first: start,
+            rest: Vec::with_capacity(specs.len().saturating_sub(1)),
+        };
         for (i, s) in specs.iter().enumerate() {
             let time = match s {
                 PacketSpec::Desc(d) => d.time,
@@ -576,7 +601,11 @@ impl<'a> Simulator<'a> {
                 )),
                 None => {}
             }
-            times.push(clock);
+            if i == 0 {
+                times.first = clock;
+            } else {
+                times.rest.push(clock);
+            }
         }
         Ok(times)
     }
@@ -1321,13 +1350,21 @@ impl<'a> Simulator<'a> {
                     rule: Some(cur.pos + 1),
                 };
                 // A branch resumed with its answer, or the rule's head when it decides.
-                let known = cur.decided.take().or_else(|| {
-                    let head = view.zip(key).and_then(|(v, k)| v.head(k))?;
-                    head.decide(&w.pkt)
-                });
+                let (known, ip_holds) = match cur.decided.take() {
+                    Some(m) => (Some(m), false),
+                    None => match view.zip(key).and_then(|(v, k)| v.head(k)) {
+                        Some(h) => match h.decide(&w.pkt) {
+                            Decision::Fails => (Some(false), false),
+                            Decision::Holds => (Some(true), false),
+                            Decision::IpHolds => (None, true),
+                            Decision::Unknown => (None, false),
+                        },
+                        None => (None, false),
+                    },
+                };
                 let matched = match known {
                     Some(m) => m,
-                    None => match self.eval_rule(w, rule, table.name, &cur, hook, &at) {
+                    None => match self.eval_rule(w, rule, ip_holds, table.name, &cur, hook, &at) {
                         Evaluated::One(w1, m) => {
                             w = w1;
                             m
@@ -1383,16 +1420,21 @@ impl<'a> Simulator<'a> {
 
     /// Evaluates a rule's matches in order, branching on chance and undecidable matches.
     /// While every answer is a plain yes or no the world is not copied or split.
+    /// `ip_holds`: the rule's generic part is known to hold (its head said so).
+    #[allow(clippy::too_many_arguments)]
     fn eval_rule(
         &self,
         mut w: World,
         rule: &Rule,
+        ip_holds: bool,
         table: TableName,
         cur: &Cursor,
         hook: Hook,
         at: &dyn Fn() -> RuleRef,
     ) -> Evaluated {
-        let mut t = {
+        let mut t = if ip_holds {
+            Truth::Yes
+        } else {
             let cx = self.cx(&w, hook);
             eval_ip(&rule.ip, &cx)
         };
