@@ -505,7 +505,7 @@ pub fn step_of(e: &trace::Event) -> Step {
     Step {
         hook: e.hook.chain_name().to_string(),
         table: e.table.as_str().to_string(),
-        chain: e.chain.to_string(),
+        chain: e.chain().to_string(),
         at: match (e.kind, e.rule) {
             (EventKind::Rule, Some(p)) => At::Rule(u32::try_from(p).unwrap_or(u32::MAX)),
             (EventKind::Policy, _) => At::Policy,
@@ -924,7 +924,7 @@ pub fn branch_probabilities(
                 o.steps.iter().flat_map(|s| &s.events).any(|e| {
                     e.kind == EventKind::Rule
                         && e.table.as_str() == b.table
-                        && e.chain == b.chain
+                        && e.chain() == b.chain
                         && e.rule.and_then(|r| u32::try_from(r).ok()) == Some(b.position)
                 })
             })

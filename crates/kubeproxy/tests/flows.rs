@@ -120,8 +120,8 @@ fn reduce(trace: &Trace) -> (String, bool) {
             continue;
         };
         for e in &step.events {
-            if e.chain == "KUBE-MARK-MASQ"
-                || (e.kind == EventKind::Rule && e.target == "KUBE-MARK-MASQ")
+            if e.chain() == "KUBE-MARK-MASQ"
+                || (e.kind == EventKind::Rule && e.target() == "KUBE-MARK-MASQ")
             {
                 masq = true;
             }
@@ -136,8 +136,8 @@ fn reduce(trace: &Trace) -> (String, bool) {
                 }
             }
             if e.kind == EventKind::Rule
-                && e.chain.starts_with("KUBE-")
-                && e.target == "ACCEPT"
+                && e.chain().starts_with("KUBE-")
+                && e.target() == "ACCEPT"
                 && verdict.is_none()
             {
                 verdict = Some("ACCEPT".into());

@@ -235,29 +235,41 @@ pub struct Event {
     pub hook: Hook,
     /// The table.
     pub table: TableName,
-    /// The chain.
-    pub chain: SharedStr,
     /// 1-based position of the rule in its chain; `None` for a policy or an implicit return.
     pub rule: Option<usize>,
     /// What kind of event.
     pub kind: EventKind,
-    /// The target: `ACCEPT`, `DROP`, a chain name for a jump or goto, `MARK`, `DNAT`, …; the
-    /// policy for a policy event; `RETURN` for an implicit return; empty for a rule without
-    /// target.
-    pub target: SharedStr,
     /// Whether the target is a user chain (`-j CHAIN` or `-g CHAIN`).
     pub jump: bool,
     /// Whether the rule used `-g` (goto).
     pub goto: bool,
-    /// The rule as `iptables-save` prints it (after `-A CHAIN`); `None` for non-rule events.
-    pub rule_text: Option<SharedStr>,
     /// What the target did to the packet, when anything.
     pub effect: Option<Effect>,
     /// The mark after the event.
     pub mark: u32,
+    /// The chain, the target and the rule's text ([`Event::chain`], [`Event::target`],
+    /// [`Event::rule_text`]).
+    pub names: EventNames,
 }
 
 impl Event {
+    /// The chain.
+    pub fn chain(&self) -> &str {
+        self.names.chain()
+    }
+
+    /// The target: `ACCEPT`, `DROP`, a chain name for a jump or goto, `MARK`, `DNAT`, …; the
+    /// policy for a policy event; `RETURN` for an implicit return; empty for a rule without
+    /// target.
+    pub fn target(&self) -> &str {
+        self.names.target()
+    }
+
+    /// The rule as `iptables-save` prints it (after `-A CHAIN`); `None` for non-rule events.
+    pub fn rule_text(&self) -> Option<&str> {
+        self.names.rule_text()
+    }
+
     /// The verdict as the kernel's nf_tables trace spells it for this event: `jump CHAIN`,
     /// `goto CHAIN`, `accept` (ACCEPT and the NAT targets), `drop` (DROP, REJECT), `return`
     /// (a `-j RETURN` rule), `queue`, and `continue` for non-terminating targets and for the
@@ -265,11 +277,11 @@ impl Event {
     /// (`accept`/`drop`).
     pub fn kernel_verdict(&self) -> String {
         match self.kind {
-            EventKind::Policy => self.target.to_ascii_lowercase(),
+            EventKind::Policy => self.target().to_ascii_lowercase(),
             EventKind::Return => "continue".into(),
-            EventKind::Rule if self.goto => format!("goto {}", self.target),
-            EventKind::Rule if self.jump => format!("jump {}", self.target),
-            EventKind::Rule => match self.target.as_str() {
+            EventKind::Rule if self.goto => format!("goto {}", self.target()),
+            EventKind::Rule if self.jump => format!("jump {}", self.target()),
+            EventKind::Rule => match self.target() {
                 "ACCEPT" | "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" => "accept".into(),
                 "DROP" | "REJECT" => "drop".into(),
                 "RETURN" => "return".into(),
@@ -277,6 +289,91 @@ impl Event {
                 _ => "continue".into(),
             },
         }
+    }
+}
+
+/// The chain's name, the target's name and the rule's text of an event, held together: a
+/// rule's event holds the simulator's shared record of the rule (one reference, no text
+/// copied), other events their chain and target.
+#[derive(Clone)]
+pub struct EventNames(Names);
+
+#[derive(Clone)]
+enum Names {
+    /// A rule's event: the names of the rule at this key.
+    Rule(Arc<RulesetStrings>, RuleKey),
+    /// A policy or an implicit return: a chain and a fixed target, no rule text.
+    Fixed(SharedStr, &'static str),
+    /// Anything else.
+    Given(Box<(SharedStr, SharedStr, Option<SharedStr>)>),
+}
+
+impl EventNames {
+    /// Names given as strings; `rule_text` is `None` for an event that is not a rule's.
+    pub fn new(
+        chain: impl Into<SharedStr>,
+        target: impl Into<SharedStr>,
+        rule_text: Option<SharedStr>,
+    ) -> EventNames {
+        EventNames(Names::Given(Box::new((
+            chain.into(),
+            target.into(),
+            rule_text,
+        ))))
+    }
+
+    /// A policy's or an implicit return's names: the chain and a fixed target.
+    pub(crate) fn fixed(chain: SharedStr, target: &'static str) -> EventNames {
+        EventNames(Names::Fixed(chain, target))
+    }
+
+    /// The names of the rule at `k` in the simulator's record.
+    pub(crate) fn of_rule(r: &Arc<RulesetStrings>, k: RuleKey) -> EventNames {
+        EventNames(Names::Rule(Arc::clone(r), k))
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &str {
+        match &self.0 {
+            Names::Rule(r, k) => r.field(*k, RuleField::Chain),
+            Names::Fixed(c, _) => c,
+            Names::Given(g) => &g.0,
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &str {
+        match &self.0 {
+            Names::Rule(r, k) => r.field(*k, RuleField::Target),
+            Names::Fixed(_, t) => t,
+            Names::Given(g) => &g.1,
+        }
+    }
+
+    /// The rule's text, for a rule's event.
+    pub fn rule_text(&self) -> Option<&str> {
+        match &self.0 {
+            Names::Rule(r, k) => Some(r.field(*k, RuleField::Text)),
+            Names::Fixed(..) => None,
+            Names::Given(g) => g.2.as_deref(),
+        }
+    }
+}
+
+impl PartialEq for EventNames {
+    fn eq(&self, other: &EventNames) -> bool {
+        (self.chain(), self.target(), self.rule_text())
+            == (other.chain(), other.target(), other.rule_text())
+    }
+}
+
+impl fmt::Debug for EventNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventNames")
+            .field("chain", &self.chain())
+            .field("target", &self.target())
+            .field("rule_text", &self.rule_text())
+            .finish()
     }
 }
 
@@ -465,4 +562,35 @@ pub struct Uncertain {
     /// not (`Some(false)`); the outcome was split in two there. `None` for an effect that is
     /// not modelled (the outcome was not split).
     pub assumed: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event stays small enough to be copied without a call to `memcpy` (at most 128
+    /// bytes): a trace records one per rule that matched.
+    #[test]
+    fn events_stay_small() {
+        assert!(
+            std::mem::size_of::<Event>() <= 128,
+            "Event: {}",
+            std::mem::size_of::<Event>()
+        );
+    }
+
+    #[test]
+    fn given_names_read_back() {
+        let n = EventNames::new("KUBE-SERVICES", "KUBE-SVC-X", Some("-j KUBE-SVC-X".into()));
+        assert_eq!(
+            (n.chain(), n.target(), n.rule_text()),
+            ("KUBE-SERVICES", "KUBE-SVC-X", Some("-j KUBE-SVC-X"))
+        );
+        let f = EventNames::fixed(SharedStr::from_static("INPUT"), "ACCEPT");
+        assert_eq!(
+            (f.chain(), f.target(), f.rule_text()),
+            ("INPUT", "ACCEPT", None)
+        );
+        assert_eq!(f, EventNames::new("INPUT", "ACCEPT", None));
+    }
 }

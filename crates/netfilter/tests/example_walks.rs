@@ -37,7 +37,14 @@ fn dump(o: &Outcome) -> String {
         for e in &st.events {
             s += &format!(
                 "  {:?} {} {} {:?} {:?} {} {:?} mark={:#x}\n",
-                e.hook, e.table, e.chain, e.rule, e.kind, e.target, e.effect, e.mark
+                e.hook,
+                e.table,
+                e.chain(),
+                e.rule,
+                e.kind,
+                e.target(),
+                e.effect,
+                e.mark
             );
         }
         s += &format!("  notes {:?}\n  fate {:?}\n", st.notes, st.fate);
@@ -49,7 +56,7 @@ fn dump(o: &Outcome) -> String {
 fn path(st: &Step) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in &st.events {
-        let c = format!("{}/{}", e.table, e.chain);
+        let c = format!("{}/{}", e.table, e.chain());
         if out.last() != Some(&c) {
             out.push(c);
         }
@@ -104,9 +111,9 @@ fn external_syn_splits_in_two_halves_dnats_forwards_and_masquerades() {
         ];
         assert_eq!(p[..want.len()], want, "{d}");
         // The DNAT rule is the 2nd of the endpoint chain.
-        let dnat = st.events.iter().find(|e| e.chain == sep(&pod)).unwrap();
+        let dnat = st.events.iter().find(|e| e.chain() == sep(&pod)).unwrap();
         assert_eq!(
-            (dnat.hook, dnat.rule, dnat.target.as_str()),
+            (dnat.hook, dnat.rule, dnat.target()),
             (Hook::Prerouting, Some(2), "DNAT"),
             "{d}"
         );
@@ -118,7 +125,7 @@ fn external_syn_splits_in_two_halves_dnats_forwards_and_masquerades() {
         let masq: Vec<_> = st
             .events
             .iter()
-            .filter(|e| e.chain == "KUBE-MARK-MASQ")
+            .filter(|e| e.chain() == "KUBE-MARK-MASQ")
             .collect();
         assert_eq!(masq.len(), 2, "{d}");
         assert_eq!((masq[0].rule, masq[0].mark), (Some(1), 0x4000), "{d}");
@@ -146,7 +153,7 @@ fn external_syn_splits_in_two_halves_dnats_forwards_and_masquerades() {
         assert!(filt.iter().all(|e| e.hook == Hook::Forward), "{d}");
         let last = filt.last().unwrap();
         assert_eq!(
-            (last.chain.as_str(), last.rule, last.target.as_str()),
+            (last.chain(), last.rule, last.target()),
             ("KUBE-FORWARD", Some(2), "ACCEPT"),
             "{d}"
         );
@@ -155,7 +162,7 @@ fn external_syn_splits_in_two_halves_dnats_forwards_and_masquerades() {
             .events
             .iter()
             .filter(|e| e.table == TableName::Nat && e.hook == Hook::Postrouting)
-            .map(|e| (e.chain.as_str(), e.rule, e.target.as_str(), e.mark))
+            .map(|e| (e.chain(), e.rule, e.target(), e.mark))
             .collect();
         assert_eq!(
             post,
@@ -189,11 +196,7 @@ fn external_syn_splits_in_two_halves_dnats_forwards_and_masquerades() {
             .iter()
             .rfind(|e| e.table == TableName::Filter)
             .unwrap();
-        assert_eq!(
-            (acc.chain.as_str(), acc.rule),
-            ("KUBE-FORWARD", Some(3)),
-            "{d}"
-        );
+        assert_eq!((acc.chain(), acc.rule), ("KUBE-FORWARD", Some(3)), "{d}");
     }
     pods.sort();
     assert_eq!(pods, ["10.244.0.6", "10.244.0.7"]);
@@ -286,7 +289,7 @@ fn pod_to_its_own_service_hairpins_and_is_masqueraded() {
         assert!(
             !st.events
                 .iter()
-                .any(|e| e.chain == SVC && e.rule == Some(1)),
+                .any(|e| e.chain() == SVC && e.rule == Some(1)),
             "{d}"
         );
         let pod = pod_of(o);
@@ -294,9 +297,9 @@ fn pod_to_its_own_service_hairpins_and_is_masqueraded() {
             let hair = st
                 .events
                 .iter()
-                .find(|e| e.chain == sep(&pod) && e.rule == Some(1))
+                .find(|e| e.chain() == sep(&pod) && e.rule == Some(1))
                 .unwrap();
-            assert_eq!(hair.target, "KUBE-MARK-MASQ", "{d}");
+            assert_eq!(hair.target(), "KUBE-MARK-MASQ", "{d}");
             assert_eq!(st.fate.packet.src, ip("10.244.0.1"), "{d}");
             // The reply comes back through the node, un-NATed to the pod itself.
             let r = &o.steps[1];
@@ -313,9 +316,9 @@ fn pod_to_its_own_service_hairpins_and_is_masqueraded() {
             let ret = st
                 .events
                 .iter()
-                .find(|e| e.chain == "KUBE-POSTROUTING")
+                .find(|e| e.chain() == "KUBE-POSTROUTING")
                 .unwrap();
-            assert_eq!((ret.rule, ret.target.as_str()), (Some(1), "RETURN"), "{d}");
+            assert_eq!((ret.rule, ret.target()), (Some(1), "RETURN"), "{d}");
             assert_eq!(
                 (st.fate.packet.src, st.fate.packet.sport),
                 (ip("10.244.0.6"), Some(35000)),
@@ -334,7 +337,7 @@ fn verdicts_read_as_the_kernel_trace_spells_them() {
     let v: Vec<(String, Option<usize>, String)> = st
         .events
         .iter()
-        .map(|e| (e.chain.to_string(), e.rule, e.kernel_verdict()))
+        .map(|e| (e.chain().to_string(), e.rule, e.kernel_verdict()))
         .collect();
     let has = |chain: &str, rule: Option<usize>, verdict: &str| {
         assert!(

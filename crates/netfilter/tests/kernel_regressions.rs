@@ -102,7 +102,7 @@ fn nth_counters_persist_across_separately_traced_packets() {
             t.outcomes[0].steps[0]
                 .events
                 .iter()
-                .any(|e| e.kind == EventKind::Rule && e.target == "DROP"),
+                .any(|e| e.kind == EventKind::Rule && e.target() == "DROP"),
         );
         state = states.into_iter().next().unwrap();
         state.conntrack = Default::default();
@@ -321,7 +321,7 @@ fn an_icmp_error_is_related_to_the_connection_of_the_packet_it_quotes() {
         error
             .events
             .iter()
-            .any(|e| e.kind == EventKind::Rule && e.target == "CONNMARK"),
+            .any(|e| e.kind == EventKind::Rule && e.target() == "CONNMARK"),
         "{:?}",
         error.events
     );
@@ -340,7 +340,7 @@ fn an_icmp_error_is_related_to_the_connection_of_the_packet_it_quotes() {
         t[1].outcomes[0].steps[0]
             .events
             .iter()
-            .all(|e| e.target != "CONNMARK")
+            .all(|e| e.target() != "CONNMARK")
     );
     assert_eq!(state.conntrack.entries[0].mark, 0);
 }
@@ -409,7 +409,7 @@ fn rejects_reset_to_a_local_packet_loops_back_and_counts_in_prerouting() {
     assert_eq!(st.fate.kind, chainwalk_netfilter::trace::FateKind::Local);
     // RELATED, not INVALID: the OUTPUT drop of INVALID packets does not see it.
     assert!(
-        st.events.iter().all(|e| e.target != "DROP"),
+        st.events.iter().all(|e| e.target() != "DROP"),
         "{:?}",
         st.events
     );
@@ -494,7 +494,7 @@ fn snat_random_fully_to_the_same_address_still_shows_the_snat_state() {
     assert!(
         st.events
             .iter()
-            .any(|e| e.hook == Hook::Input && e.kind == EventKind::Rule && e.target == "ACCEPT"),
+            .any(|e| e.hook == Hook::Input && e.kind == EventKind::Rule && e.target() == "ACCEPT"),
         "{:?}",
         st.events
     );

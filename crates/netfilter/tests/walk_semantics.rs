@@ -31,7 +31,14 @@ fn steps(t: &Trace) -> Vec<(String, Option<usize>, EventKind, String)> {
     t.outcomes[0].steps[0]
         .events
         .iter()
-        .map(|e| (e.chain.to_string(), e.rule, e.kind, e.target.to_string()))
+        .map(|e| {
+            (
+                e.chain().to_string(),
+                e.rule,
+                e.kind,
+                e.target().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -219,7 +226,7 @@ fn local_delivery_to_a_local_address_loops_back_and_skips_nat_the_second_time() 
     );
     let acc = st.events.last().unwrap();
     assert_eq!(
-        (acc.hook, acc.chain.as_str(), acc.rule),
+        (acc.hook, acc.chain(), acc.rule),
         (Hook::Input, "INPUT", Some(1))
     );
 }

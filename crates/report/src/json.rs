@@ -129,18 +129,18 @@ fn event(e: &Event) -> Value {
     json!({
         "hook": e.hook.chain_name(),
         "table": e.table.as_str(),
-        "chain": e.chain,
+        "chain": e.chain(),
         "rule": e.rule,
         "kind": match e.kind {
             EventKind::Rule => "rule",
             EventKind::Policy => "policy",
             EventKind::Return => "return",
         },
-        "target": e.target,
+        "target": e.target(),
         "verdict": e.kernel_verdict(),
         "jump": e.jump,
         "goto": e.goto,
-        "text": e.rule_text,
+        "text": e.rule_text(),
         "effect": effect,
         "mark": e.mark,
     })

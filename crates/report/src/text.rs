@@ -181,11 +181,11 @@ fn event(out: &mut String, e: &Event) {
         "{:<11} {:<8} {}",
         e.hook.chain_name(),
         e.table.as_str(),
-        e.chain
+        e.chain()
     );
     match e.kind {
         EventKind::Policy => {
-            let _ = writeln!(out, "     {head}  policy {}", e.target);
+            let _ = writeln!(out, "     {head}  policy {}", e.target());
         }
         EventKind::Return => {
             let _ = writeln!(out, "     {head}  end of chain: return to the caller");
@@ -194,7 +194,7 @@ fn event(out: &mut String, e: &Event) {
             let what = match &e.effect {
                 Some(Effect::Mark { from, to }) => format!("mark {from:#x} → {to:#x}"),
                 Some(Effect::Dnat { from, to }) => {
-                    format!("{} {} → {}", e.target, ep(*from, false), ep(*to, false))
+                    format!("{} {} → {}", e.target(), ep(*from, false), ep(*to, false))
                 }
                 Some(Effect::Snat {
                     from,
@@ -202,13 +202,13 @@ fn event(out: &mut String, e: &Event) {
                     random_port,
                 }) => format!(
                     "{} {} → {}",
-                    e.target,
+                    e.target(),
                     ep(*from, false),
                     ep(*to, *random_port)
                 ),
                 Some(Effect::Untracked) => "untracked: conntrack and nat skip the packet".into(),
-                Some(Effect::Unknown(r)) => format!("{}: {r}", e.target),
-                None => match e.target.as_str() {
+                Some(Effect::Unknown(r)) => format!("{}: {r}", e.target()),
+                None => match e.target() {
                     "" => "counted (no target)".into(),
                     "ACCEPT" => "accept (this table's chain ends here)".into(),
                     "DROP" => "drop".into(),
@@ -223,7 +223,7 @@ fn event(out: &mut String, e: &Event) {
                 out,
                 "     {head} #{}  {}  ⇒ {what}",
                 e.rule.unwrap_or(0),
-                e.rule_text.as_deref().unwrap_or("")
+                e.rule_text().unwrap_or("")
             );
         }
     }

@@ -43,9 +43,9 @@ fn json_mirrors_the_trace() {
         for (e, je) in st.events.iter().zip(ev) {
             assert_eq!(je["hook"], e.hook.chain_name());
             assert_eq!(je["table"], e.table.as_str());
-            assert_eq!(je["chain"], e.chain.as_str());
+            assert_eq!(je["chain"], e.chain());
             assert_eq!(je["rule"].as_u64().map(|r| r as usize), e.rule);
-            assert_eq!(je["target"], e.target.as_str());
+            assert_eq!(je["target"], e.target());
             assert_eq!(je["kind"] == "rule", e.kind == EventKind::Rule);
             assert_eq!(je["mark"].as_u64().unwrap(), u64::from(e.mark));
         }
@@ -70,8 +70,8 @@ fn text_shows_every_rule_and_the_fate() {
     }
     for o in &t.outcomes {
         for e in &o.steps[0].events {
-            if let Some(r) = &e.rule_text {
-                assert!(text.contains(r.as_str()), "missing rule {r}");
+            if let Some(r) = e.rule_text() {
+                assert!(text.contains(r), "missing rule {r}");
             }
         }
         let iface = o.steps[0].fate.iface.as_deref().unwrap();

@@ -156,7 +156,7 @@ fn trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
                     trace.outcomes.iter().any(|o| {
                         o.steps
                             .iter()
-                            .any(|s| s.events.iter().any(|e| &e.chain == *chain))
+                            .any(|s| s.events.iter().any(|e| e.chain() == *chain))
                     })
                 })
                 .collect();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::model::{Hook, Rule, Ruleset, Table, TableName};
-use crate::trace::SharedStr;
+use crate::trace::{EventNames, SharedStr};
 
 /// What the events of one rule carry, in one allocation.
 #[derive(Debug)]
@@ -301,16 +301,6 @@ impl<'s> TableView<'s> {
     }
 }
 
-/// The strings of a rule event.
-pub(crate) struct EventStrings {
-    /// The chain's name.
-    pub(crate) chain: SharedStr,
-    /// The target's name.
-    pub(crate) target: SharedStr,
-    /// The rule's text.
-    pub(crate) text: SharedStr,
-}
-
 /// A rule being recorded: what its events need from the cache.
 pub(crate) struct RuleAt<'s> {
     /// The cache.
@@ -346,20 +336,16 @@ impl RuleAt<'_> {
         }
     }
 
-    /// The chain's name, the target's name and the rule's text, as a rule event carries
-    /// them, from one look at the rule's slot.
-    pub(crate) fn event_strings(&self) -> EventStrings {
+    /// The names a rule event carries: the rule's shared record (made now when this is
+    /// the rule's first event).
+    pub(crate) fn event_names(&self) -> EventNames {
         match self.made() {
-            Some((k, made)) => EventStrings {
-                chain: made.shared(self.strings, k, RuleField::Chain),
-                target: made.shared(self.strings, k, RuleField::Target),
-                text: SharedStr::of_rule(self.strings, k, RuleField::Text),
-            },
-            None => EventStrings {
-                chain: self.string(RuleField::Chain),
-                target: self.string(RuleField::Target),
-                text: self.string(RuleField::Text),
-            },
+            Some((k, _)) => EventNames::of_rule(self.strings, k),
+            None => EventNames::new(
+                self.string(RuleField::Chain),
+                self.string(RuleField::Target),
+                Some(self.string(RuleField::Text)),
+            ),
         }
     }
 

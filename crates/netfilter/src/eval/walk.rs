@@ -21,8 +21,8 @@ use crate::route;
 use crate::target::Target;
 use crate::target::redirect::Redirect;
 use crate::trace::{
-    Effect, Endpoint, Event, EventKind, Fate, FateKind, Note, Outcome, RouteDecision, RuleRef,
-    SharedStr, Step, Trace, Uncertain,
+    Effect, Endpoint, Event, EventKind, EventNames, Fate, FateKind, Note, Outcome, RouteDecision,
+    RuleRef, SharedStr, Step, Trace, Uncertain,
 };
 
 /// Targets chainwalk keeps verbatim that change nothing a trace follows (they log, count,
@@ -1274,15 +1274,16 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: self.strings.chain_name(slot, table, cur.chain),
                             rule: None,
                             kind: EventKind::Return,
-                            target: SharedStr::from_static("RETURN"),
                             jump: false,
                             goto: false,
-                            rule_text: None,
                             effect: None,
                             mark: w.pkt.mark,
+                            names: EventNames::fixed(
+                                self.strings.chain_name(slot, table, cur.chain),
+                                "RETURN",
+                            ),
                         });
                     }
                     if chain.is_builtin() || cur.stack.is_empty() {
@@ -1294,15 +1295,13 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: base_name.clone(),
                             rule: None,
                             kind: EventKind::Policy,
-                            target: SharedStr::from_static(policy.as_str()),
                             jump: false,
                             goto: false,
-                            rule_text: None,
                             effect: None,
                             mark: w.pkt.mark,
+                            names: EventNames::fixed(base_name.clone(), policy.as_str()),
                         });
                         let v = match policy {
                             Policy::Accept => Verdict::Accept,
@@ -1319,15 +1318,16 @@ impl<'a> Simulator<'a> {
                     w.events.push(Event {
                         hook,
                         table: table.name,
-                        chain: self.strings.chain_name(slot, table, cur.chain),
                         rule: None,
                         kind: EventKind::Return,
-                        target: SharedStr::from_static("RETURN"),
                         jump: false,
                         goto: false,
-                        rule_text: None,
                         effect: None,
                         mark: w.pkt.mark,
+                        names: EventNames::fixed(
+                            self.strings.chain_name(slot, table, cur.chain),
+                            "RETURN",
+                        ),
                     });
                     if let Some((c, p)) = cur.stack.pop() {
                         cur.chain = c;
@@ -1399,15 +1399,15 @@ impl<'a> Simulator<'a> {
                     continue;
                 }
                 let here = here();
-                let strings = here.event_strings();
-                let at = RuleRef {
+                let names = here.event_names();
+                let pos = cur.pos;
+                let at = || RuleRef {
                     hook,
                     table: table.name,
-                    chain: strings.chain,
-                    rule: Some(cur.pos + 1),
+                    chain: here.string(RuleField::Chain),
+                    rule: Some(pos + 1),
                 };
-                let names = (strings.target, strings.text);
-                match self.target(&mut w, rule, table, &here, names, hook, at, &mut cur) {
+                match self.target(&mut w, rule, table, &here, names, hook, &at, &mut cur) {
                     Some(v) => {
                         out(w, v);
                         break;
@@ -1521,24 +1521,21 @@ impl<'a> Simulator<'a> {
         rule: &Rule,
         table: &Table,
         here: &RuleAt<'_>,
-        (target_name, text): (SharedStr, SharedStr),
+        names: EventNames,
         hook: Hook,
-        at: RuleRef,
+        at: &dyn Fn() -> RuleRef,
         cur: &mut Cursor,
     ) -> Option<Verdict> {
-        // The event takes the chain's name from `at` when it is recorded.
         let mut ev = Event {
             hook,
             table: table.name,
-            chain: SharedStr::default(),
-            rule: at.rule,
+            rule: Some(cur.pos + 1),
             kind: EventKind::Rule,
-            target: target_name,
             jump: matches!(rule.target, Some(Target::Jump(_) | Target::Goto(_))),
             goto: matches!(rule.target, Some(Target::Goto(_))),
-            rule_text: Some(text),
             effect: None,
             mark: w.pkt.mark,
+            names,
         };
         let mut verdict = None;
         let mut advance = true;
@@ -1546,13 +1543,10 @@ impl<'a> Simulator<'a> {
         match &rule.target {
             None => {}
             Some(Target::Accept) => verdict = Some(Verdict::Accept),
-            Some(Target::Drop) => verdict = Some(Verdict::Drop(at.clone())),
-            Some(Target::Queue) => verdict = Some(Verdict::Queue(at.clone())),
+            Some(Target::Drop) => verdict = Some(Verdict::Drop(at())),
+            Some(Target::Queue) => verdict = Some(Verdict::Queue(at())),
             Some(Target::Reject(r)) => {
-                verdict = Some(Verdict::Reject(
-                    at.clone(),
-                    r.answer(self.family).to_string(),
-                ))
+                verdict = Some(Verdict::Reject(at(), r.answer(self.family).to_string()))
             }
             Some(Target::Return) => {
                 advance = false;
@@ -1563,7 +1557,6 @@ impl<'a> Simulator<'a> {
                     }
                     None => {
                         // RETURN with nothing to return to: the base chain's policy.
-                        ev.chain = at.chain;
                         w.events.push(ev);
                         let policy = table
                             .chain(hook.chain_name())
@@ -1572,15 +1565,16 @@ impl<'a> Simulator<'a> {
                         w.events.push(Event {
                             hook,
                             table: table.name,
-                            chain: SharedStr::from_static(hook.chain_name()),
                             rule: None,
                             kind: EventKind::Policy,
-                            target: SharedStr::from_static(policy.as_str()),
                             jump: false,
                             goto: false,
-                            rule_text: None,
                             effect: None,
                             mark: w.pkt.mark,
+                            names: EventNames::fixed(
+                                SharedStr::from_static(hook.chain_name()),
+                                policy.as_str(),
+                            ),
                         });
                         return Some(match policy {
                             Policy::Accept => Verdict::Accept,
@@ -1606,7 +1600,7 @@ impl<'a> Simulator<'a> {
                     }
                     None => {
                         w.uncertain.push(Uncertain {
-                            at: at.clone(),
+                            at: at(),
                             reason: format!(
                                 "chain `{c}` does not exist (the kernel would refuse the ruleset)"
                             ),
@@ -1631,7 +1625,7 @@ impl<'a> Simulator<'a> {
                     from,
                     to: endpoint(&w.pkt, true),
                 });
-                note_unmodelled(w, &at, doubt);
+                note_unmodelled(w, at, doubt);
                 verdict = Some(Verdict::Accept);
             }
             Some(Target::Snat(n)) => {
@@ -1643,7 +1637,7 @@ impl<'a> Simulator<'a> {
                     to: endpoint(&w.pkt, false),
                     random_port: n.random_fully,
                 });
-                note_unmodelled(w, &at, doubt);
+                note_unmodelled(w, at, doubt);
                 verdict = Some(Verdict::Accept);
             }
             Some(Target::Masquerade(m)) => {
@@ -1667,7 +1661,7 @@ impl<'a> Simulator<'a> {
                             to: endpoint(&w.pkt, false),
                             random_port: m.random_fully,
                         });
-                        note_unmodelled(w, &at, doubt);
+                        note_unmodelled(w, at, doubt);
                         verdict = Some(Verdict::Accept);
                     }
                     None => {
@@ -1675,7 +1669,7 @@ impl<'a> Simulator<'a> {
                         ev.effect = Some(Effect::Unknown(format!(
                             "{out} has no address to masquerade to"
                         )));
-                        verdict = Some(Verdict::Drop(at.clone()));
+                        verdict = Some(Verdict::Drop(at()));
                     }
                 }
             }
@@ -1697,7 +1691,7 @@ impl<'a> Simulator<'a> {
                                 "CONNMARK without an operation is not modelled".to_string();
                             ev.effect = Some(Effect::Unknown(reason.clone()));
                             w.uncertain.push(Uncertain {
-                                at: at.clone(),
+                                at: at(),
                                 reason,
                                 assumed: None,
                             });
@@ -1716,14 +1710,14 @@ impl<'a> Simulator<'a> {
             Some(Target::Nfqueue(q)) => {
                 if q.bypass {
                     w.uncertain.push(Uncertain {
-                        at: at.clone(),
+                        at: at(),
                         reason: "NFQUEUE --queue-bypass: whether a listener exists is not known; assumed one does".into(),
                         assumed: None,
                     });
                 }
-                verdict = Some(Verdict::Queue(at.clone()));
+                verdict = Some(Verdict::Queue(at()));
             }
-            Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, &at, &mut ev),
+            Some(Target::Redirect(r)) => verdict = self.redirect(w, r, hook, at, &mut ev),
             // Targets that change nothing the trace follows: they log, count, or rewrite
             // header fields traces do not model; `CT` without `--notrack` attaches helpers,
             // zones or timeouts; `SET` changes an ipset, but a trace keeps the given
@@ -1750,14 +1744,13 @@ impl<'a> Simulator<'a> {
                 );
                 ev.effect = Some(Effect::Unknown(reason.clone()));
                 w.uncertain.push(Uncertain {
-                    at: at.clone(),
+                    at: at(),
                     reason,
                     assumed: None,
                 });
             }
         }
         ev.mark = w.pkt.mark;
-        ev.chain = at.chain;
         w.events.push(ev);
         if advance {
             cur.pos += 1;
@@ -1772,7 +1765,7 @@ impl<'a> Simulator<'a> {
         w: &mut WorldState,
         r: &Redirect,
         hook: Hook,
-        at: &RuleRef,
+        at: &dyn Fn() -> RuleRef,
         ev: &mut Event,
     ) -> Option<Verdict> {
         let from = endpoint(&w.pkt, true);
@@ -1809,7 +1802,7 @@ impl<'a> Simulator<'a> {
                 ev.effect = Some(Effect::Unknown(
                     "the input interface has no address to redirect to".into(),
                 ));
-                Some(Verdict::Drop(at.clone()))
+                Some(Verdict::Drop(at()))
             }
         }
     }
@@ -1968,10 +1961,10 @@ impl conntrack::Table {
 
 /// Records that a target's effect rested on a choice the engine cannot make (a NAT range wider
 /// than one address, a random port): the outcome is kept, marked uncertain, not split.
-fn note_unmodelled(w: &mut WorldState, at: &RuleRef, doubt: Option<String>) {
+fn note_unmodelled(w: &mut WorldState, at: &dyn Fn() -> RuleRef, doubt: Option<String>) {
     if let Some(reason) = doubt {
         w.uncertain.push(Uncertain {
-            at: at.clone(),
+            at: at(),
             reason,
             assumed: None,
         });
