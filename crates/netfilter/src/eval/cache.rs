@@ -361,6 +361,16 @@ impl RuleAt<'_> {
     }
 
     /// The position of the chain the rule jumps to, looked up by `find` the first time.
+    /// The position of the chain the rule jumps to, when an earlier event of the rule
+    /// looked it up and found it.
+    pub(crate) fn known_jump(&self) -> Option<usize> {
+        let slot = self.key.and_then(|k| self.strings.slot(k))?;
+        match slot.jump.load(Ordering::Relaxed) {
+            JUMP_UNKNOWN | JUMP_NONE => None,
+            c => Some(c as usize),
+        }
+    }
+
     pub(crate) fn jump(&self, find: impl FnOnce() -> Option<usize>) -> Option<usize> {
         let Some(slot) = self.key.and_then(|k| self.strings.slot(k)) else {
             return find();

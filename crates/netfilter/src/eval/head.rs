@@ -17,6 +17,7 @@ use crate::ext::Match;
 use crate::ext::port::PortRange;
 use crate::model::{AddrMask, Neg, Protocol, Rule};
 use crate::packet::Packet;
+use crate::target::Target;
 
 /// `-s` with an IPv4 address.
 const SRC: u16 = 1;
@@ -60,7 +61,22 @@ pub(crate) enum Decision {
     Unknown,
 }
 
-/// The tests of one rule that a head holds (see the module documentation).
+/// A rule's target, when it is one the walk can follow without reading the rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum HeadTarget {
+    /// `-j CHAIN` to a user chain.
+    Jump,
+    /// `-g CHAIN`.
+    Goto,
+    /// `-j ACCEPT`.
+    Accept,
+    /// Any other target, or none.
+    #[default]
+    Other,
+}
+
+/// The tests of one rule that a head holds (see the module documentation), and the kind of
+/// its target.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Head {
     src: u32,
@@ -72,12 +88,21 @@ pub(crate) struct Head {
     proto: u8,
     l4: u8,
     flags: u16,
+    target: HeadTarget,
 }
 
 impl Head {
     /// The head of `rule`.
     pub(crate) fn of(rule: &Rule) -> Head {
-        let mut h = Head::default();
+        let mut h = Head {
+            target: match &rule.target {
+                Some(Target::Jump(_)) => HeadTarget::Jump,
+                Some(Target::Goto(_)) => HeadTarget::Goto,
+                Some(Target::Accept) => HeadTarget::Accept,
+                _ => HeadTarget::Other,
+            },
+            ..Head::default()
+        };
         let ip = &rule.ip;
         let mut ip_exact = ip.ifaces.is_none() && ip.fragment.is_none();
         let mut v4 = |a: &Neg<AddrMask>, flag: u16, neg: u16, h: &mut Head| match a.value {
@@ -139,6 +164,11 @@ impl Head {
             h.flags |= IP_EXACT;
         }
         h
+    }
+
+    /// The kind of the rule's target.
+    pub(crate) fn target(&self) -> HeadTarget {
+        self.target
     }
 
     /// What the head says of its rule for `p`: [`Decision::Fails`] when a test the head

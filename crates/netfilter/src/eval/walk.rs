@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::conntrack::{self, CtInfo, Direction, Entry, Tuple};
 use crate::eval::cache::{RuleAt, RuleField};
-use crate::eval::head::Decision;
+use crate::eval::head::{Decision, HeadTarget};
 use crate::eval::hook::Stage;
 use crate::eval::matches::eval_ip;
 use crate::eval::{Cx, Prob, Truth};
@@ -1259,7 +1259,9 @@ impl<'a> Simulator<'a> {
         let view = self.strings.view(slot);
         while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
+                // Only long chains have an index: the length is at hand, the index list not.
                 if cur.decided.is_none()
+                    && chain.rules.len() >= crate::eval::index::MIN_INDEXED_RULES
                     && let Some(ix) = indexes
                         .and_then(|i| i.get(cur.chain))
                         .and_then(Option::as_ref)
@@ -1350,9 +1352,10 @@ impl<'a> Simulator<'a> {
                     rule: Some(cur.pos + 1),
                 };
                 // A branch resumed with its answer, or the rule's head when it decides.
+                let head = view.zip(key).and_then(|(v, k)| v.head(k));
                 let (known, ip_holds) = match cur.decided.take() {
                     Some(m) => (Some(m), false),
-                    None => match view.zip(key).and_then(|(v, k)| v.head(k)) {
+                    None => match head {
                         Some(h) => match h.decide(&w.pkt) {
                             Decision::Fails => (Some(false), false),
                             Decision::Holds => (Some(true), false),
@@ -1400,6 +1403,38 @@ impl<'a> Simulator<'a> {
                 }
                 let here = here();
                 let names = here.event_names();
+                // A jump (to a chain found before) or an ACCEPT is followed from the rule's
+                // head and slot, without reading the rule, as `target` would.
+                let quick = match head.map(|h| h.target()) {
+                    Some(t @ (HeadTarget::Jump | HeadTarget::Goto)) => {
+                        here.known_jump().map(|c| (t, c))
+                    }
+                    Some(HeadTarget::Accept) => Some((HeadTarget::Accept, 0)),
+                    _ => None,
+                };
+                if let Some((t, to)) = quick {
+                    w.events.push(Event {
+                        hook,
+                        table: table.name,
+                        rule: Some(cur.pos + 1),
+                        kind: EventKind::Rule,
+                        jump: t != HeadTarget::Accept,
+                        goto: t == HeadTarget::Goto,
+                        effect: None,
+                        mark: w.pkt.mark,
+                        names,
+                    });
+                    if t == HeadTarget::Accept {
+                        out(w, Verdict::Accept);
+                        break;
+                    }
+                    if t == HeadTarget::Jump {
+                        cur.stack.push((cur.chain, cur.pos + 1));
+                    }
+                    cur.chain = to;
+                    cur.pos = 0;
+                    continue;
+                }
                 let pos = cur.pos;
                 let at = || RuleRef {
                     hook,
