@@ -82,6 +82,9 @@ pub struct Simulator<'a> {
     plan: crate::eval::hook::Plan,
     /// The host's routing answers, remembered per destination.
     routes: route::RouteCache,
+    /// Per table of the ruleset (in its order), each chain's rules: the walk reads a
+    /// chain's rules from this compact list rather than from the chain.
+    chain_rules: Vec<Vec<&'a [Rule]>>,
     /// Chain names, rule texts and jump targets, made once for every event.
     strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
 }
@@ -359,6 +362,11 @@ impl<'a> Simulator<'a> {
             tracking,
             plan: crate::eval::hook::Plan::new(ruleset, tracking),
             routes: route::RouteCache::default(),
+            chain_rules: ruleset
+                .tables
+                .iter()
+                .map(|t| t.chains.iter().map(|c| c.rules.as_slice()).collect())
+                .collect(),
             has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
             index: indexed
@@ -1257,18 +1265,28 @@ impl<'a> Simulator<'a> {
         // The table's chain indexes, rule slots and heads, looked up once.
         let indexes = self.index.as_ref().and_then(|ix| ix.table(table.name));
         let view = self.strings.view(slot);
+        let lists = self
+            .ruleset
+            .tables
+            .iter()
+            .position(|t| std::ptr::eq(t, table))
+            .and_then(|t| self.chain_rules.get(t));
         while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
+                let rules = match lists.and_then(|l| l.get(cur.chain)) {
+                    Some(r) => *r,
+                    None => chain.rules.as_slice(),
+                };
                 // Only long chains have an index: the length is at hand, the index list not.
                 if cur.decided.is_none()
-                    && chain.rules.len() >= crate::eval::index::MIN_INDEXED_RULES
+                    && rules.len() >= crate::eval::index::MIN_INDEXED_RULES
                     && let Some(ix) = indexes
                         .and_then(|i| i.get(cur.chain))
                         .and_then(Option::as_ref)
                 {
                     cur.pos = ix.next(cur.pos, w.pkt.dst);
                 }
-                let Some(rule) = chain.rules.get(cur.pos) else {
+                let Some(rule) = rules.get(cur.pos) else {
                     // End of the chain.
                     if !chain.is_builtin() && cur.stack.is_empty() {
                         // The end of a chain reached by goto from the base chain: the kernel
