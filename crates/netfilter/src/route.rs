@@ -176,26 +176,54 @@ fn is_link_local(ip: IpAddr) -> bool {
 /// bounded.
 #[derive(Clone, Debug, Default)]
 pub struct RouteCache {
-    routes: std::cell::RefCell<FxHashMap<IpAddr, Result<RouteResult, NoRoute>>>,
+    routes: std::cell::RefCell<FxHashMap<IpAddr, Cached>>,
     sources: std::cell::RefCell<FxHashMap<(IfName, IpAddr), Option<IpAddr>>>,
+}
+
+/// One destination's remembered answers.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    route: Result<RouteResult, NoRoute>,
+    /// The source MASQUERADE picks for a packet leaving by the route's device:
+    /// [`select_source`] towards the gateway, or the destination itself.
+    masquerade: Option<IpAddr>,
 }
 
 impl RouteCache {
     /// The most answers of each kind the cache holds.
     pub const CAPACITY: usize = 1 << 16;
 
-    /// [`lookup`], remembered. `host` must be the same host on every call.
-    pub fn lookup(&self, host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
-        if let Some(r) = self.routes.borrow().get(&dst) {
-            return *r;
+    fn cached(&self, host: &Host, dst: IpAddr) -> Cached {
+        if let Some(c) = self.routes.borrow().get(&dst) {
+            return *c;
         }
-        let r = lookup(host, dst);
+        let route = lookup(host, dst);
+        let masquerade = route
+            .ok()
+            .and_then(|r| select_source(host, &r.dev, r.via.unwrap_or(dst)));
+        let c = Cached { route, masquerade };
         let mut m = self.routes.borrow_mut();
         if m.len() >= Self::CAPACITY {
             m.clear();
         }
-        m.insert(dst, r);
-        r
+        m.insert(dst, c);
+        c
+    }
+
+    /// [`lookup`], remembered. `host` must be the same host on every call.
+    pub fn lookup(&self, host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
+        self.cached(host, dst).route
+    }
+
+    /// The address MASQUERADE gives a packet to `dst` leaving through `out`: the source
+    /// [`select_source`] picks on `out` towards the route's gateway (or `dst` itself when
+    /// the route has none), remembered with the route when `out` is the route's device.
+    pub fn masquerade_source(&self, host: &Host, out: IfName, dst: IpAddr) -> Option<IpAddr> {
+        let c = self.cached(host, dst);
+        match c.route {
+            Ok(r) if r.dev == out => c.masquerade,
+            r => self.select_source(host, out, r.ok().and_then(|r| r.via).unwrap_or(dst)),
+        }
     }
 
     /// [`select_source`], remembered. `host` must be the same host on every call.

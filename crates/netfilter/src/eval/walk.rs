@@ -1695,15 +1695,17 @@ impl<'a> Simulator<'a> {
             }
             Some(Target::Masquerade(m)) => {
                 let from = endpoint(&w.pkt, false);
-                let toward = self
-                    .routes
-                    .lookup(self.host, w.pkt.dst)
-                    .ok()
-                    .and_then(|r| r.via)
-                    .unwrap_or(w.pkt.dst);
                 let source = match w.pkt.out_iface {
-                    Some(out) => self.routes.select_source(self.host, out, toward),
-                    None => route::select_source(self.host, "", toward),
+                    Some(out) => self.routes.masquerade_source(self.host, out, w.pkt.dst),
+                    None => {
+                        let toward = self
+                            .routes
+                            .lookup(self.host, w.pkt.dst)
+                            .ok()
+                            .and_then(|r| r.via)
+                            .unwrap_or(w.pkt.dst);
+                        route::select_source(self.host, "", toward)
+                    }
                 };
                 match source {
                     Some(addr) => {
