@@ -4,7 +4,7 @@
 //! needs them, so building a simulator costs nothing per rule; an event holds the shared
 //! cache and the rule's number, so recording it copies no text and touches one slot.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::model::{Hook, Rule, Ruleset, Table, TableName};
@@ -126,7 +126,7 @@ struct TableStrings {
     /// Per rule of every chain, in chain order.
     rules: Vec<RuleSlot>,
     /// Per rule, in the same order, its head (empty when the cache was made without).
-    heads: Vec<crate::eval::head::Head>,
+    heads: Vec<RuleHead>,
     /// The position of each hook's built-in chain (the first chain of its name), by
     /// [`hook_slot`].
     hooks: [Option<usize>; 5],
@@ -199,7 +199,11 @@ impl RulesetStrings {
                                 .iter()
                                 .flat_map(|c| c.rules.iter())
                                 .take(n.min(JUMP_NONE as usize))
-                                .map(crate::eval::head::Head::of)
+                                .map(|r| RuleHead {
+                                    head: crate::eval::head::Head::of(r),
+                                    made: AtomicBool::new(false),
+                                    jump: AtomicU32::new(JUMP_UNKNOWN),
+                                })
                                 .collect()
                         } else {
                             Vec::new()
@@ -276,7 +280,19 @@ pub(crate) struct TableView<'s> {
     table: u32,
     offsets: &'s [u32],
     len: usize,
-    heads: &'s [crate::eval::head::Head],
+    heads: &'s [RuleHead],
+}
+
+/// A rule's head with what the walk learns of the rule as it goes, kept together so that a
+/// rule the walk has met before is followed from this one record.
+#[derive(Debug)]
+pub(crate) struct RuleHead {
+    /// The head.
+    pub(crate) head: crate::eval::head::Head,
+    /// Whether the rule's slot holds its strings (it had an event).
+    made: AtomicBool,
+    /// The jump's chain once looked up, as [`RuleSlot::jump`].
+    jump: AtomicU32,
 }
 
 impl<'s> TableView<'s> {
@@ -296,7 +312,7 @@ impl<'s> TableView<'s> {
     }
 
     /// The head of the rule at `k` (a key of this table), when the cache has heads.
-    pub(crate) fn head(&self, k: RuleKey) -> Option<&'s crate::eval::head::Head> {
+    pub(crate) fn head(&self, k: RuleKey) -> Option<&'s RuleHead> {
         self.heads.get(k.rule as usize)
     }
 }
@@ -313,6 +329,8 @@ pub(crate) struct RuleAt<'s> {
     pub(crate) chain: usize,
     /// The rule.
     pub(crate) rule: &'s Rule,
+    /// The rule's head, when the cache has heads.
+    pub(crate) head: Option<&'s RuleHead>,
 }
 
 impl RuleAt<'_> {
@@ -339,6 +357,11 @@ impl RuleAt<'_> {
     /// The names a rule event carries: the rule's shared record (made now when this is
     /// the rule's first event).
     pub(crate) fn event_names(&self) -> EventNames {
+        if let (Some(k), Some(h)) = (self.key, self.head)
+            && h.made.load(Ordering::Relaxed)
+        {
+            return EventNames::of_rule(self.strings, k);
+        }
         match self.made() {
             Some((k, _)) => EventNames::of_rule(self.strings, k),
             None => EventNames::new(
@@ -357,6 +380,9 @@ impl RuleAt<'_> {
         let made = slot
             .info
             .get_or_init(|| Made::new(self.table, self.chain, self.rule));
+        if let Some(h) = self.head {
+            h.made.store(true, Ordering::Relaxed);
+        }
         Some((k, made))
     }
 
@@ -364,8 +390,14 @@ impl RuleAt<'_> {
     /// The position of the chain the rule jumps to, when an earlier event of the rule
     /// looked it up and found it.
     pub(crate) fn known_jump(&self) -> Option<usize> {
-        let slot = self.key.and_then(|k| self.strings.slot(k))?;
-        match slot.jump.load(Ordering::Relaxed) {
+        let code = match self.head {
+            Some(h) => h.jump.load(Ordering::Relaxed),
+            None => {
+                let slot = self.key.and_then(|k| self.strings.slot(k))?;
+                slot.jump.load(Ordering::Relaxed)
+            }
+        };
+        match code {
             JUMP_UNKNOWN | JUMP_NONE => None,
             c => Some(c as usize),
         }
@@ -384,6 +416,9 @@ impl RuleAt<'_> {
                     None => JUMP_NONE,
                 };
                 slot.jump.store(code, Ordering::Relaxed);
+                if let Some(h) = self.head {
+                    h.jump.store(code, Ordering::Relaxed);
+                }
                 found
             }
             JUMP_NONE => None,

@@ -1356,12 +1356,14 @@ impl<'a> Simulator<'a> {
                     continue;
                 };
                 let key = view.and_then(|v| v.key(cur.chain, cur.pos));
+                let head = view.zip(key).and_then(|(v, k)| v.head(k));
                 let here = || RuleAt {
                     strings: &self.strings,
                     key,
                     table,
                     chain: cur.chain,
                     rule,
+                    head,
                 };
                 let at = || RuleRef {
                     hook,
@@ -1370,11 +1372,10 @@ impl<'a> Simulator<'a> {
                     rule: Some(cur.pos + 1),
                 };
                 // A branch resumed with its answer, or the rule's head when it decides.
-                let head = view.zip(key).and_then(|(v, k)| v.head(k));
                 let (known, ip_holds) = match cur.decided.take() {
                     Some(m) => (Some(m), false),
                     None => match head {
-                        Some(h) => match h.decide(&w.pkt) {
+                        Some(h) => match h.head.decide(&w.pkt) {
                             Decision::Fails => (Some(false), false),
                             Decision::Holds => (Some(true), false),
                             Decision::IpHolds => (None, true),
@@ -1423,7 +1424,7 @@ impl<'a> Simulator<'a> {
                 let names = here.event_names();
                 // A jump (to a chain found before) or an ACCEPT is followed from the rule's
                 // head and slot, without reading the rule, as `target` would.
-                let quick = match head.map(|h| h.target()) {
+                let quick = match head.map(|h| h.head.target()) {
                     Some(t @ (HeadTarget::Jump | HeadTarget::Goto)) => {
                         here.known_jump().map(|c| (t, c))
                     }
