@@ -494,7 +494,8 @@ impl<'a> Simulator<'a> {
         });
         let mut worlds = Vec::with_capacity(1);
         self.run(w0, &mut worlds);
-        for w in &mut worlds {
+        // The first packet's connection, for the `reply` and `again` packets after it.
+        for w in worlds.iter_mut().filter(|_| specs.len() > 1) {
             w.flow = w
                 .steps
                 .first()
