@@ -195,6 +195,9 @@ struct WorldState {
     /// Whether the sequence stopped here (a `reply`/`again` packet of a connection the first
     /// packet never made).
     stopped: bool,
+    /// Whether the packet's connection is confirmed when it leaves (not for the last packet
+    /// of a trace whose final states nobody reads).
+    confirm: bool,
 }
 
 impl WorldState {
@@ -313,6 +316,16 @@ impl<T> Few<T> {
 }
 
 impl<T> Few<T> {
+    /// How many values.
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// The values, in order, to change.
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.first.iter_mut().chain(self.rest.iter_mut())
+    }
+
     /// Hands each value to `f`, in order.
     fn each(self, mut f: impl FnMut(T)) {
         if let Some(t) = self.first {
@@ -491,8 +504,10 @@ impl<'a> Simulator<'a> {
             ct,
             flow: None,
             stopped: false,
+            // Nothing reads the table after the last packet unless the states are kept.
+            confirm: keep_states || specs.len() > 1,
         });
-        let mut worlds = Vec::with_capacity(1);
+        let mut worlds = Few::new();
         self.run(w0, &mut worlds);
         // The first packet's connection, for the `reply` and `again` packets after it.
         for w in worlds.iter_mut().filter(|_| specs.len() > 1) {
@@ -503,7 +518,7 @@ impl<'a> Simulator<'a> {
                 .map(|(i, _)| i);
         }
         for (n, spec) in specs.iter().enumerate().skip(1) {
-            let mut next = Vec::new();
+            let mut next = Few::new();
             for mut w in worlds {
                 if w.stopped {
                     next.push(w);
@@ -534,6 +549,7 @@ impl<'a> Simulator<'a> {
                 w.events.clear();
                 w.notes.clear();
                 w.ct = CtInfo::None;
+                w.confirm = keep_states || n + 1 < specs.len();
                 self.run(w, &mut next);
             }
             worlds = next;
@@ -810,7 +826,7 @@ impl<'a> Simulator<'a> {
     // ----- packet paths -----
 
     /// Follows one packet through the host; the worlds it ends in go to `done`.
-    fn run(&self, w: World, done: &mut Vec<World>) {
+    fn run(&self, w: World, done: &mut Few<World>) {
         if w.pkt.in_iface.is_some() {
             self.arriving(w, done);
         } else {
@@ -824,7 +840,7 @@ impl<'a> Simulator<'a> {
         kind: FateKind,
         by: Option<RuleRef>,
         reason: Option<String>,
-        done: &mut Vec<World>,
+        done: &mut Few<World>,
     ) {
         done.push(self.finished(w, kind, by, reason));
     }
@@ -839,8 +855,9 @@ impl<'a> Simulator<'a> {
         // A new connection is confirmed only when its packet leaves netfilter alive; an
         // entry already in the table is changed in place (its mark by CONNMARK, seen both
         // ways by a reply), also when the packet is dropped afterwards.
-        if matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent)
-            || matches!(w.ct, CtInfo::Conn { index: Some(_), .. })
+        if w.confirm
+            && (matches!(kind, FateKind::Local | FateKind::Forwarded | FateKind::Sent)
+                || matches!(w.ct, CtInfo::Conn { index: Some(_), .. }))
         {
             w.table.confirm(&w.ct);
         }
@@ -867,7 +884,7 @@ impl<'a> Simulator<'a> {
         w
     }
 
-    fn arriving(&self, mut w: World, done: &mut Vec<World>) {
+    fn arriving(&self, mut w: World, done: &mut Few<World>) {
         let fam = w.pkt.family();
         let bridge = w
             .pkt
@@ -917,7 +934,7 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn route_arriving(&self, mut w: World, done: &mut Vec<World>) {
+    fn route_arriving(&self, mut w: World, done: &mut Few<World>) {
         let fam = w.pkt.family();
         match self.routes.lookup(self.host, w.pkt.dst) {
             Err(e) => {
@@ -995,14 +1012,14 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    fn forward(&self, w: World, done: &mut Vec<World>) {
+    fn forward(&self, w: World, done: &mut Few<World>) {
         let ws = self.hook(Few::one(w), Hook::Forward, done);
         for w in self.hook(ws, Hook::Postrouting, done) {
             self.finish(w, FateKind::Forwarded, None, None, done);
         }
     }
 
-    fn local(&self, mut w: World, done: &mut Vec<World>) {
+    fn local(&self, mut w: World, done: &mut Few<World>) {
         let r = match self.routes.lookup(self.host, w.pkt.dst) {
             Ok(r) => r,
             Err(e) => {
@@ -1097,7 +1114,7 @@ impl<'a> Simulator<'a> {
 
     // ----- hooks and stages -----
 
-    fn hook(&self, ws: Few<World>, hook: Hook, done: &mut Vec<World>) -> Few<World> {
+    fn hook(&self, ws: Few<World>, hook: Hook, done: &mut Few<World>) -> Few<World> {
         let mut ws = ws;
         for stage in self.plan.stages(hook) {
             let mut next = Few::new();
@@ -1115,7 +1132,7 @@ impl<'a> Simulator<'a> {
         hook: Hook,
         stage: Stage,
         next: &mut Few<World>,
-        done: &mut Vec<World>,
+        done: &mut Few<World>,
     ) {
         match stage {
             Stage::Conntrack => {
@@ -1206,7 +1223,7 @@ impl<'a> Simulator<'a> {
         t: TableName,
         nat_side: Option<bool>,
         next: &mut Few<World>,
-        done: &mut Vec<World>,
+        done: &mut Few<World>,
     ) {
         let Some(table) = self.ruleset.table(t) else {
             next.push(w);
