@@ -126,19 +126,35 @@ fn rules(
 ) -> impl Strategy<Value = Vec<String>> {
     let len = if chain == 0 { 0..40usize } else { 10..50usize };
     proptest::collection::vec(
-        (dst(), extra(random), target(nat, chain, nchains)).prop_map(|(d, e, t)| {
-            // A DNAT target carries its own `-p tcp`; a rule may test the protocol once.
-            let e = if t.contains("-p tcp") && e.contains(" -p ") || e.contains("! -p") {
-                if t.contains("-p tcp") {
-                    String::new()
+        (
+            dst(),
+            extra(random),
+            extra(random),
+            target(nat, chain, nchains),
+        )
+            .prop_map(|(d, e1, e2, t)| {
+                // Two extra tests in a row (a counter before a port match, ...); a rule
+                // tests the protocol once.
+                let e = if e1.contains(" -p ") && e2.contains(" -p ") {
+                    e1
+                } else {
+                    e1 + &e2
+                };
+                (d, e, t)
+            })
+            .prop_map(|(d, e, t)| {
+                // A DNAT target carries its own `-p tcp`; a rule may test the protocol once.
+                let e = if t.contains("-p tcp") && e.contains(" -p ") || e.contains("! -p") {
+                    if t.contains("-p tcp") {
+                        String::new()
+                    } else {
+                        e
+                    }
                 } else {
                     e
-                }
-            } else {
-                e
-            };
-            format!("{d}{e}{t}")
-        }),
+                };
+                format!("{d}{e}{t}")
+            }),
         len,
     )
 }

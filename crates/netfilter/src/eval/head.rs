@@ -128,23 +128,24 @@ impl Head {
             h.proto = p.value.0;
         }
         let mut exact = ip_exact;
+        // Matches run in order and the first that fails ends the rule: a port match after
+        // any other match (a counter, a random choice, an undecidable one) may never run,
+        // so only a port match that the comments alone precede goes in the head.
+        let mut first = true;
         for m in rule.matches.iter() {
             let ports = match m {
                 Match::Comment(_) => continue,
-                Match::Tcp(t) if t.flags.is_none() && t.option.is_none() => {
+                Match::Tcp(t) if first && t.flags.is_none() && t.option.is_none() => {
                     (Protocol::TCP, t.sport, t.dport)
                 }
-                Match::Udp(u) => (Protocol::UDP, u.sport, u.dport),
+                Match::Udp(u) if first => (Protocol::UDP, u.sport, u.dport),
                 _ => {
                     exact = false;
+                    first = false;
                     continue;
                 }
             };
-            if h.flags & L4 != 0 {
-                // A second port match: left to the full evaluation.
-                exact = false;
-                continue;
-            }
+            first = false;
             let (proto, sport, dport) = ports;
             h.flags |= L4;
             h.l4 = proto.0;
@@ -299,6 +300,29 @@ mod tests {
             }
         }
         assert!(decided > 100, "{decided}");
+    }
+
+    /// A port match after another match is not in the head: the match before it runs
+    /// first (an nth counter counts every packet that reaches it, a random choice splits
+    /// the outcome), so the rule must not be rejected before it runs.
+    #[test]
+    fn port_matches_after_other_matches_stay_out() {
+        let p = packet(Protocol::TCP, "10.0.0.9", "10.96.0.1");
+        for text in [
+            "-m statistic --mode nth --every 2 -p tcp -m tcp --dport 80 -j ACCEPT",
+            "-m statistic --mode random --probability 0.5 -p tcp -m tcp --dport 80 -j ACCEPT",
+            "-p tcp -m limit --limit 1/sec -m tcp --dport 80 -j ACCEPT",
+            "-p tcp -m mark --mark 1 -m tcp --dport 80 -j ACCEPT",
+        ] {
+            let mut p = p.clone();
+            p.dport = Some(53);
+            assert_ne!(Head::of(&rule(text)).decide(&p), Decision::Fails, "{text}");
+        }
+        // Comments before the port match do not keep it out.
+        let mut q = p.clone();
+        q.dport = Some(53);
+        let r = rule("-p tcp -m comment --comment a -m tcp --dport 80 -j ACCEPT");
+        assert_eq!(Head::of(&r).decide(&q), Decision::Fails);
     }
 
     #[test]
