@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::model::{Hook, Rule, Ruleset, Table, TableName};
+use crate::model::{Hook, Rule, Ruleset, Table};
 use crate::trace::{EventNames, SharedStr};
 
 /// What the events of one rule carry, in one allocation.
@@ -118,7 +118,6 @@ struct RuleSlot {
 /// The cache of one table.
 #[derive(Debug, Default)]
 struct TableStrings {
-    name: Option<TableName>,
     /// Per chain, its name.
     chains: Vec<OnceLock<SharedStr>>,
     /// Where each chain's rules start in `rules`.
@@ -184,7 +183,6 @@ impl RulesetStrings {
                         }
                     }
                     TableStrings {
-                        name: Some(t.name),
                         chains: t.chains.iter().map(|_| OnceLock::new()).collect(),
                         offsets,
                         // Rules past u32 positions get no slot (made afresh).
@@ -213,12 +211,6 @@ impl RulesetStrings {
                 })
                 .collect(),
         }
-    }
-
-    /// The position of `table` among the cached tables (by name: a ruleset has each table
-    /// once).
-    pub(crate) fn table_slot(&self, table: TableName) -> Option<usize> {
-        self.tables.iter().position(|t| t.name == Some(table))
     }
 
     /// The position of `hook`'s built-in chain in `table`, as

@@ -241,6 +241,11 @@ impl RulesetIndex {
             .map(|(_, cs)| cs.as_slice())
     }
 
+    /// The chain indexes of the table at position `p` of the ruleset.
+    pub fn table_at(&self, p: usize) -> Option<&[Option<ChainIndex>]> {
+        self.tables.get(p).map(|(_, cs)| cs.as_slice())
+    }
+
     /// The index of a chain, when it has one.
     pub fn chain(&self, table: TableName, chain: usize) -> Option<&ChainIndex> {
         self.tables

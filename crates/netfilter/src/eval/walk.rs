@@ -85,6 +85,8 @@ pub struct Simulator<'a> {
     /// Per table of the ruleset (in its order), each chain's rules: the walk reads a
     /// chain's rules from this compact list rather than from the chain.
     chain_rules: Vec<Vec<&'a [Rule]>>,
+    /// Where each table (by `TableName as usize`) is in the ruleset, when it has one.
+    table_pos: [Option<usize>; 5],
     /// Chain names, rule texts and jump targets, made once for every event.
     strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
 }
@@ -380,12 +382,27 @@ impl<'a> Simulator<'a> {
                 .iter()
                 .map(|t| t.chains.iter().map(|c| c.rules.as_slice()).collect())
                 .collect(),
+            table_pos: {
+                let mut pos = [None; 5];
+                for (i, t) in ruleset.tables.iter().enumerate() {
+                    if let Some(slot @ None) = pos.get_mut(t.name as usize) {
+                        *slot = Some(i);
+                    }
+                }
+                pos
+            },
             has_limit: has_limit(ruleset),
             branches: std::cell::Cell::new(1),
             index: indexed
                 .then(|| std::sync::Arc::new(crate::eval::index::RulesetIndex::build(ruleset))),
             strings: std::sync::Arc::new(crate::eval::cache::RulesetStrings::new(ruleset, indexed)),
         }
+    }
+
+    /// The position of table `t` in the ruleset, and the table.
+    fn table_at(&self, t: TableName) -> Option<(usize, &'a Table)> {
+        let p = self.table_pos.get(t as usize).copied().flatten()?;
+        Some((p, self.ruleset.tables.get(p)?))
     }
 
     /// Gives the simulator the `-m recent` lists the trace starts from.
@@ -1159,10 +1176,9 @@ impl<'a> Simulator<'a> {
             Stage::NatDst | Stage::NatSrc => {
                 let dst_side = stage == Stage::NatDst;
                 if w.ct.nat_pending(dst_side) {
-                    let has_chain = self.ruleset.table(TableName::Nat).is_some_and(|t| {
-                        let slot = self.strings.table_slot(TableName::Nat);
-                        self.strings.builtin(slot, t, hook).is_some()
-                    });
+                    let has_chain = self
+                        .table_at(TableName::Nat)
+                        .is_some_and(|(p, t)| self.strings.builtin(Some(p), t, hook).is_some());
                     if !has_chain {
                         set_done(&mut w.ct, dst_side);
                         next.push(w);
@@ -1184,7 +1200,7 @@ impl<'a> Simulator<'a> {
                                 from,
                                 to,
                             });
-                        } else if index.is_some() && self.ruleset.table(TableName::Nat).is_some() {
+                        } else if index.is_some() && self.table_at(TableName::Nat).is_some() {
                             w.note(Note::NatSkipped {
                                 hook,
                                 why: "not the first packet of its connection".into(),
@@ -1192,7 +1208,7 @@ impl<'a> Simulator<'a> {
                         }
                     }
                     CtInfo::Untracked => {
-                        if self.ruleset.table(TableName::Nat).is_some() {
+                        if self.table_at(TableName::Nat).is_some() {
                             w.note(Note::NatSkipped {
                                 hook,
                                 why: "untracked".into(),
@@ -1200,7 +1216,7 @@ impl<'a> Simulator<'a> {
                         }
                     }
                     CtInfo::Invalid | CtInfo::None => {
-                        if self.ruleset.table(TableName::Nat).is_some() {
+                        if self.table_at(TableName::Nat).is_some() {
                             w.note(Note::NatSkipped {
                                 hook,
                                 why: "no connection (conntrack state INVALID)".into(),
@@ -1225,16 +1241,15 @@ impl<'a> Simulator<'a> {
         next: &mut Few<World>,
         done: &mut Few<World>,
     ) {
-        let Some(table) = self.ruleset.table(t) else {
+        let Some((p, table)) = self.table_at(t) else {
             next.push(w);
             return;
         };
-        let slot = self.strings.table_slot(t);
-        let Some(start) = self.strings.builtin(slot, table, hook) else {
+        let Some(start) = self.strings.builtin(Some(p), table, hook) else {
             next.push(w);
             return;
         };
-        self.walk(w, table, hook, start, &mut |mut w, v| {
+        self.walk(w, p, table, hook, start, &mut |mut w, v| {
             if let Some(side) = nat_side {
                 set_done(&mut w.ct, side);
             }
@@ -1251,11 +1266,13 @@ impl<'a> Simulator<'a> {
 
     // ----- the chain walk -----
 
-    /// Walks `table` from its built-in chain `start`; each world the walk ends in is handed
-    /// to `out` with the table's verdict.
+    /// Walks `table` (at position `p` in the ruleset) from its built-in chain `start`; each
+    /// world the walk ends in is handed to `out` with the table's verdict.
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         w: World,
+        p: usize,
         table: &Table,
         hook: Hook,
         start: usize,
@@ -1273,7 +1290,8 @@ impl<'a> Simulator<'a> {
             },
         ));
         let mut work: Vec<(World, Cursor)> = Vec::new();
-        let slot = self.strings.table_slot(table.name);
+        // The strings cache, the index and the rule lists keep the ruleset's table order.
+        let slot = Some(p);
         let base_policy = table
             .chains
             .get(start)
@@ -1281,14 +1299,9 @@ impl<'a> Simulator<'a> {
             .unwrap_or(Policy::Accept);
         let base_name = SharedStr::from_static(hook.chain_name());
         // The table's chain indexes, rule slots and heads, looked up once.
-        let indexes = self.index.as_ref().and_then(|ix| ix.table(table.name));
+        let indexes = self.index.as_ref().and_then(|ix| ix.table_at(p));
         let view = self.strings.view(slot);
-        let lists = self
-            .ruleset
-            .tables
-            .iter()
-            .position(|t| std::ptr::eq(t, table))
-            .and_then(|t| self.chain_rules.get(t));
+        let lists = self.chain_rules.get(p);
         while let Some((mut w, mut cur)) = next.take().or_else(|| work.pop()) {
             while let Some(chain) = table.chains.get(cur.chain) {
                 let rules = match lists.and_then(|l| l.get(cur.chain)) {
