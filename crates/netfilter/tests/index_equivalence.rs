@@ -11,17 +11,8 @@ use chainwalk_netfilter::packet::parse_packet_line;
 use chainwalk_netfilter::syntax::parse_save;
 use proptest::prelude::*;
 
-const HOST: &str = "forwarding: true
-interfaces:
-  - name: eth0
-    addresses: [10.0.0.2/24]
-  - name: eth1
-    addresses: [10.1.0.2/24]
-routes:
-  - to: default
-    via: 10.0.0.1
-    dev: eth0
-";
+mod common;
+use common::HOST;
 
 /// Destination addresses rules and packets draw from: few enough that they meet often.
 fn addr(n: u8) -> String {

@@ -51,15 +51,20 @@ impl Made {
         }
     }
 
-    /// A field as an event carries it: the static copy when there is one, else the shared
-    /// string of the rule at `k`.
-    fn shared(&self, strings: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
-        let fixed = match f {
+    /// The static copy of a field, when it has one.
+    fn fixed(&self, f: RuleField) -> Option<&'static str> {
+        let i = match f {
             RuleField::Chain => self.chain,
             RuleField::Target => self.target,
             RuleField::Text => NOT_STATIC,
         };
-        match STATIC_NAMES.get(usize::from(fixed)) {
+        STATIC_NAMES.get(usize::from(i)).copied()
+    }
+
+    /// A field as an event carries it: the static copy when there is one, else the shared
+    /// string of the rule at `k`.
+    fn shared(&self, strings: &Arc<RulesetStrings>, k: RuleKey, f: RuleField) -> SharedStr {
+        match self.fixed(f) {
             Some(s) => SharedStr::from_static(s),
             None => SharedStr::of_rule(strings, k, f),
         }
@@ -333,12 +338,7 @@ impl RuleAt<'_> {
             Some((k, made)) => made.shared(self.strings, k, f),
             None => {
                 let made = Made::new(self.table, self.chain, self.rule);
-                let fixed = match f {
-                    RuleField::Chain => made.chain,
-                    RuleField::Target => made.target,
-                    RuleField::Text => NOT_STATIC,
-                };
-                match STATIC_NAMES.get(usize::from(fixed)) {
+                match made.fixed(f) {
                     Some(s) => SharedStr::from_static(s),
                     None => SharedStr::from(made.info.field(f)),
                 }
