@@ -267,6 +267,72 @@ pub struct BranchCase {
     pub expected: Vec<f64>,
 }
 
+/// Three endpoints the way kube-proxy writes them (1/3, then 1/2 of the rest, then the
+/// rest) on the host of `generate::random_case(1, 0)`: two backends behind the inner
+/// interface and the uplink's gateway, a SYN from the gateway to 10.96.0.1:80. The expected
+/// shares are the rules' probabilities as written (each a third, to the rounding of
+/// `0.33333333349`).
+pub fn three_way_case() -> BranchCase {
+    let base = crate::generate::random_case(1, 0);
+    let mut host = base.host.clone();
+    host.routes.clear();
+    let name = |i: usize| host.interfaces.get(i).map(|i| i.name.clone());
+    let (up, inner) = (name(1).unwrap_or_default(), name(2).unwrap_or_default());
+    let fallback = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    let gw = base
+        .neighbors
+        .iter()
+        .find(|n| n.interface == up)
+        .map_or(fallback, |n| n.address);
+    let inner_net: Vec<std::net::IpAddr> = base
+        .neighbors
+        .iter()
+        .filter(|n| n.interface == inner)
+        .map(|n| n.address)
+        .collect();
+    let backend = |i: usize| inner_net.get(i).copied().unwrap_or(gw);
+    let rules = format!(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:SVC - [0:0]\n:EP1 - [0:0]\n:EP2 - [0:0]\n:EP3 - [0:0]\n\
+         -A PREROUTING -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j SVC\n\
+         -A SVC -m statistic --mode random --probability 0.33333333349 -j EP1\n\
+         -A SVC -m statistic --mode random --probability 0.50000000000 -j EP2\n\
+         -A SVC -j EP3\n\
+         -A EP1 -p tcp -j DNAT --to-destination {}:80\n\
+         -A EP2 -p tcp -j DNAT --to-destination {}:80\n\
+         -A EP3 -p tcp -j DNAT --to-destination {}:80\nCOMMIT\n",
+        backend(0),
+        backend(1),
+        gw
+    );
+    let spec = PacketSpec::tcp_syn(
+        std::net::SocketAddr::new(gw, 1024),
+        std::net::SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 96, 0, 1)),
+            80,
+        ),
+        chainwalk_host::kernel::Ingress::Interface(up),
+    );
+    let p1 = 0.333_333_333_49;
+    BranchCase {
+        case: crate::Case {
+            name: "three-way".into(),
+            host,
+            neighbors: base.neighbors.clone(),
+            family: chainwalk_host::kernel::Family::Ipv4,
+            rules,
+            packets: vec![crate::CasePacket {
+                flush_conntrack: true,
+                packet: crate::PacketTemplate::Fixed(spec),
+            }],
+        },
+        leaves: ["EP1", "EP2", "EP3"]
+            .iter()
+            .map(|c| RuleRef::new("nat", c, 1))
+            .collect(),
+        expected: vec![p1, (1.0 - p1) / 2.0, (1.0 - p1) / 2.0],
+    }
+}
+
 /// A service address split at random: a top chain with 2–4 branches (each but the last
 /// with a random `--probability` of three decimals), some branches splitting again in a
 /// chain of their own, every leaf a DNAT to a backend. Deterministic in `seed`.

@@ -199,60 +199,8 @@ fn example_node_split_matches_the_engine_probabilities() {
 #[test]
 fn random_splits_match_the_engine_probabilities() {
     let _g = lock();
-    let base = generate::random_case(1, 0);
-    let mut host = base.host.clone();
-    host.routes.clear();
-    let up = host.interfaces[1].name.clone();
-    let inner = host.interfaces[2].name.clone();
-    let gw = base
-        .neighbors
-        .iter()
-        .find(|n| n.interface == up)
-        .unwrap()
-        .address;
-    let inner_net: Vec<IpAddr> = base
-        .neighbors
-        .iter()
-        .filter(|n| n.interface == inner)
-        .map(|n| n.address)
-        .collect();
-    let backends = [inner_net[0], inner_net[1], gw];
-    let rules = format!(
-        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:SVC - [0:0]\n:EP1 - [0:0]\n:EP2 - [0:0]\n:EP3 - [0:0]\n\
-         -A PREROUTING -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j SVC\n\
-         -A SVC -m statistic --mode random --probability 0.33333333349 -j EP1\n\
-         -A SVC -m statistic --mode random --probability 0.50000000000 -j EP2\n\
-         -A SVC -j EP3\n\
-         -A EP1 -p tcp -j DNAT --to-destination {}:80\n\
-         -A EP2 -p tcp -j DNAT --to-destination {}:80\n\
-         -A EP3 -p tcp -j DNAT --to-destination {}:80\nCOMMIT\n",
-        backends[0], backends[1], backends[2]
-    );
-    let syn = |i: u64| {
-        PacketSpec::tcp_syn(
-            SocketAddr::new(gw, 1024 + i as u16),
-            SocketAddr::new(ip("10.96.0.1"), 80),
-            Ingress::Interface(up.clone()),
-        )
-    };
-    let mut cases = vec![(
-        Case {
-            name: "three-way".into(),
-            host: host.clone(),
-            neighbors: base.neighbors.clone(),
-            family: Family::Ipv4,
-            rules,
-            packets: vec![CasePacket {
-                flush_conntrack: true,
-                packet: PacketTemplate::Fixed(syn(0)),
-            }],
-        },
-        ["EP1", "EP2", "EP3"]
-            .iter()
-            .map(|c| RuleRef::new("nat", c, 1))
-            .collect::<Vec<_>>(),
-        3000,
-    )];
+    let three = chainwalk_conformance::stats::three_way_case();
+    let mut cases = vec![(three.case, three.leaves, 3000)];
     for seed in 1..=3 {
         let bc = chainwalk_conformance::stats::branch_case(seed);
         cases.push((bc.case, bc.leaves, 2000));

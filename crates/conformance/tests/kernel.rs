@@ -336,55 +336,24 @@ fn errors_are_typed() {
 #[test]
 fn statistic_random_three_way_split() {
     let _g = lock();
-    let case = generate::random_case(1, 0);
-    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-    let mut host = case.host.clone();
-    host.routes.clear();
-    let up = host.interfaces[1].name.clone();
-    let inner = host.interfaces[2].name.clone();
-    let gw = case
-        .neighbors
-        .iter()
-        .find(|n| n.interface == up)
-        .unwrap()
-        .address;
-    let inner_net: Vec<IpAddr> = case
-        .neighbors
-        .iter()
-        .filter(|n| n.interface == inner)
-        .map(|n| n.address)
-        .collect();
-    let backends = [inner_net[0], inner_net[1], gw];
-    let rules = format!(
-        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:SVC - [0:0]\n:EP1 - [0:0]\n:EP2 - [0:0]\n:EP3 - [0:0]\n\
-         -A PREROUTING -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j SVC\n\
-         -A SVC -m statistic --mode random --probability 0.33333333349 -j EP1\n\
-         -A SVC -m statistic --mode random --probability 0.50000000000 -j EP2\n\
-         -A SVC -j EP3\n\
-         -A EP1 -p tcp -j DNAT --to-destination {}:80\n\
-         -A EP2 -p tcp -j DNAT --to-destination {}:80\n\
-         -A EP3 -p tcp -j DNAT --to-destination {}:80\nCOMMIT\n",
-        backends[0], backends[1], backends[2]
-    );
-    let mut lab = Lab::new(&host, &case.neighbors).unwrap();
-    lab.restore(&rules, Family::Ipv4).unwrap();
-    let branches: Vec<RuleRef> = ["EP1", "EP2", "EP3"]
-        .iter()
-        .map(|c| RuleRef::new("nat", c, 1))
-        .collect();
+    let three = chainwalk_conformance::stats::three_way_case();
+    let case = &three.case;
+    let chainwalk_conformance::PacketTemplate::Fixed(spec) = &case.packets[0].packet else {
+        panic!("fixed packet expected");
+    };
+    let mut lab = Lab::new(&case.host, &case.neighbors).unwrap();
+    lab.restore(&case.rules, Family::Ipv4).unwrap();
     let n = 3000;
     let split = kernel_split(
         &lab,
         Family::Ipv4,
         n,
         |i| {
-            PacketSpec::tcp_syn(
-                SocketAddr::new(gw, 1024 + i as u16),
-                SocketAddr::new(ip("10.96.0.1"), 80),
-                Ingress::Interface(up.clone()),
-            )
+            let mut p = spec.clone();
+            p.sport = 1024 + i as u16;
+            p
         },
-        &branches,
+        &three.leaves,
     )
     .unwrap();
     let third = 1.0 / 3.0;
