@@ -220,15 +220,15 @@ impl RulesetStrings {
 
     /// The position of `hook`'s built-in chain in `table`, as
     /// [`Table::chain_index`] finds it.
-    pub(crate) fn builtin(&self, slot: Option<usize>, table: &Table, hook: Hook) -> Option<usize> {
-        match slot.and_then(|s| self.tables.get(s)) {
+    pub(crate) fn builtin(&self, slot: usize, table: &Table, hook: Hook) -> Option<usize> {
+        match self.tables.get(slot) {
             Some(t) => t.hooks.get(hook_slot(hook)).copied().flatten(),
             None => table.chain_index(hook.chain_name()),
         }
     }
 
     /// The name of chain `chain` (its position) of `table`.
-    pub(crate) fn chain_name(&self, slot: Option<usize>, table: &Table, chain: usize) -> SharedStr {
+    pub(crate) fn chain_name(&self, slot: usize, table: &Table, chain: usize) -> SharedStr {
         let name = || {
             table
                 .chains
@@ -236,21 +236,17 @@ impl RulesetStrings {
                 .map(|c| builtin_or_shared(&c.name))
                 .unwrap_or_default()
         };
-        match slot
-            .and_then(|s| self.tables.get(s))
-            .and_then(|t| t.chains.get(chain))
-        {
+        match self.tables.get(slot).and_then(|t| t.chains.get(chain)) {
             Some(cell) => cell.get_or_init(name).clone(),
             None => name(),
         }
     }
 
     /// The slots and heads of the table at `slot`, for a walk over it.
-    pub(crate) fn view(&self, slot: Option<usize>) -> Option<TableView<'_>> {
-        let s = slot?;
-        let t = self.tables.get(s)?;
+    pub(crate) fn view(&self, slot: usize) -> Option<TableView<'_>> {
+        let t = self.tables.get(slot)?;
         Some(TableView {
-            table: u32::try_from(s).ok()?,
+            table: u32::try_from(slot).ok()?,
             offsets: &t.offsets,
             len: t.rules.len(),
             heads: &t.heads,

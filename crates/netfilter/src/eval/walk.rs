@@ -1,6 +1,7 @@
 //! The simulator: packet paths through the hooks, the chain walk (jump, goto, return,
 //! policies), branching, targets, and conntrack across the packets of a sequence.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -432,7 +433,7 @@ impl<'a> Simulator<'a> {
             conntrack: table.clone(),
             ..State::default()
         };
-        self.trace_carrying(specs, &state, CtInfo::None, false)
+        self.trace_carrying(specs, Cow::Owned(state), CtInfo::None, false)
             .map(|(t, _)| t)
     }
 
@@ -444,7 +445,7 @@ impl<'a> Simulator<'a> {
         specs: &[PacketSpec],
         state: &State,
     ) -> Result<(Trace, Vec<State>), TraceError> {
-        self.trace_carrying(specs, state, CtInfo::None, true)
+        self.trace_carrying(specs, Cow::Borrowed(state), CtInfo::None, true)
     }
 
     /// Traces a packet the node sends in answer to a packet that `REJECT` refused (its TCP
@@ -473,7 +474,12 @@ impl<'a> Simulator<'a> {
             },
             None => CtInfo::None,
         };
-        self.trace_carrying(&[PacketSpec::Desc(answer.clone())], state, ct, true)
+        self.trace_carrying(
+            &[PacketSpec::Desc(answer.clone())],
+            Cow::Borrowed(state),
+            ct,
+            true,
+        )
     }
 
     /// Traces a packet sequence from `state`, the first packet carrying `ct` (as conntrack
@@ -482,11 +488,10 @@ impl<'a> Simulator<'a> {
     fn trace_carrying(
         &self,
         specs: &[PacketSpec],
-        state: &State,
+        state: Cow<'_, State>,
         ct: CtInfo,
         keep_states: bool,
     ) -> Result<(Trace, Vec<State>), TraceError> {
-        let table = &state.conntrack;
         self.branches.set(1);
         let mut assumptions = self.host.assumptions.clone();
         let first = match specs.first() {
@@ -505,14 +510,23 @@ impl<'a> Simulator<'a> {
         }
         let times = self.times(specs, state.clock, &mut assumptions)?;
         let pkt0 = self.build(1, first, &mut assumptions)?;
+        // The starting state is moved in when the trace made it (`trace_from`), else copied
+        // once.
+        let start_clock = state.clock;
+        let State {
+            conntrack,
+            nth,
+            limits,
+            ..
+        } = state.into_owned();
         let w0 = Box::new(WorldState {
             prob: Prob::one(),
             uncertain: Vec::new(),
             steps: Vec::with_capacity(specs.len()),
-            table: table.clone(),
-            counters: state.nth.clone(),
-            limits: state.limits.clone(),
-            clock: times.get(0).unwrap_or(state.clock),
+            table: conntrack,
+            counters: nth,
+            limits,
+            clock: times.get(0).unwrap_or(start_clock),
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
@@ -1178,7 +1192,7 @@ impl<'a> Simulator<'a> {
                 if w.ct.nat_pending(dst_side) {
                     let has_chain = self
                         .table_at(TableName::Nat)
-                        .is_some_and(|(p, t)| self.strings.builtin(Some(p), t, hook).is_some());
+                        .is_some_and(|(p, t)| self.strings.builtin(p, t, hook).is_some());
                     if !has_chain {
                         set_done(&mut w.ct, dst_side);
                         next.push(w);
@@ -1245,7 +1259,7 @@ impl<'a> Simulator<'a> {
             next.push(w);
             return;
         };
-        let Some(start) = self.strings.builtin(Some(p), table, hook) else {
+        let Some(start) = self.strings.builtin(p, table, hook) else {
             next.push(w);
             return;
         };
@@ -1291,7 +1305,7 @@ impl<'a> Simulator<'a> {
         ));
         let mut work: Vec<(World, Cursor)> = Vec::new();
         // The strings cache, the index and the rule lists keep the ruleset's table order.
-        let slot = Some(p);
+        let slot = p;
         let base_policy = table
             .chains
             .get(start)
