@@ -272,6 +272,28 @@ mod tests {
         assert_eq!((r.kind, r.dev.as_str()), (RouteKind::Local, "lo"));
     }
 
+    /// The limited broadcast leaves by the main table's route, with that device's address
+    /// (`ip route get 255.255.255.255` on this kernel: `broadcast 255.255.255.255 dev v2 src
+    /// 10.1.0.2` with the default route on v2); a connected network's broadcast address by
+    /// the interface that holds the network.
+    #[test]
+    fn broadcasts_leave_as_the_kernel_sends_them() {
+        let h = Host::from_yaml(
+            "interfaces:\n  - name: v0\n    addresses: [10.0.0.2/24]\n  - name: v2\n    addresses: [10.1.0.2/24]\nroutes:\n  - to: default\n    via: 10.1.0.1\n    dev: v2\n",
+        )
+        .unwrap();
+        let r = lookup(&h, ip("255.255.255.255")).unwrap();
+        assert_eq!(
+            (r.kind, r.dev.as_str(), r.src),
+            (RouteKind::Broadcast, "v2", Some(ip("10.1.0.2")))
+        );
+        let r = lookup(&h, ip("10.0.0.255")).unwrap();
+        assert_eq!(
+            (r.kind, r.dev.as_str(), r.src),
+            (RouteKind::Broadcast, "v0", Some(ip("10.0.0.2")))
+        );
+    }
+
     #[test]
     fn no_default_means_no_route() {
         let h =
