@@ -316,9 +316,7 @@ impl<T> Few<T> {
             self.rest.push(t);
         }
     }
-}
 
-impl<T> Few<T> {
     /// How many values.
     fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
@@ -346,16 +344,6 @@ impl<T> IntoIterator for Few<T> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.first.into_iter().chain(self.rest)
-    }
-}
-
-impl<T> FromIterator<T> for Few<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Few<T> {
-        let mut f = Few::new();
-        for t in iter {
-            f.push(t);
-        }
-        f
     }
 }
 
