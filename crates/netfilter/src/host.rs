@@ -237,7 +237,7 @@ fn ifname(text: &str) -> Result<IfName, HostError> {
         .filter(|_| !text.ends_with('+'))
         .ok_or_else(|| {
             HostError::Invalid(format!(
-                "`{text}` is not an interface name (1 to {} bytes, no `/` or blanks)",
+                "`{text}` is not an interface name (1 to {} bytes, no `/`, `:` or blanks)",
                 IfName::MAX_LEN
             ))
         })

@@ -6,7 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 /// A network interface's name as the kernel holds it: 1 to 15 bytes (`IFNAMSIZ` less its
-/// NUL), without `/`, blanks or NUL. Kept inline, so packets and routes carry interface
+/// NUL), without `/`, `:`, blanks or NUL, and not `.` or `..` (the kernel's
+/// `dev_valid_name`). Kept inline, so packets and routes carry interface
 /// names without heap text; reads like a `&str`.
 #[derive(Clone, Copy)]
 pub struct IfName {
@@ -25,7 +26,7 @@ impl IfName {
     };
 
     /// Checks and wraps an interface name; `None` when the kernel would refuse it (empty,
-    /// longer than [`IfName::MAX_LEN`] bytes, or holding `/`, a blank or NUL, or `.`/`..`).
+    /// longer than [`IfName::MAX_LEN`] bytes, or holding `/`, `:`, a blank or NUL, or `.`/`..`).
     pub fn new(name: &str) -> Option<IfName> {
         let b = name.as_bytes();
         if b.is_empty()
@@ -33,7 +34,7 @@ impl IfName {
             || name == "."
             || name == ".."
             || b.iter()
-                .any(|c| *c == b'/' || *c == 0 || c.is_ascii_whitespace())
+                .any(|c| matches!(c, b'/' | b':' | 0) || c.is_ascii_whitespace())
         {
             return None;
         }
@@ -226,13 +227,23 @@ mod tests {
 
     #[test]
     fn ifname_holds_what_the_kernel_allows() {
-        for ok in ["lo", "eth0", "cali0123456789a", "veth-1.2@x"] {
+        for ok in ["lo", "eth0", "cali0123456789a", "veth-1.2@x", "a.b", "é1"] {
             let n = IfName::new(ok).unwrap();
             assert_eq!(n.as_str(), ok);
             assert_eq!(n, ok);
             assert_eq!(n.to_string(), ok);
         }
-        for bad in ["", "cali0123456789ab", "a/b", "a b", ".", "..", "a\0"] {
+        // `ip link add a:b ...` is refused (EINVAL) on this kernel; `a.b` and `é1` are taken.
+        for bad in [
+            "",
+            "cali0123456789ab",
+            "a/b",
+            "a b",
+            "a:b",
+            ".",
+            "..",
+            "a\0",
+        ] {
             assert!(IfName::new(bad).is_none(), "{bad:?}");
         }
         assert_eq!(IfName::LO, IfName::new("lo").unwrap());
