@@ -545,6 +545,15 @@ impl Host {
                     "a route names device `{d}`, which has no interface entry"
                 )));
             }
+            if let (RouteKind::Unicast, Some(via), None) = (r.kind, r.via, r.dev)
+                && crate::route::gateway_dev(self, via).is_none()
+            {
+                return Err(HostError::Invalid(format!(
+                    "the route to {}/{} has gateway {via}, which no connected network or \
+                     device route reaches (the kernel refuses it: Nexthop has invalid gateway)",
+                    r.dst.addr, r.dst.prefix
+                )));
+            }
         }
         for i in &self.interfaces {
             if let Some(m) = &i.master

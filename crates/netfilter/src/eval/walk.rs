@@ -81,8 +81,8 @@ pub struct Simulator<'a> {
     pub(super) index: Option<crate::eval::index::SharedIndex>,
     /// The stages each hook runs for this ruleset.
     plan: crate::eval::hook::Plan,
-    /// The host's routing answers, remembered per destination.
-    routes: route::RouteCache,
+    /// The host's routes, compiled for lookups.
+    routes: route::RouteTable<'a>,
     /// Per table of the ruleset (in its order), each chain's rules: the walk reads a
     /// chain's rules from this compact list rather than from the chain.
     chain_rules: Vec<Vec<&'a [Rule]>>,
@@ -365,7 +365,7 @@ impl<'a> Simulator<'a> {
             recent: None,
             tracking,
             plan: crate::eval::hook::Plan::new(ruleset, tracking),
-            routes: route::RouteCache::default(),
+            routes: route::RouteTable::new(host),
             chain_rules: ruleset
                 .tables
                 .iter()
@@ -706,7 +706,7 @@ impl<'a> Simulator<'a> {
                     message: "an arriving packet (`-i`) needs a source address (`-s`)".into(),
                 });
             }
-            (None, None) => match self.routes.lookup(self.host, d.dst) {
+            (None, None) => match self.routes.lookup(d.dst) {
                 Ok(r) => match r.src {
                     Some(s) => {
                         assumptions.push(format!(
@@ -955,7 +955,7 @@ impl<'a> Simulator<'a> {
 
     fn route_arriving(&self, mut w: World, done: &mut Few<World>) {
         let fam = w.pkt.family();
-        match self.routes.lookup(self.host, w.pkt.dst) {
+        match self.routes.lookup(w.pkt.dst) {
             Err(e) => {
                 let reason = e.to_string();
                 w.note(Note::Route {
@@ -1039,7 +1039,7 @@ impl<'a> Simulator<'a> {
     }
 
     fn local(&self, mut w: World, done: &mut Few<World>) {
-        let r = match self.routes.lookup(self.host, w.pkt.dst) {
+        let r = match self.routes.lookup(w.pkt.dst) {
             Ok(r) => r,
             Err(e) => {
                 let reason = format!("{e}: the socket cannot send");
@@ -1079,7 +1079,7 @@ impl<'a> Simulator<'a> {
         let mut after_output = Few::new();
         for mut w in self.hook(Few::one(w), Hook::Output, done) {
             if (w.pkt.dst, w.pkt.mark) != before {
-                match self.routes.lookup(self.host, w.pkt.dst) {
+                match self.routes.lookup(w.pkt.dst) {
                     Ok(r2) => {
                         let local2 = matches!(r2.kind, RouteKind::Local);
                         w.note(Note::Route {
@@ -1730,11 +1730,11 @@ impl<'a> Simulator<'a> {
             Some(Target::Masquerade(m)) => {
                 let from = endpoint(&w.pkt, false);
                 let source = match w.pkt.out_iface {
-                    Some(out) => self.routes.masquerade_source(self.host, out, w.pkt.dst),
+                    Some(out) => self.routes.masquerade_source(out, w.pkt.dst),
                     None => {
                         let toward = self
                             .routes
-                            .lookup(self.host, w.pkt.dst)
+                            .lookup(w.pkt.dst)
                             .ok()
                             .and_then(|r| r.via)
                             .unwrap_or(w.pkt.dst);
