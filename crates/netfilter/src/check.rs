@@ -184,12 +184,14 @@ fn loops(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {
                 if let Some(top) = stack.last_mut() {
                     top.1 += 1;
                 }
-                let span = t
-                    .chains
-                    .get(node)
-                    .and_then(|c| c.rules.get(ri as usize))
-                    .map(|r| r.target_span)
-                    .unwrap_or_default();
+                // The jumping rule's span, read only for a loop's report.
+                let span = || {
+                    t.chains
+                        .get(node)
+                        .and_then(|c| c.rules.get(ri as usize))
+                        .map(|r| r.target_span)
+                        .unwrap_or_default()
+                };
                 match state.get(to).copied() {
                     Some(0) => {
                         if let Some(s) = state.get_mut(to) {
@@ -197,7 +199,8 @@ fn loops(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {
                         }
                         stack.push((to, 0));
                     }
-                    Some(1) if reported.insert((span.line, span.col)) => {
+                    Some(1) if reported.insert((span().line, span().col)) => {
+                        let span = span();
                         let name = |i: usize| t.chains.get(i).map_or("", |c| c.name.as_str());
                         let path: Vec<&str> = stack
                             .iter()
@@ -302,42 +305,41 @@ impl Hooks {
     }
 }
 
-fn match_placement(t: &Table, hooks: &[Hooks], out: &mut Vec<Diagnostic>) {
-    for (ci, c) in t.chains.iter().enumerate() {
-        let reaching = hooks.get(ci).copied().unwrap_or_default();
-        for r in &c.rules {
-            for m in &r.matches {
-                let Some((name, ok)) = match_hooks(m) else {
-                    continue;
-                };
-                let reach = hooks_to_check(c, reaching, name);
-                let bad: Vec<&str> = reach
-                    .iter()
-                    .filter(|h| !ok.contains(h))
-                    .map(|h| h.chain_name())
-                    .collect();
-                if !bad.is_empty() {
-                    let ok: Vec<&str> = ok.iter().map(|h| h.chain_name()).collect();
-                    out.push(Diagnostic::error(ParseError::new(
-                        r.span,
-                        format!(
-                            "match `{name}` cannot be used from {} (only from {})",
-                            bad.join(", "),
-                            ok.join(", ")
-                        ),
-                    )));
-                }
-            }
+/// Reports the matches of rule `r` (in chain `c`, reached from `reaching`) that the kernel
+/// refuses where the rule is reached from.
+fn match_placement(c: &Chain, reaching: Hooks, r: &Rule, out: &mut Vec<Diagnostic>) {
+    for m in &r.matches {
+        let Some((name, ok)) = match_hooks(m) else {
+            continue;
+        };
+        let reach = hooks_to_check(c, reaching, name);
+        let bad: Vec<&str> = reach
+            .iter()
+            .filter(|h| !ok.contains(h))
+            .map(|h| h.chain_name())
+            .collect();
+        if !bad.is_empty() {
+            let ok: Vec<&str> = ok.iter().map(|h| h.chain_name()).collect();
+            out.push(Diagnostic::error(ParseError::new(
+                r.span,
+                format!(
+                    "match `{name}` cannot be used from {} (only from {})",
+                    bad.join(", "),
+                    ok.join(", ")
+                ),
+            )));
         }
     }
 }
 
+/// Reports matches and targets used where the kernel refuses them, in one pass over the
+/// rules.
 fn placement(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {
     let hooks = hooks_reaching(t, jumps);
-    match_placement(t, &hooks, out);
     for (ci, c) in t.chains.iter().enumerate() {
         let reaching = hooks.get(ci).copied().unwrap_or_default();
         for r in &c.rules {
+            match_placement(c, reaching, r, out);
             let Some(target) = &r.target else { continue };
             if matches!(target, Target::Drop) && t.name == TableName::Nat {
                 out.push(Diagnostic::error(ParseError::new(

@@ -28,8 +28,17 @@ impl Protocol {
         if let Ok(n) = text.parse::<u8>() {
             return Some(Protocol(n));
         }
-        let lower = text.to_ascii_lowercase();
-        match lower.as_str() {
+        // Names are short: lower-cased on the stack.
+        let mut buf = [0u8; 32];
+        let lower = match buf.get_mut(..text.len()) {
+            Some(b) => {
+                b.copy_from_slice(text.as_bytes());
+                b.make_ascii_lowercase();
+                std::str::from_utf8(b).ok()?
+            }
+            None => return None,
+        };
+        match lower {
             "all" | "ip" | "hopopt" => return Some(Protocol(0)),
             "icmpv6" => return Some(Protocol::ICMPV6),
             "mh" | "ipv6-mh" => return Some(Protocol(135)),

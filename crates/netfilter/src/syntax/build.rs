@@ -517,6 +517,14 @@ fn find_chain(
     if table.chains.get(*last).is_some_and(|c| c.name == name) {
         return Ok(*last);
     }
+    // iptables-save lists rules chain by chain in the order it declared them: the next
+    // chain with rules is mostly one of the next few declared.
+    for next in last.saturating_add(1)..last.saturating_add(4) {
+        if table.chains.get(next).is_some_and(|c| c.name == name) {
+            *last = next;
+            return Ok(next);
+        }
+    }
     if let Some(i) = idx.get(name) {
         *last = *i;
         return Ok(*i);

@@ -103,6 +103,24 @@ pub fn tokenize(line: &str, line_no: u32, offset: usize) -> Result<Vec<Token<'_>
     Ok(out)
 }
 
+/// [`BYTE_CLASS`] of a byte that continues an unquoted argument.
+const PLAIN: u8 = 0;
+/// [`BYTE_CLASS`] of a blank (space, tab, CR, LF): it ends an argument.
+const BLANK: u8 = 1;
+/// [`BYTE_CLASS`] of `"`: it starts a quoted stretch.
+const QUOTE: u8 = 2;
+
+/// What each byte is to the tokenizer, looked up once per byte.
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    t[b' ' as usize] = BLANK;
+    t[b'\t' as usize] = BLANK;
+    t[b'\n' as usize] = BLANK;
+    t[b'\r' as usize] = BLANK;
+    t[b'"' as usize] = QUOTE;
+    t
+};
+
 /// Like [`tokenize`], appending to `out` (which is cleared first), so that one vector can
 /// serve every line.
 pub fn tokenize_into<'a>(
@@ -121,7 +139,7 @@ pub fn tokenize_into<'a>(
         at: 0,
         col: 1,
     };
-    let is_blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let is_blank = |b: u8| BYTE_CLASS[usize::from(b)] == BLANK;
     let mut i = 0usize;
     let n = bytes.len();
     while i < n {
@@ -131,7 +149,7 @@ pub fn tokenize_into<'a>(
         }
         // An argument starts at `start`: an unquoted stretch, then perhaps a quoted one.
         let start = i;
-        while i < n && !is_blank(bytes[i]) && bytes[i] != b'"' {
+        while i < n && BYTE_CLASS[usize::from(bytes[i])] == PLAIN {
             i += 1;
         }
         if i - start > MAX_ARG_LEN {
