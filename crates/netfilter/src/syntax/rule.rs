@@ -252,7 +252,11 @@ pub(crate) fn parse_rule_in<'t>(
         t.finish(&args, *at)?;
     }
 
-    let matches: Box<[Match]> = matches.into_iter().map(|(m, _)| m).collect();
+    // Allocated at its size: collecting in place would shrink the list's block, and a
+    // shrunk block leaves a fragment for the allocator to merge later.
+    let mut exact = Vec::with_capacity(matches.len());
+    exact.extend(matches.into_iter().map(|(m, _)| m));
+    let matches: Box<[Match]> = exact.into_boxed_slice();
     let target_span = target.as_ref().map(|(_, s)| *s).unwrap_or_default();
     let target = target.map(|(t, _)| t);
     let expanded = srcs.len().max(1).saturating_mul(dsts.len().max(1));

@@ -214,9 +214,12 @@ pub fn tokenize_into<'a>(
 /// The 1-based character column of byte `at` in `line`.
 pub(crate) fn col_of(line: &str, at: usize) -> u32 {
     let upto = line.get(..at).unwrap_or(line);
-    u32::try_from(upto.chars().count())
-        .unwrap_or(u32::MAX)
-        .saturating_add(1)
+    let chars = if upto.is_ascii() {
+        upto.len()
+    } else {
+        upto.chars().count()
+    };
+    u32::try_from(chars).unwrap_or(u32::MAX).saturating_add(1)
 }
 
 /// Writes `value` as `iptables-save` writes a string option: bare when it is a non-empty run of
