@@ -171,7 +171,10 @@ fn bench(c: &mut Criterion) {
                 let mut k = 0usize;
                 b.iter(|| {
                     k = (k + 1) % pkts.len();
-                    sim.trace(std::slice::from_ref(&pkts[k])).unwrap()
+                    let t = sim.trace(std::slice::from_ref(&pkts[k])).unwrap();
+                    let n = t.outcomes.len();
+                    sim.recycle(t);
+                    n
                 })
             });
         }
@@ -246,7 +249,9 @@ fn plain_loop(n: usize) {
                 let mut outcomes = 0usize;
                 for k in 0..n {
                     let packet = std::slice::from_ref(&pkts[k % pkts.len()]);
-                    outcomes += sim.trace(packet).unwrap().outcomes.len();
+                    let t = sim.trace(packet).unwrap();
+                    outcomes += t.outcomes.len();
+                    sim.recycle(t);
                 }
                 let secs = start.elapsed().as_secs_f64();
                 let cpu_secs = match (cpu0, thread_cpu_ns()) {

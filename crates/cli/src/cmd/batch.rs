@@ -116,6 +116,8 @@ pub(crate) fn run(args: &Args, file: &str) -> anyhow::Result<ExitCode> {
         {
             Ok(trace) => {
                 let mut v = chainwalk_report::trace_to_value(&trace);
+                // Its lists serve the next packet.
+                sim.recycle(trace);
                 if let (Some(id), Some(m)) = (&it.id, v.as_object_mut()) {
                     m.insert("id".into(), id.clone());
                 }

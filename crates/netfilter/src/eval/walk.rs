@@ -90,6 +90,58 @@ pub struct Simulator<'a> {
     table_pos: [Option<usize>; 5],
     /// Chain names, rule texts and jump targets, made once for every event.
     strings: std::sync::Arc<crate::eval::cache::RulesetStrings>,
+    /// Lists and worlds of finished traces, reused by the next ones.
+    spare: std::cell::RefCell<Spare>,
+}
+
+/// What finished traces leave for the next ones to reuse ([`Simulator::recycle`]): empty
+/// lists with their room, and the boxes worlds live in. At most [`Spare::KEEP`] of each.
+#[derive(Default)]
+struct Spare {
+    worlds: Vec<World>,
+    events: Vec<Vec<Event>>,
+    notes: Vec<Vec<(usize, Note)>>,
+    steps: Vec<Vec<Step>>,
+    outcomes: Vec<Vec<Outcome>>,
+}
+
+impl Spare {
+    /// How many of each kind are kept.
+    const KEEP: usize = 64;
+
+    /// Lists with more room than this are not kept (a long trace's lists would hold on to
+    /// memory no ordinary trace needs).
+    const MAX_ROOM: usize = 256;
+
+    /// Keeps an emptied list for reuse, when there is room and it has any.
+    fn keep<T>(pool: &mut Vec<Vec<T>>, mut v: Vec<T>) {
+        if pool.len() < Spare::KEEP && (1..=Spare::MAX_ROOM).contains(&v.capacity()) {
+            v.clear();
+            pool.push(v);
+        }
+    }
+
+    /// A list from the pool, or a new one with room for `n`.
+    fn take<T>(pool: Option<&mut Vec<Vec<T>>>, n: usize) -> Vec<T> {
+        pool.and_then(Vec::pop)
+            .unwrap_or_else(|| Vec::with_capacity(n))
+    }
+}
+
+/// A simulator's copy starts with nothing to reuse.
+impl Clone for Spare {
+    fn clone(&self) -> Spare {
+        Spare::default()
+    }
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spare")
+            .field("worlds", &self.worlds.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Match and target names whose kernel modules register connection tracking in the network
@@ -385,6 +437,7 @@ impl<'a> Simulator<'a> {
             index: indexed
                 .then(|| std::sync::Arc::new(crate::eval::index::RulesetIndex::build(ruleset))),
             strings: std::sync::Arc::new(crate::eval::cache::RulesetStrings::new(ruleset, indexed)),
+            spare: std::cell::RefCell::default(),
         }
     }
 
@@ -409,6 +462,25 @@ impl<'a> Simulator<'a> {
     /// Traces a packet sequence from an empty conntrack table.
     pub fn trace(&self, specs: &[PacketSpec]) -> Result<Trace, TraceError> {
         self.trace_from(specs, &conntrack::Table::default())
+    }
+
+    /// Takes back a trace the caller is done with, to reuse its lists for the next traces:
+    /// tracing many packets (a batch, a capture) then allocates no new event, note, step or
+    /// outcome lists. Optional; dropping a trace is as correct.
+    pub fn recycle(&self, trace: Trace) {
+        let Ok(mut spare) = self.spare.try_borrow_mut() else {
+            return;
+        };
+        let mut outcomes = trace.outcomes;
+        for o in outcomes.drain(..) {
+            let mut steps = o.steps;
+            for st in steps.drain(..) {
+                Spare::keep(&mut spare.events, st.events);
+                Spare::keep(&mut spare.notes, st.notes);
+            }
+            Spare::keep(&mut spare.steps, steps);
+        }
+        Spare::keep(&mut spare.outcomes, outcomes);
     }
 
     /// Traces a packet sequence starting from the given conntrack table.
@@ -507,10 +579,21 @@ impl<'a> Simulator<'a> {
             limits,
             ..
         } = state.into_owned();
-        let w0 = Box::new(WorldState {
+        let (reused, steps, events, notes) = {
+            let mut spare = self.spare.try_borrow_mut().ok();
+            let reused = spare.as_mut().and_then(|s| s.worlds.pop());
+            let steps = match specs.len() {
+                1 => Spare::take(spare.as_mut().map(|s| &mut s.steps), 1),
+                n => Vec::with_capacity(n),
+            };
+            let events = Spare::take(spare.as_mut().map(|s| &mut s.events), 16);
+            let notes = Spare::take(spare.as_mut().map(|s| &mut s.notes), 8);
+            (reused, steps, events, notes)
+        };
+        let first = WorldState {
             prob: Prob::one(),
             uncertain: Vec::new(),
-            steps: Vec::with_capacity(specs.len()),
+            steps,
             table: conntrack,
             counters: nth,
             limits,
@@ -518,14 +601,21 @@ impl<'a> Simulator<'a> {
             recent: self.recent.cloned(),
             input: pkt0.clone(),
             pkt: pkt0,
-            events: Vec::with_capacity(16),
-            notes: Vec::with_capacity(8),
+            events,
+            notes,
             ct,
             flow: None,
             stopped: false,
             // Nothing reads the table after the last packet unless the states are kept.
             confirm: keep_states || specs.len() > 1,
-        });
+        };
+        let w0 = match reused {
+            Some(mut b) => {
+                *b = first;
+                b
+            }
+            None => Box::new(first),
+        };
         let mut worlds = Few::new();
         self.run(w0, &mut worlds);
         // The first packet's connection, for the `reply` and `again` packets after it.
@@ -567,6 +657,12 @@ impl<'a> Simulator<'a> {
                 w.clock = times.get(n).unwrap_or(w.clock);
                 w.events.clear();
                 w.notes.clear();
+                if w.events.capacity() == 0 {
+                    // The step before took the lists.
+                    let mut spare = self.spare.try_borrow_mut().ok();
+                    w.events = Spare::take(spare.as_mut().map(|s| &mut s.events), 16);
+                    w.notes = Spare::take(spare.as_mut().map(|s| &mut s.notes), 8);
+                }
                 w.ct = CtInfo::None;
                 w.confirm = keep_states || n + 1 < specs.len();
                 self.run(w, &mut next);
@@ -580,24 +676,36 @@ impl<'a> Simulator<'a> {
         }
         assumptions.dedup();
         let mut tables = Vec::with_capacity(if keep_states { worlds.len() } else { 0 });
-        let outcomes = worlds
-            .into_iter()
-            .map(|w| {
-                if keep_states {
-                    tables.push(State {
-                        conntrack: w.table,
-                        nth: w.counters,
-                        limits: w.limits,
-                        clock: times.last(),
-                    });
-                }
-                Outcome {
-                    probability: w.prob,
-                    uncertain: w.uncertain,
-                    steps: w.steps,
-                }
-            })
-            .collect();
+        let mut spare = self.spare.try_borrow_mut().ok();
+        let mut outcomes = match worlds.len() {
+            1 => Spare::take(spare.as_mut().map(|s| &mut s.outcomes), 1),
+            n => Vec::with_capacity(n),
+        };
+        for mut w in worlds {
+            if keep_states {
+                tables.push(State {
+                    conntrack: std::mem::take(&mut w.table),
+                    nth: std::mem::take(&mut w.counters),
+                    limits: std::mem::take(&mut w.limits),
+                    clock: times.last(),
+                });
+            }
+            outcomes.push(Outcome {
+                probability: std::mem::replace(&mut w.prob, Prob::one()),
+                uncertain: std::mem::take(&mut w.uncertain),
+                steps: std::mem::take(&mut w.steps),
+            });
+            if let Some(spare) = spare.as_mut()
+                && spare.worlds.len() < Spare::KEEP
+            {
+                // What the world still holds goes now; its box waits for the next trace.
+                w.table = conntrack::Table::default();
+                w.counters = BTreeMap::new();
+                w.limits = BTreeMap::new();
+                w.recent = None;
+                spare.worlds.push(w);
+            }
+        }
         Ok((
             Trace {
                 assumptions,
