@@ -251,6 +251,8 @@ mod tests {
             "! -s 10.0.0.0/8 -d 10.96.0.1/32 -p tcp -m comment --comment x -m tcp --dport 80 -j ACCEPT",
             "-d 10.96.0.1/32 -p tcp -m tcp ! --dport 80 -j ACCEPT",
             "-p udp -m udp --sport 1000:2000 --dport 53 -j ACCEPT",
+            "-p udp -m udp ! --sport 1000:2000 -j ACCEPT",
+            "! -d 10.96.0.0/16 -p tcp -j ACCEPT",
             "! -p tcp -j ACCEPT",
             "-p all -j ACCEPT",
             "! -p all -j ACCEPT",
@@ -274,7 +276,7 @@ mod tests {
             for p in &packets {
                 for (sport, dport) in [(1500, 80), (40000, 53), (5, 443)] {
                     let mut p = p.clone();
-                    if p.sport.is_some() {
+                    if matches!(p.proto, Protocol::TCP | Protocol::UDP) {
                         p.sport = Some(sport);
                         p.dport = Some(dport);
                     }

@@ -471,14 +471,14 @@ impl<'a> Simulator<'a> {
         let Ok(mut spare) = self.spare.try_borrow_mut() else {
             return;
         };
+        // Lists are taken where they lie: steps and outcomes are large, moving them costs.
         let mut outcomes = trace.outcomes;
-        for o in outcomes.drain(..) {
-            let mut steps = o.steps;
-            for st in steps.drain(..) {
-                Spare::keep(&mut spare.events, st.events);
-                Spare::keep(&mut spare.notes, st.notes);
+        for o in &mut outcomes {
+            for st in &mut o.steps {
+                Spare::keep(&mut spare.events, std::mem::take(&mut st.events));
+                Spare::keep(&mut spare.notes, std::mem::take(&mut st.notes));
             }
-            Spare::keep(&mut spare.steps, steps);
+            Spare::keep(&mut spare.steps, std::mem::take(&mut o.steps));
         }
         Spare::keep(&mut spare.outcomes, outcomes);
     }
