@@ -121,6 +121,12 @@ pub struct Builder {
     index: [FxHashMap<Arc<str>, usize>; 5],
     /// The position of the chain the last command named (checked by name before use).
     last: usize,
+    /// Rules appended one after another to one chain (table, position), not yet in it:
+    /// iptables-save lists a chain's rules together, and the run joins its chain at one
+    /// allocation of the right size (growing the chain's list at every rule would reallocate
+    /// it each time). Any other command, and [`Builder::finish`], join it first.
+    run: Vec<Rule>,
+    run_at: Option<(TableName, usize)>,
 }
 
 fn slot(t: TableName) -> usize {
@@ -156,6 +162,8 @@ impl Builder {
             budget: SUGGEST_BUDGET,
             index: Default::default(),
             last: 0,
+            run: Vec::new(),
+            run_at: None,
         }
     }
 
@@ -220,10 +228,35 @@ impl Builder {
         }
     }
 
+    /// Moves the pending run of appended rules into its chain.
+    fn join_run(&mut self) {
+        let Some((t, ci)) = self.run_at.take() else {
+            return;
+        };
+        let chain = self
+            .ruleset
+            .tables
+            .iter_mut()
+            .find(|x| x.name == t)
+            .and_then(|x| x.chains.get_mut(ci));
+        match chain {
+            Some(c) if c.rules.is_empty() => {
+                let mut exact = Vec::with_capacity(self.run.len());
+                exact.append(&mut self.run);
+                c.rules = exact;
+            }
+            Some(c) => append(&mut c.rules, std::mem::take(&mut self.run)),
+            None => self.run.clear(),
+        }
+    }
+
     fn try_apply(&mut self, cmd: Command<'_>) -> Result<(), ParseError> {
         let Some(tname) = self.current else {
             return Err(ParseError::new(Span::default(), "no table selected"));
         };
+        if !matches!(cmd, Command::Append { .. }) {
+            self.join_run();
+        }
         let table = self.ruleset.table_or_insert(tname);
         let Some(idx) = self.index.get_mut(slot(tname)) else {
             return Err(ParseError::new(Span::default(), "no table selected"));
@@ -306,9 +339,11 @@ impl Builder {
             }
             Command::Append { chain, rules, span } => {
                 let ci = find_chain(table, idx, chain, span, &mut self.budget, &mut self.last)?;
-                if let Some(c) = table.chains.get_mut(ci) {
-                    append(&mut c.rules, rules);
+                if self.run_at != Some((tname, ci)) {
+                    self.join_run();
+                    self.run_at = Some((tname, ci));
                 }
+                self.run.extend(rules);
             }
             Command::Insert {
                 chain,
@@ -455,6 +490,7 @@ impl Builder {
 
     /// The ruleset and diagnostics (in input order).
     pub fn finish(mut self) -> Parsed {
+        self.join_run();
         let keys: Vec<(TableName, usize)> = self.front.keys().copied().collect();
         for (t, ci) in keys {
             self.held(t, ci);
@@ -485,7 +521,13 @@ fn check_chain_name(name: &str, span: Span) -> Result<(), ParseError> {
     if name.is_empty()
         || name.starts_with('-')
         || name.starts_with('!')
-        || name.contains(char::is_whitespace)
+        || (if name.is_ascii() {
+            // `char::is_whitespace` on ASCII, a byte at a time.
+            name.bytes()
+                .any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
+        } else {
+            name.contains(char::is_whitespace)
+        })
     {
         return Err(ParseError::new(
             span,

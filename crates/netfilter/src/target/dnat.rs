@@ -34,7 +34,7 @@ impl NatRange {
                 None if after.is_empty() => (a, None),
                 None => return Err(bad("unexpected text after `]`")),
             }
-        } else if text.matches(':').count() > 1 {
+        } else if text.bytes().filter(|b| *b == b':').count() > 1 {
             (text, None)
         } else {
             match text.split_once(':') {
@@ -45,12 +45,14 @@ impl NatRange {
         let addrs = if addr_part.is_empty() {
             None
         } else {
+            let ip = |s: &str| s.parse::<IpAddr>().map_err(|_| bad("not an IP address"));
             let (lo, hi) = match addr_part.split_once('-') {
-                Some((lo, hi)) => (lo, hi),
-                None => (addr_part, addr_part),
+                Some((lo, hi)) => (ip(lo)?, ip(hi)?),
+                None => {
+                    let a = ip(addr_part)?;
+                    (a, a)
+                }
             };
-            let lo: IpAddr = lo.parse().map_err(|_| bad("not an IP address"))?;
-            let hi: IpAddr = hi.parse().map_err(|_| bad("not an IP address"))?;
             if lo.is_ipv4() != hi.is_ipv4() || lo > hi {
                 return Err(bad("the address range is empty"));
             }
