@@ -626,3 +626,56 @@ fn missing_chain(
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::syntax::{parse_commands, parse_save};
+
+    fn rules_of(parsed: &crate::syntax::save::Parsed, chain: &str) -> Vec<String> {
+        let t = &parsed.ruleset.tables[0];
+        let c = t.chains.iter().find(|c| c.name == chain).unwrap();
+        c.rules.iter().map(crate::syntax::rule_to_string).collect()
+    }
+
+    /// Appends gathered per chain keep iptables-restore's order when chains alternate and
+    /// when other commands come between them.
+    #[test]
+    fn appends_keep_their_order_across_chains_and_commands() {
+        let save = "*filter\n:INPUT ACCEPT [0:0]\n:X - [0:0]\n:Y - [0:0]\n\
+                    -A X -s 10.0.0.1/32 -j ACCEPT\n-A Y -s 10.0.0.2/32 -j ACCEPT\n\
+                    -A X -s 10.0.0.3/32 -j ACCEPT\n-A X -s 10.0.0.4/32 -j ACCEPT\n\
+                    -A Y -s 10.0.0.5/32 -j ACCEPT\nCOMMIT\n";
+        let p = parse_save(save, None);
+        assert!(!p.has_errors(), "{:?}", p.diagnostics);
+        assert_eq!(
+            rules_of(&p, "X"),
+            [
+                "-s 10.0.0.1/32 -j ACCEPT",
+                "-s 10.0.0.3/32 -j ACCEPT",
+                "-s 10.0.0.4/32 -j ACCEPT"
+            ]
+        );
+        assert_eq!(
+            rules_of(&p, "Y"),
+            ["-s 10.0.0.2/32 -j ACCEPT", "-s 10.0.0.5/32 -j ACCEPT"]
+        );
+        let script = "iptables -N X\n\
+                      iptables -A X -s 10.0.0.1/32 -j ACCEPT\n\
+                      iptables -A X -s 10.0.0.2/32 -j ACCEPT\n\
+                      iptables -I X 1 -s 10.0.0.3/32 -j ACCEPT\n\
+                      iptables -A X -s 10.0.0.4/32 -j ACCEPT\n\
+                      iptables -D X 2\n\
+                      iptables -A X -s 10.0.0.5/32 -j ACCEPT\n";
+        let p = parse_commands(script, None);
+        assert!(!p.has_errors(), "{:?}", p.diagnostics);
+        assert_eq!(
+            rules_of(&p, "X"),
+            [
+                "-s 10.0.0.3/32 -j ACCEPT",
+                "-s 10.0.0.2/32 -j ACCEPT",
+                "-s 10.0.0.4/32 -j ACCEPT",
+                "-s 10.0.0.5/32 -j ACCEPT"
+            ]
+        );
+    }
+}
