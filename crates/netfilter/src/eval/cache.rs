@@ -374,7 +374,6 @@ impl RuleAt<'_> {
         Some((k, made))
     }
 
-    /// The position of the chain the rule jumps to, looked up by `find` the first time.
     /// The position of the chain the rule jumps to, when an earlier event of the rule
     /// looked it up and found it.
     pub(crate) fn known_jump(&self) -> Option<usize> {
@@ -391,6 +390,7 @@ impl RuleAt<'_> {
         }
     }
 
+    /// The position of the chain the rule jumps to, looked up by `find` the first time.
     pub(crate) fn jump(&self, find: impl FnOnce() -> Option<usize>) -> Option<usize> {
         let Some(slot) = self.key.and_then(|k| self.strings.slot(k)) else {
             return find();
