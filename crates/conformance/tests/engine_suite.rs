@@ -496,3 +496,87 @@ fn owner_and_policy_agree_with_the_kernel() {
     assert!(passed(&kernel[2], "POSTROUTING", 7) && !passed(&kernel[2], "POSTROUTING", 6));
     assert!(passed(&kernel[2], "POSTROUTING", 9) && !passed(&kernel[2], "POSTROUTING", 10));
 }
+
+/// IPv6 packets from sources the node treats specially, through a ruleset that counts them
+/// in raw PREROUTING and in FORWARD: the engine follows the kernel for each (a link-local or
+/// unspecified source routed back out of its own interface is forwarded, out of another
+/// dropped before FORWARD; a loopback or multicast source never reaches PREROUTING).
+#[test]
+fn special_ipv6_sources_agree_with_the_kernel() {
+    let _g = lock();
+    let veth = |name: &str, addr: &str| chainwalk_host::kernel::LabInterface {
+        name: name.into(),
+        addresses: vec![addr.into()],
+        kind: chainwalk_host::kernel::InterfaceKind::Veth,
+    };
+    let host = LabHost {
+        forwarding_v4: true,
+        forwarding_v6: true,
+        interfaces: vec![
+            chainwalk_host::kernel::LabInterface {
+                name: "lo".into(),
+                addresses: vec!["127.0.0.1/8".into()],
+                kind: chainwalk_host::kernel::InterfaceKind::Loopback,
+            },
+            veth("eth1", "fd00:96:1::1/64"),
+            veth("eth2", "fd00:96:2::1/64"),
+        ],
+        routes: vec![],
+        bridge_nf_call_iptables: false,
+    };
+    let neighbors = vec![
+        Neighbor::new("eth1", "fd00:96:1::10".parse().unwrap()),
+        Neighbor::new("eth1", "fd00:96:1::11".parse().unwrap()),
+        Neighbor::new("eth2", "fd00:96:2::10".parse().unwrap()),
+    ];
+    let rules = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -s ::1/128\n-A PREROUTING -s ff00::/8\n-A PREROUTING -s fe80::/10\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -s fe80::/10 -i eth1 -o eth1 -j ACCEPT\n-A FORWARD -s ::/128 -j ACCEPT\n-A FORWARD -s fd00:96:1::/64 -j ACCEPT\nCOMMIT\n";
+    let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+    let packets = [
+        ("[fe80::10]:40000", "[fd00:96:1::11]:80"),
+        ("[fe80::10]:40001", "[fd00:96:2::10]:80"),
+        ("[fd00:96:1::10]:40002", "[fd00:96:2::10]:80"),
+        ("[::]:40003", "[fd00:96:1::11]:80"),
+        ("[::]:40004", "[fd00:96:2::10]:80"),
+        ("[::1]:40005", "[fd00:96:1::11]:80"),
+        ("[ff02::1]:40006", "[fd00:96:1::11]:80"),
+        ("[::1]:40007", "[fd00:96:1::1]:80"),
+    ]
+    .into_iter()
+    .map(|(s, d)| CasePacket {
+        flush_conntrack: true,
+        packet: PacketTemplate::Fixed(PacketSpec::tcp_syn(
+            sa(s),
+            sa(d),
+            Ingress::Interface("eth1".into()),
+        )),
+    })
+    .collect();
+    let case = Case {
+        name: "special-ipv6-sources".into(),
+        host,
+        neighbors,
+        family: Family::Ipv6,
+        rules: rules.into(),
+        packets,
+    };
+    let kernel = run_kernel(&case).unwrap().records;
+    let fates: Vec<Fate> = kernel.iter().map(|r| r.fate).collect();
+    assert_eq!(
+        fates,
+        [
+            Fate::Forwarded,
+            Fate::Unknown,
+            Fate::Forwarded,
+            Fate::Forwarded,
+            Fate::Unknown,
+            Fate::Unknown,
+            Fate::Unknown,
+            Fate::Unknown
+        ],
+        "{kernel:?}"
+    );
+    let ours = follow_kernel(&case, &kernel).unwrap();
+    if let Outcome::Disagree(d) = compare(&case, &kernel, &ours) {
+        panic!("disagrees:\n{}", diff_text(&d));
+    }
+}

@@ -492,3 +492,68 @@ fn a_packet_forwarded_back_out_of_its_interface_gets_a_rate_limited_redirect() {
         .collect();
     assert_eq!(counts, vec![6, 0], "{save}");
 }
+
+#[test]
+fn ipv6_sources_the_node_forwards_and_drops() {
+    // ip6_forward checks the source only for a packet leaving by another interface than it
+    // came in on; one routed back out of its own interface gets a redirect and is
+    // forwarded, link-local or unspecified source and all. A multicast or loopback source
+    // arriving on an interface is dropped before PREROUTING.
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    check_environment().unwrap();
+    let veth = |name: &str, addr: &str| LabInterface {
+        name: name.into(),
+        addresses: vec![addr.into()],
+        kind: InterfaceKind::Veth,
+    };
+    let host = LabHost {
+        forwarding_v4: true,
+        forwarding_v6: true,
+        interfaces: vec![
+            LabInterface {
+                name: "lo".into(),
+                addresses: vec!["127.0.0.1/8".into()],
+                kind: InterfaceKind::Loopback,
+            },
+            veth("eth1", "fd00:95:1::1/64"),
+            veth("eth2", "fd00:95:2::1/64"),
+        ],
+        routes: vec![],
+        bridge_nf_call_iptables: false,
+    };
+    let neighbors = [
+        Neighbor::new("eth1", "fd00:95:1::10".parse().unwrap()),
+        Neighbor::new("eth1", "fd00:95:1::11".parse().unwrap()),
+        Neighbor::new("eth2", "fd00:95:2::10".parse().unwrap()),
+    ];
+    let mut lab = Lab::new(&host, &neighbors).unwrap();
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -s fe80::/10 -i eth1 -o eth1 -j ACCEPT\n-A FORWARD -s ::/128 -i eth1 -o eth1 -j ACCEPT\n-A FORWARD -s ::1/128 -j ACCEPT\n-A FORWARD -s ff00::/8 -j ACCEPT\n-A FORWARD -s fe80::/10 -j ACCEPT\n-A FORWARD -j ACCEPT\nCOMMIT\n*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -s ::1/128\n-A PREROUTING -s ff00::/8\n-A PREROUTING -s ::/128\nCOMMIT\n";
+    lab.restore(rules, Family::Ipv6).unwrap();
+    for (src, dst) in [
+        // Link-local, back out of eth1: forwarded (FORWARD rule 1).
+        ("[fe80::10]:40000", "[fd00:95:1::11]:80"),
+        // Link-local, out of eth2: dropped before FORWARD.
+        ("[fe80::10]:40001", "[fd00:95:2::10]:80"),
+        // A global source, out of eth2: forwarded (FORWARD rule 6).
+        ("[fd00:95:1::10]:40002", "[fd00:95:2::10]:80"),
+        // Unspecified, back out of eth1: forwarded (FORWARD rule 2).
+        ("[::]:40003", "[fd00:95:1::11]:80"),
+        // Loopback and multicast sources: dropped before PREROUTING.
+        ("[::1]:40004", "[fd00:95:1::11]:80"),
+        ("[ff02::1]:40005", "[fd00:95:1::11]:80"),
+    ] {
+        let p = PacketSpec::tcp_syn(sa(src), sa(dst), Ingress::Interface("eth1".into()));
+        lab.send_untraced(&p).unwrap();
+    }
+    let save = lab.save(Family::Ipv6, true).unwrap();
+    let counts: Vec<u64> = save
+        .lines()
+        .filter_map(|l| {
+            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
+            (rule.starts_with("-A FORWARD ") || rule.starts_with("-A PREROUTING "))
+                .then(|| count.split(':').next()?.parse().ok())?
+        })
+        .collect();
+    // raw PREROUTING (::1, ff00::/8, ::), then FORWARD's six rules.
+    assert_eq!(counts, vec![0, 0, 1, 1, 1, 0, 0, 0, 1], "{save}");
+}

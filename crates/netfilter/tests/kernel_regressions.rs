@@ -211,7 +211,8 @@ fn ipv6_rt_match_never_holds_for_a_packet_without_a_routing_header() {
 
 #[test]
 fn ipv6_packets_with_a_link_local_source_are_not_forwarded() {
-    // ip6_forward drops a packet from a link-local source before the FORWARD hook.
+    // ip6_forward drops a packet from a link-local source leaving by another interface
+    // before the FORWARD hook.
     let host = Host::from_yaml(
         "forwarding: {ipv4: true, ipv6: true}
 interfaces:
@@ -237,6 +238,26 @@ interfaces:
         .trace(&parse_packet_line("-p icmpv6 -s fd00:200::2 -d fd00:201::2 -i eth0").unwrap())
         .unwrap();
     assert!(t.outcomes[0].steps[0].fate.by.is_some());
+    // Routed back out of eth0, the link-local source is forwarded too (the kernel sends a
+    // redirect and forwards; see the kernel suite's `special_ipv6_sources_agree_with_the_kernel`).
+    let t = sim
+        .trace(&parse_packet_line("-p icmpv6 -s fe80::1 -d fd00:200::2 -i eth0").unwrap())
+        .unwrap();
+    assert!(t.outcomes[0].steps[0].fate.by.is_some(), "{t:?}");
+    // A loopback source arriving on eth0 never reaches PREROUTING.
+    let t = sim
+        .trace(&parse_packet_line("-p icmpv6 -s ::1 -d fd00:200::1 -i eth0").unwrap())
+        .unwrap();
+    let st = &t.outcomes[0].steps[0];
+    assert!(st.events.is_empty() && st.notes.is_empty(), "{st:?}");
+    assert_eq!(st.fate.kind, chainwalk_netfilter::trace::FateKind::Dropped);
+    assert!(
+        st.fate
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("before PREROUTING")),
+        "{st:?}"
+    );
 }
 
 #[test]

@@ -1012,6 +1012,10 @@ impl<'a> Simulator<'a> {
     }
 
     fn arriving(&self, mut w: World, done: &mut Few<World>) {
+        if let Some(reason) = unreceivable_v6_source(&w.pkt) {
+            self.finish(w, FateKind::Dropped, None, Some(reason), done);
+            return;
+        }
         let fam = w.pkt.family();
         let bridge = w
             .pkt
@@ -1085,7 +1089,10 @@ impl<'a> Simulator<'a> {
                     }
                 }
                 RouteKind::Unicast => {
-                    if let Some(reason) = unforwardable_v6_source(w.pkt.src) {
+                    // ip6_forward's order: forwarding first, then the source, which it
+                    // checks only for a packet leaving by another interface (one routed
+                    // back out of its own gets a redirect and is forwarded).
+                    let refuse = |mut w: World, reason: String, done: &mut Few<World>| {
                         w.note(Note::Route {
                             reroute: false,
                             decision: RouteDecision::Drop {
@@ -1093,8 +1100,8 @@ impl<'a> Simulator<'a> {
                             },
                         });
                         self.finish(w, FateKind::Dropped, None, Some(reason), done);
-                        return;
-                    }
+                    };
+                    let back_out = w.pkt.in_iface == Some(r.dev);
                     if !self.host.forwarding(fam) {
                         let reason = format!(
                             "{} is not local and forwarding is off ({})",
@@ -1104,13 +1111,11 @@ impl<'a> Simulator<'a> {
                                 Family::Ipv6 => "net.ipv6.conf.all.forwarding=0",
                             }
                         );
-                        w.note(Note::Route {
-                            reroute: false,
-                            decision: RouteDecision::Drop {
-                                reason: reason.clone(),
-                            },
-                        });
-                        self.finish(w, FateKind::Dropped, None, Some(reason), done);
+                        refuse(w, reason, done);
+                        return;
+                    }
+                    if !back_out && let Some(reason) = unforwardable_v6_source(w.pkt.src) {
+                        refuse(w, reason, done);
                         return;
                     }
                     w.note(Note::Route {
@@ -2029,8 +2034,25 @@ impl<'a> Simulator<'a> {
     }
 }
 
-/// ip6_forward refuses, before the FORWARD hook, a packet whose source is unspecified,
-/// multicast, loopback or link-local (link-local: answered with "not a neighbour").
+/// The IPv6 input path drops a packet from a multicast or loopback source that arrives on
+/// an interface other than `lo`, before PREROUTING (checked on this kernel: rules in raw
+/// PREROUTING never count it).
+fn unreceivable_v6_source(p: &Packet) -> Option<String> {
+    let IpAddr::V6(a) = p.src else {
+        return None;
+    };
+    let on = p.in_iface.filter(|i| *i != IfName::LO)?;
+    (a.is_multicast() || a.is_loopback()).then(|| {
+        format!(
+            "{} cannot be the source of a packet arriving on {on}: the IPv6 input path drops it before PREROUTING",
+            p.src
+        )
+    })
+}
+
+/// ip6_forward refuses, before the FORWARD hook, a packet leaving by another interface than
+/// it came in on whose source is unspecified, multicast, loopback or link-local
+/// (link-local: answered with "not a neighbour").
 fn unforwardable_v6_source(src: IpAddr) -> Option<String> {
     let IpAddr::V6(a) = src else {
         return None;
