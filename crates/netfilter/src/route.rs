@@ -104,10 +104,9 @@ fn candidates(host: &Host) -> impl Iterator<Item = Cand> + '_ {
     explicit.chain(connected)
 }
 
-/// Looks `dst` up in the main table by longest prefix, lower metric first.
-fn main_table(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
-    let cands = candidates(host).filter(|c| c.dst.contains(dst));
-    // Longest prefix; then lower metric; then earlier (explicit routes come first).
+/// The best of some candidates: the longest prefix, then the lower metric, then the first
+/// (explicit routes come before connected ones).
+fn best(cands: impl Iterator<Item = Cand>) -> Option<Cand> {
     let mut best: Option<Cand> = None;
     for c in cands {
         let better = best.as_ref().is_none_or(|b| {
@@ -121,7 +120,12 @@ fn main_table(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
             best = Some(c);
         }
     }
-    let best = best.ok_or(NoRoute(dst))?;
+    best
+}
+
+/// Looks `dst` up in the main table by longest prefix, lower metric first.
+fn main_table(host: &Host, dst: IpAddr) -> Result<RouteResult, NoRoute> {
+    let best = best(candidates(host).filter(|c| c.dst.contains(dst))).ok_or(NoRoute(dst))?;
     let dev = match (&best.dev, best.via) {
         (Some(d), _) => *d,
         (None, Some(via)) => gateway_dev(host, via).ok_or(NoRoute(dst))?,
@@ -148,28 +152,10 @@ pub fn gateway_dev(host: &Host, via: IpAddr) -> Option<IfName> {
     if let Some(i) = host.local_iface(via) {
         return Some(i.name);
     }
-    let explicit = host
-        .routes
-        .iter()
-        .filter_map(|r| match (r.kind, r.via, r.dev) {
-            (RouteKind::Unicast, None, Some(dev)) if r.dst.contains(via) => {
-                Some((r.dst.prefix, r.metric, dev))
-            }
-            _ => None,
-        });
-    let connected = host.interfaces.iter().flat_map(|i| {
-        i.addresses
-            .iter()
-            .filter(move |a| a.contains(via) && !a.addr.is_loopback())
-            .map(move |a| (a.prefix, u32::MAX, i.name))
-    });
-    let mut best: Option<(u8, u32, IfName)> = None;
-    for c in explicit.chain(connected) {
-        if best.is_none_or(|b| c.0.cmp(&b.0).then(b.1.cmp(&c.1)).is_gt()) {
-            best = Some(c);
-        }
-    }
-    best.map(|(_, _, dev)| dev)
+    let on_link = |c: &Cand| {
+        c.kind == RouteKind::Unicast && c.via.is_none() && c.dev.is_some() && c.dst.contains(via)
+    };
+    best(candidates(host).filter(on_link)).and_then(|c| c.dev)
 }
 
 /// The source address a local packet gets when it leaves through `dev` towards `toward` (the
