@@ -189,13 +189,51 @@ pub(crate) fn service_ports(
 /// One endpoint of a slice, normalised as kube-proxy caches it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SliceEndpoint {
-    pub addresses: Vec<String>,
-    pub node_name: Option<String>,
+    pub addresses: Addresses,
+    /// Shared by the endpoints of one node.
+    pub node_name: Option<std::sync::Arc<str>>,
     pub zone_hints: BTreeSet<String>,
     pub node_hints: BTreeSet<String>,
     pub ready: bool,
     pub serving: bool,
     pub terminating: bool,
+}
+
+/// An endpoint's addresses: the usual one kept without a list, or the list.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Addresses {
+    One(Box<str>),
+    List(Box<[String]>),
+}
+
+impl Addresses {
+    fn of(list: &[String]) -> Addresses {
+        match list {
+            [one] => Addresses::One(one.as_str().into()),
+            _ => Addresses::List(list.into()),
+        }
+    }
+
+    /// The first address (the one kube-proxy uses).
+    pub(crate) fn first(&self) -> Option<&str> {
+        match self {
+            Addresses::One(a) => Some(a),
+            Addresses::List(l) => l.first().map(String::as_str),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, list) = match self {
+            Addresses::One(a) => (Some(&**a), &[][..]),
+            Addresses::List(l) => (None, &l[..]),
+        };
+        one.into_iter().chain(list.iter().map(String::as_str))
+    }
+
+    /// Whether these are the addresses of `list`, in order.
+    fn is(&self, list: &[String]) -> bool {
+        self.iter().eq(list.iter().map(String::as_str))
+    }
 }
 
 /// A slice as kube-proxy caches it; equality decides whether the Service "changed".
@@ -207,7 +245,10 @@ pub(crate) struct SliceInfo {
     pub endpoints: Vec<SliceEndpoint>,
 }
 
-pub(crate) fn slice_info(s: &EndpointSlice) -> SliceInfo {
+/// Node names, shared by the endpoints that name them.
+type NodeNames<'c> = rustc_hash::FxHashMap<&'c str, std::sync::Arc<str>>;
+
+pub(crate) fn slice_info<'c>(s: &'c EndpointSlice, nodes: &mut NodeNames<'c>) -> SliceInfo {
     let mut ports: Vec<(String, i32, String)> = s
         .ports
         .iter()
@@ -228,8 +269,13 @@ pub(crate) fn slice_info(s: &EndpointSlice) -> SliceInfo {
             let c = e.conditions.as_ref();
             let hints = e.hints.as_ref();
             SliceEndpoint {
-                addresses: e.addresses.clone(),
-                node_name: e.node_name.clone(),
+                addresses: Addresses::of(&e.addresses),
+                node_name: e.node_name.as_deref().map(|n| {
+                    nodes
+                        .entry(n)
+                        .or_insert_with(|| std::sync::Arc::from(n))
+                        .clone()
+                }),
                 zone_hints: hints
                     .and_then(|h| h.for_zones.as_ref())
                     .into_iter()
@@ -248,13 +294,14 @@ pub(crate) fn slice_info(s: &EndpointSlice) -> SliceInfo {
             }
         })
         .collect();
-    endpoints.sort_by(|a, b| joined_bytes(&a.addresses).cmp(joined_bytes(&b.addresses)));
+    endpoints
+        .sort_by(|a, b| joined_bytes(a.addresses.iter()).cmp(joined_bytes(b.addresses.iter())));
     SliceInfo { ports, endpoints }
 }
 
 /// The bytes of `addresses.join(",")`, without allocating.
-fn joined_bytes(addresses: &[String]) -> impl Iterator<Item = u8> + '_ {
-    addresses.iter().enumerate().flat_map(|(i, a)| {
+fn joined_bytes<'a>(addresses: impl Iterator<Item = &'a str>) -> impl Iterator<Item = u8> {
+    addresses.enumerate().flat_map(|(i, a)| {
         let sep: &[u8] = if i == 0 { b"" } else { b"," };
         sep.iter().chain(a.as_bytes()).copied()
     })
@@ -270,6 +317,7 @@ pub(crate) fn slices_by_service_reusing(
     changed: &mut rustc_hash::FxHashSet<SvcKey>,
 ) -> BTreeMap<SvcKey, BTreeMap<String, SliceInfo>> {
     let mut out: BTreeMap<SvcKey, BTreeMap<String, SliceInfo>> = BTreeMap::new();
+    let mut nodes = NodeNames::default();
     for ((ns, slice_name), s) in &cluster.endpoint_slices {
         let Some(svc) = s
             .metadata
@@ -288,7 +336,7 @@ pub(crate) fn slices_by_service_reusing(
             Some(e) => e,
             None => {
                 changed.insert(key.clone());
-                (slice_name.clone(), slice_info(s))
+                (slice_name.clone(), slice_info(s, &mut nodes))
             }
         };
         out.entry(key).or_default().insert(name, info);
@@ -328,7 +376,10 @@ fn slice_equals(s: &EndpointSlice, info: &SliceInfo) -> bool {
         return false;
     }
     let mut eps: Vec<&k8s_openapi::api::discovery::v1::Endpoint> = s.endpoints.iter().collect();
-    eps.sort_by(|a, b| joined_bytes(&a.addresses).cmp(joined_bytes(&b.addresses)));
+    eps.sort_by(|a, b| {
+        joined_bytes(a.addresses.iter().map(String::as_str))
+            .cmp(joined_bytes(b.addresses.iter().map(String::as_str)))
+    });
     eps.iter().zip(&info.endpoints).all(|(e, i)| {
         let c = e.conditions.as_ref();
         let hints = e.hints.as_ref();
@@ -344,8 +395,8 @@ fn slice_equals(s: &EndpointSlice, info: &SliceInfo) -> bool {
             .flatten()
             .map(|z| z.name.as_str())
             .collect();
-        e.addresses == i.addresses
-            && e.node_name == i.node_name
+        i.addresses.is(&e.addresses)
+            && e.node_name.as_deref() == i.node_name.as_deref()
             && c.and_then(|c| c.ready).unwrap_or(true) == i.ready
             && c.and_then(|c| c.serving).unwrap_or(true) == i.serving
             && c.and_then(|c| c.terminating).unwrap_or(false) == i.terminating
@@ -408,7 +459,7 @@ pub(crate) fn port_endpoints<'a>(
                 let is_local = !cfg.node_name.is_empty()
                     && e.node_name.as_deref() == Some(cfg.node_name.as_str());
                 out.push(Endpoint {
-                    ip: first.as_str(),
+                    ip: first,
                     endpoint: names::join_host_port(first, *pnum),
                     is_local,
                     ready: e.ready,
@@ -561,4 +612,45 @@ pub(crate) fn categorize<'a, 'b>(
     }
     out.all_reachable = merged.into_values().collect();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slice equals what it was cached as, and stops equalling it when an endpoint's
+    /// addresses, node or conditions change: the partial sync re-renders exactly the
+    /// Services whose slices changed.
+    #[test]
+    fn slices_equal_their_cache_until_an_endpoint_changes() {
+        let cluster = crate::synthetic::synthetic_cluster(40, 3, 7);
+        let mut nodes = NodeNames::default();
+        let mut checked = 0;
+        for s in cluster.endpoint_slices.values() {
+            let info = slice_info(s, &mut nodes);
+            assert!(slice_equals(s, &info));
+            if s.endpoints.is_empty() {
+                continue;
+            }
+            checked += 1;
+            let changes: [fn(&mut k8s_openapi::api::discovery::v1::Endpoint); 4] = [
+                |e| e.addresses = vec!["10.254.0.1".into()],
+                |e| e.addresses.push("10.254.0.2".into()),
+                |e| e.node_name = Some("another-node".into()),
+                |e| {
+                    let c = e.conditions.get_or_insert_with(Default::default);
+                    c.ready = Some(!c.ready.unwrap_or(true));
+                },
+            ];
+            for change in changes {
+                let mut t = s.clone();
+                if let Some(e) = t.endpoints.first_mut() {
+                    change(e);
+                }
+                assert!(!slice_equals(&t, &info), "{:?}", t.endpoints.first());
+                assert!(slice_equals(&t, &slice_info(&t, &mut NodeNames::default())));
+            }
+        }
+        assert!(checked > 10, "{checked}");
+    }
 }
