@@ -11,7 +11,8 @@
 #   - trace throughput (full hook flow with conntrack, one core): the indexed walk
 #     (Simulator::new) against the reference walk (Simulator::reference) on
 #     KUBE-SERVICES-shaped rulesets, in the same run (the plain-loop mode of
-#     `cargo bench -p chainwalk-netfilter --bench trace`).
+#     `cargo bench -p chainwalk-netfilter --bench trace`; each trace is handed back
+#     with Simulator::recycle, as `chainwalk trace --batch` does).
 #
 # Usage: bench/compare.sh [SERVICES...]      (default: 100 1000 10000 50000)
 # Environment:

@@ -7,7 +7,8 @@
 //! (the reference walk fewer on large rulesets), printing `key=value` figures: packets/s by
 //! the clock and per CPU-second of the thread (`/proc/thread-self/schedstat`), and
 //! outcomes/s; `CHAINWALK_BENCH_ROUNDS=R` repeats the measurement of every size R times, in
-//! turn, and prints medians; `bench/compare.sh` runs it.
+//! turn, and prints medians; `bench/compare.sh` runs it. Each trace is handed back with
+//! `Simulator::recycle` once counted, as `chainwalk trace --batch` does.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
