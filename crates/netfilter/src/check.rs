@@ -312,24 +312,31 @@ fn match_placement(c: &Chain, reaching: Hooks, r: &Rule, out: &mut Vec<Diagnosti
         let Some((name, ok)) = match_hooks(m) else {
             continue;
         };
-        let reach = hooks_to_check(c, reaching, name);
-        let bad: Vec<&str> = reach
-            .iter()
-            .filter(|h| !ok.contains(h))
-            .map(|h| h.chain_name())
-            .collect();
-        if !bad.is_empty() {
-            let ok: Vec<&str> = ok.iter().map(|h| h.chain_name()).collect();
+        if let Some(why) = refused_from(hooks_to_check(c, reaching, name), ok) {
             out.push(Diagnostic::error(ParseError::new(
                 r.span,
-                format!(
-                    "match `{name}` cannot be used from {} (only from {})",
-                    bad.join(", "),
-                    ok.join(", ")
-                ),
+                format!("match `{name}` {why}"),
             )));
         }
     }
+}
+
+/// "cannot be used from … (only from …)" when a hook of `reach` is not in `allowed`.
+fn refused_from(reach: Hooks, allowed: &[Hook]) -> Option<String> {
+    let bad: Vec<&str> = reach
+        .iter()
+        .filter(|h| !allowed.contains(h))
+        .map(|h| h.chain_name())
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let ok: Vec<&str> = allowed.iter().map(|h| h.chain_name()).collect();
+    Some(format!(
+        "cannot be used from {} (only from {})",
+        bad.join(", "),
+        ok.join(", ")
+    ))
 }
 
 /// Reports matches and targets used where the kernel refuses them, in one pass over the
@@ -365,21 +372,10 @@ fn placement(t: &Table, jumps: &Jumps, out: &mut Vec<Diagnostic>) {
                 continue;
             }
             let reach = hooks_to_check(c, reaching, target.name());
-            let bad: Vec<&str> = reach
-                .iter()
-                .filter(|h| !allowed_hooks.contains(h))
-                .map(|h| h.chain_name())
-                .collect();
-            if !bad.is_empty() {
-                let ok: Vec<&str> = allowed_hooks.iter().map(|h| h.chain_name()).collect();
+            if let Some(why) = refused_from(reach, allowed_hooks) {
                 out.push(Diagnostic::error(ParseError::new(
                     r.target_span,
-                    format!(
-                        "target `{}` cannot be used from {} (only from {})",
-                        target.name(),
-                        bad.join(", "),
-                        ok.join(", ")
-                    ),
+                    format!("target `{}` {why}", target.name()),
                 )));
             }
         }

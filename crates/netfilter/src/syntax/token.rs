@@ -142,6 +142,21 @@ fn may_end_quoted(x: u64) -> bool {
     has_zero(x ^ (ONES * u64::from(b'"'))) || has_zero(x ^ (ONES * u64::from(b'\\')))
 }
 
+/// The first position at or after `at`, in steps of eight bytes, where the next eight
+/// bytes might hold one `may_end` looks for (or fewer than eight are left).
+fn skip_words(bytes: &[u8], mut at: usize, may_end: fn(u64) -> bool) -> usize {
+    while let Some(chunk) = bytes
+        .get(at..at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+    {
+        if may_end(u64::from_le_bytes(chunk)) {
+            break;
+        }
+        at += 8;
+    }
+    at
+}
+
 /// Like [`tokenize`], appending to `out` (which is cleared first), so that one vector can
 /// serve every line.
 pub fn tokenize_into<'a>(
@@ -171,15 +186,7 @@ pub fn tokenize_into<'a>(
         // An argument starts at `start`: an unquoted stretch, then perhaps a quoted one.
         let start = i;
         // Eight bytes at a time while none can end the argument, then byte by byte.
-        while let Some(chunk) = bytes
-            .get(i..i + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        {
-            if may_end_plain(u64::from_le_bytes(chunk)) {
-                break;
-            }
-            i += 8;
-        }
+        i = skip_words(bytes, i, may_end_plain);
         while i < n && BYTE_CLASS[usize::from(bytes[i])] == PLAIN {
             i += 1;
         }
@@ -200,17 +207,8 @@ pub fn tokenize_into<'a>(
             continue;
         }
         let quote_at = i;
-        let mut j = i + 1;
+        let mut j = skip_words(bytes, i + 1, may_end_quoted);
         let mut escapes = false;
-        while let Some(chunk) = bytes
-            .get(j..j + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        {
-            if may_end_quoted(u64::from_le_bytes(chunk)) {
-                break;
-            }
-            j += 8;
-        }
         loop {
             match bytes.get(j) {
                 None => return Err(TokenError::UnbalancedQuote(sp.span(quote_at, quote_at + 1))),
