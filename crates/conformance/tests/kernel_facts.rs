@@ -17,24 +17,48 @@ use chainwalk_netfilter::syntax::parse_save;
 
 static LOCK: Mutex<()> = Mutex::new(());
 
-fn host() -> (LabHost, Vec<Neighbor>) {
-    let iface = |name: &str, addr: &str, kind| LabInterface {
+fn iface(name: &str, addr: &str, kind: InterfaceKind) -> LabInterface {
+    LabInterface {
         name: name.into(),
         addresses: vec![addr.into()],
         kind,
-    };
+    }
+}
+
+/// A forwarding node with `lo` and the given veth interfaces (name, address).
+fn node_with(veths: &[(&str, &str)]) -> LabHost {
+    let mut interfaces = vec![iface("lo", "127.0.0.1/8", InterfaceKind::Loopback)];
+    interfaces.extend(
+        veths
+            .iter()
+            .map(|(name, addr)| iface(name, addr, InterfaceKind::Veth)),
+    );
+    LabHost {
+        forwarding_v4: true,
+        forwarding_v6: true,
+        interfaces,
+        routes: vec![],
+        bridge_nf_call_iptables: false,
+    }
+}
+
+/// The packet counters of the rules in `iptables-save -c` output whose lines start with
+/// one of `prefixes` (`-A FORWARD `), in the output's order.
+fn rule_counts(save: &str, prefixes: &[&str]) -> Vec<u64> {
+    save.lines()
+        .filter_map(|l| {
+            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
+            prefixes
+                .iter()
+                .any(|p| rule.starts_with(p))
+                .then(|| count.split(':').next()?.parse().ok())?
+        })
+        .collect()
+}
+
+fn host() -> (LabHost, Vec<Neighbor>) {
     (
-        LabHost {
-            forwarding_v4: true,
-            forwarding_v6: true,
-            interfaces: vec![
-                iface("lo", "127.0.0.1/8", InterfaceKind::Loopback),
-                iface("eth0", "192.0.2.2/24", InterfaceKind::Veth),
-                iface("eth1", "198.51.100.1/24", InterfaceKind::Veth),
-            ],
-            routes: vec![],
-            bridge_nf_call_iptables: false,
-        },
+        node_with(&[("eth0", "192.0.2.2/24"), ("eth1", "198.51.100.1/24")]),
         vec![
             Neighbor::new("eth0", "192.0.2.1".parse().unwrap()),
             Neighbor::new("eth1", "198.51.100.2".parse().unwrap()),
@@ -291,16 +315,10 @@ fn lab(rules: &str) -> (std::sync::MutexGuard<'static, ()>, Lab) {
 
 /// The packet counters of the rules of `chain`, in order (`iptables-save -c`).
 fn counters(lab: &Lab, chain: &str) -> Vec<u64> {
-    let prefix = format!("-A {chain} ");
-    lab.save(Family::Ipv4, true)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
-            rule.starts_with(&prefix)
-                .then(|| count.split(':').next()?.parse().ok())?
-        })
-        .collect()
+    rule_counts(
+        &lab.save(Family::Ipv4, true).unwrap(),
+        &[&format!("-A {chain} ")],
+    )
 }
 
 #[test]
@@ -448,24 +466,7 @@ fn a_packet_forwarded_back_out_of_its_interface_gets_a_rate_limited_redirect() {
     // per-address token buckets let a burst of six through, then one a second.
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     check_environment().unwrap();
-    let host = LabHost {
-        forwarding_v4: true,
-        forwarding_v6: true,
-        interfaces: vec![
-            LabInterface {
-                name: "lo".into(),
-                addresses: vec!["127.0.0.1/8".into()],
-                kind: InterfaceKind::Loopback,
-            },
-            LabInterface {
-                name: "eth1".into(),
-                addresses: vec!["fd00:94:1::1/64".into()],
-                kind: InterfaceKind::Veth,
-            },
-        ],
-        routes: vec![],
-        bridge_nf_call_iptables: false,
-    };
+    let host = node_with(&[("eth1", "fd00:94:1::1/64")]);
     let neighbors = [
         Neighbor::new("eth1", "fd00:94:1::10".parse().unwrap()),
         Neighbor::new("eth1", "fd00:94:1::11".parse().unwrap()),
@@ -482,14 +483,7 @@ fn a_packet_forwarded_back_out_of_its_interface_gets_a_rate_limited_redirect() {
         lab.send_untraced(&p).unwrap();
     }
     let save = lab.save(Family::Ipv6, true).unwrap();
-    let counts: Vec<u64> = save
-        .lines()
-        .filter_map(|l| {
-            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
-            rule.starts_with("-A OUTPUT ")
-                .then(|| count.split(':').next()?.parse().ok())?
-        })
-        .collect();
+    let counts = rule_counts(&save, &["-A OUTPUT "]);
     assert_eq!(counts, vec![6, 0], "{save}");
 }
 
@@ -501,26 +495,7 @@ fn ipv6_sources_the_node_forwards_and_drops() {
     // arriving on an interface is dropped before PREROUTING.
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     check_environment().unwrap();
-    let veth = |name: &str, addr: &str| LabInterface {
-        name: name.into(),
-        addresses: vec![addr.into()],
-        kind: InterfaceKind::Veth,
-    };
-    let host = LabHost {
-        forwarding_v4: true,
-        forwarding_v6: true,
-        interfaces: vec![
-            LabInterface {
-                name: "lo".into(),
-                addresses: vec!["127.0.0.1/8".into()],
-                kind: InterfaceKind::Loopback,
-            },
-            veth("eth1", "fd00:95:1::1/64"),
-            veth("eth2", "fd00:95:2::1/64"),
-        ],
-        routes: vec![],
-        bridge_nf_call_iptables: false,
-    };
+    let host = node_with(&[("eth1", "fd00:95:1::1/64"), ("eth2", "fd00:95:2::1/64")]);
     let neighbors = [
         Neighbor::new("eth1", "fd00:95:1::10".parse().unwrap()),
         Neighbor::new("eth1", "fd00:95:1::11".parse().unwrap()),
@@ -546,14 +521,7 @@ fn ipv6_sources_the_node_forwards_and_drops() {
         lab.send_untraced(&p).unwrap();
     }
     let save = lab.save(Family::Ipv6, true).unwrap();
-    let counts: Vec<u64> = save
-        .lines()
-        .filter_map(|l| {
-            let (count, rule) = l.strip_prefix('[')?.split_once("] ")?;
-            (rule.starts_with("-A FORWARD ") || rule.starts_with("-A PREROUTING "))
-                .then(|| count.split(':').next()?.parse().ok())?
-        })
-        .collect();
+    let counts = rule_counts(&save, &["-A FORWARD ", "-A PREROUTING "]);
     // raw PREROUTING (::1, ff00::/8, ::), then FORWARD's six rules.
     assert_eq!(counts, vec![0, 0, 1, 1, 1, 0, 0, 0, 1], "{save}");
 }
